@@ -1,0 +1,334 @@
+//! Loading: YAML → interpolation → schema → types → semantic checks, collecting every problem.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::interpolate::interpolate;
+use crate::{Config, ConfigError, PrefixMode, Problem, TransportKind};
+
+/// Load and validate the configuration file at `path`, reading `${ENV}` from the process.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    from_str(&text, path, &|k| std::env::var(k).ok())
+}
+
+/// The JSON Schema of the configuration file.
+pub fn schema_json() -> Value {
+    let mut schema = schemars::schema_for!(Config).to_value();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert(
+            "title".into(),
+            Value::String("Switchboard configuration".into()),
+        );
+    }
+    schema
+}
+
+/// Parse and validate configuration text. `file` is only used in messages.
+pub fn from_str(
+    text: &str,
+    file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        file: file.to_owned(),
+        problems,
+    };
+    let mut doc: Value = match yaml_serde::from_str::<Option<Value>>(text) {
+        Ok(v) => v.unwrap_or_else(|| Value::Object(Default::default())),
+        Err(e) => {
+            return Err(invalid(vec![
+                Problem::new("", format!("not valid YAML: {e}"))
+                    .fix("check indentation and quoting at the position shown"),
+            ]));
+        }
+    };
+    let mut problems = Vec::new();
+    normalize_aliases(&mut doc, &mut problems);
+    interpolate(&mut doc, &mut Vec::new(), env, &mut problems);
+    problems.extend(schema_problems(&doc));
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    let config: Config =
+        serde_json::from_value(doc).map_err(|e| invalid(vec![Problem::new("", e.to_string())]))?;
+    let problems = config.validate();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid(problems))
+    }
+}
+
+/// Accept the Claude spellings the schema does not list: `mcpServers` for `servers`,
+/// `transport` for `type`.
+fn normalize_aliases(doc: &mut Value, problems: &mut Vec<Problem>) {
+    let Some(top) = doc.as_object_mut() else {
+        return;
+    };
+    if let Some(servers) = top.remove("mcpServers") {
+        if top.contains_key("servers") {
+            problems.push(
+                Problem::new("mcpServers", "given together with `servers`")
+                    .fix("merge the entries under one of the two keys"),
+            );
+        } else {
+            top.insert("servers".into(), servers);
+        }
+    }
+    if let Some(servers) = top.get_mut("servers").and_then(Value::as_object_mut) {
+        for entry in servers.values_mut().filter_map(Value::as_object_mut) {
+            if !entry.contains_key("type") {
+                if let Some(t) = entry.remove("transport") {
+                    entry.insert("type".into(), t);
+                }
+            }
+        }
+    }
+}
+
+fn schema_problems(doc: &Value) -> Vec<Problem> {
+    let schema = schema_json();
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(v) => v,
+        Err(e) => return vec![Problem::new("", format!("internal schema error: {e}"))],
+    };
+    let mut out = Vec::new();
+    for err in validator.iter_errors(doc) {
+        let pointer = err.instance_path().as_str().to_owned();
+        let segments: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let path = segments.join(".");
+        match err.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known = known_keys(&schema, &segments);
+                for key in unexpected {
+                    let full = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    let mut p = Problem::new(full, "unknown key");
+                    p = match closest(key, &known) {
+                        Some(k) => p.fix(format!("did you mean `{k}`?")),
+                        None if !known.is_empty() => {
+                            p.fix(format!("remove it; allowed here: {}", known.join(", ")))
+                        }
+                        None => p.fix("remove it"),
+                    };
+                    out.push(p);
+                }
+            }
+            _ => out.push(
+                Problem::new(path, err.to_string())
+                    .fix("see `switchboard schema` or docs/config.md for the allowed values"),
+            ),
+        }
+    }
+    out
+}
+
+/// The property names the schema allows at `segments` (following `$ref`s and maps).
+fn known_keys(schema: &Value, segments: &[String]) -> Vec<String> {
+    let defs = schema.get("$defs");
+    let resolve = |start: &Value| -> Value {
+        let mut node = start;
+        for _ in 0..8 {
+            if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+                match r.rsplit('/').next().and_then(|n| defs?.get(n)) {
+                    Some(next) => node = next,
+                    None => break,
+                }
+            } else if let Some(first) = node
+                .get("anyOf")
+                .or_else(|| node.get("allOf"))
+                .and_then(Value::as_array)
+                .and_then(|a| {
+                    a.iter()
+                        .find(|s| s.get("$ref").is_some() || s.get("properties").is_some())
+                })
+            {
+                node = first;
+            } else {
+                break;
+            }
+        }
+        node.clone()
+    };
+    let mut node = resolve(schema);
+    for seg in segments {
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(seg))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
+        match next {
+            Some(n) => node = resolve(n),
+            None => return Vec::new(),
+        }
+    }
+    node.get("properties")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn closest<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(&key.to_lowercase(), &k.to_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+impl Config {
+    /// Semantic checks the schema cannot express. Returns every problem found.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            p.push(
+                Problem::new(
+                    "http.listen",
+                    format!("`{}` is not an address", self.http.listen),
+                )
+                .fix("write host:port, e.g. `127.0.0.1:8080` or `0.0.0.0:8080`"),
+            );
+        }
+        if !self.http.path.starts_with('/') {
+            p.push(Problem::new("http.path", "must start with `/`").fix("e.g. `/mcp`"));
+        }
+        if self.http.max_body_bytes < 1024 {
+            p.push(
+                Problem::new(
+                    "http.max_body_bytes",
+                    "is below 1024 bytes; no MCP request fits",
+                )
+                .fix("use at least 65536"),
+            );
+        }
+        if self.federation.separator.is_empty() && self.federation.prefix == PrefixMode::Server {
+            p.push(
+                Problem::new(
+                    "federation.separator",
+                    "is empty, so prefixes run into names",
+                )
+                .fix("use `__` (the default) or another separator"),
+            );
+        }
+        let mut prefixes: Vec<(&str, &str)> = Vec::new();
+        for (name, s) in &self.servers {
+            let at = |k: &str| format!("servers.{name}.{k}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                p.push(
+                    Problem::new(
+                        format!("servers.{name}"),
+                        "server names may use letters, digits, `_` and `-` only",
+                    )
+                    .fix("rename the server"),
+                );
+            }
+            if !self.federation.separator.is_empty() && name.contains(&self.federation.separator) {
+                p.push(
+                    Problem::new(format!("servers.{name}"), format!("the name contains the separator `{}`, which makes namespaced names ambiguous", self.federation.separator))
+                        .fix("rename the server or set `prefix:`"),
+                );
+            }
+            let prefix = s.prefix.as_deref().unwrap_or(name);
+            if let Some((other, _)) = prefixes.iter().find(|(_, pf)| *pf == prefix) {
+                p.push(
+                    Problem::new(
+                        at("prefix"),
+                        format!("prefix `{prefix}` is also used by server `{other}`"),
+                    )
+                    .fix("give one of them a different `prefix:`"),
+                );
+            }
+            prefixes.push((name, prefix));
+            match (&s.command, &s.url) {
+                (Some(_), Some(_)) => p.push(
+                    Problem::new(format!("servers.{name}"), "has both `command` and `url`")
+                        .fix("keep `command` for a stdio server or `url` for an HTTP server"),
+                ),
+                (None, None) => p.push(
+                    Problem::new(format!("servers.{name}"), "has neither `command` nor `url`")
+                        .fix("add `command: …` (stdio server) or `url: http://…` (HTTP server)"),
+                ),
+                (Some(cmd), None) => {
+                    if cmd.trim().is_empty() {
+                        p.push(
+                            Problem::new(at("command"), "is empty").fix("name the program to run"),
+                        );
+                    }
+                    if matches!(s.transport, Some(TransportKind::Http | TransportKind::Sse)) {
+                        p.push(
+                            Problem::new(
+                                at("type"),
+                                "an HTTP transport needs `url`, not `command`",
+                            )
+                            .fix("remove `type` or use `type: stdio`"),
+                        );
+                    }
+                    if !s.headers.is_empty() {
+                        p.push(
+                            Problem::new(at("headers"), "only apply to HTTP servers")
+                                .fix("pass credentials to a stdio server with `env`"),
+                        );
+                    }
+                }
+                (None, Some(url)) => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        p.push(
+                            Problem::new(at("url"), format!("`{url}` is not an http(s) URL"))
+                                .fix("write e.g. `http://127.0.0.1:3001/mcp`"),
+                        );
+                    }
+                    if s.transport == Some(TransportKind::Stdio) {
+                        p.push(
+                            Problem::new(at("type"), "`stdio` needs `command`, not `url`")
+                                .fix("remove `type` or use `type: http`"),
+                        );
+                    }
+                    if !s.args.is_empty() || !s.env.is_empty() || s.cwd.is_some() {
+                        p.push(
+                            Problem::new(
+                                format!("servers.{name}"),
+                                "`args`, `env` and `cwd` only apply to stdio servers",
+                            )
+                            .fix("remove them"),
+                        );
+                    }
+                }
+            }
+            if s.timeout.0.is_zero() {
+                p.push(Problem::new(at("timeout"), "must be above zero").fix("e.g. `60s`"));
+            }
+            if s.restart.initial_backoff.0 > s.restart.max_backoff.0 {
+                p.push(
+                    Problem::new(
+                        at("restart.initial_backoff"),
+                        "is longer than `max_backoff`",
+                    )
+                    .fix("make `initial_backoff` ≤ `max_backoff`"),
+                );
+            }
+        }
+        p
+    }
+}
