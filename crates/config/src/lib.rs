@@ -5,6 +5,8 @@
 //! keys and wrong types are all reported with their paths) → typed deserialization → semantic
 //! checks ([`Config::validate`]). The result is the normalised form the rest of the code reads.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod duration;
 mod error;
 mod import;

@@ -83,10 +83,10 @@ fn normalize_aliases(doc: &mut Value, problems: &mut Vec<Problem>) {
     }
     if let Some(servers) = top.get_mut("servers").and_then(Value::as_object_mut) {
         for entry in servers.values_mut().filter_map(Value::as_object_mut) {
-            if !entry.contains_key("type") {
-                if let Some(t) = entry.remove("transport") {
-                    entry.insert("type".into(), t);
-                }
+            if !entry.contains_key("type")
+                && let Some(t) = entry.remove("transport")
+            {
+                entry.insert("type".into(), t);
             }
         }
     }

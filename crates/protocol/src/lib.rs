@@ -5,6 +5,8 @@
 //! fields the gateway must read (`id`, `method`, selected `params` keys) and keeps everything else
 //! as raw JSON so unknown fields, extensions and `_meta` pass through byte-for-byte.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod error;
 pub mod message;
 pub mod methods;

@@ -146,13 +146,15 @@ impl<'a> Envelope<'a> {
     pub fn into_message(self) -> Result<Message, ParseFailure> {
         let id = match self.id {
             None => None,
-            Some(raw) => Some(serde_json::from_str::<Id>(raw.get()).map_err(|_| ParseFailure {
-                id: Id::Null,
-                error: ErrorObject::invalid_request(format!(
-                    "`id` must be a string or an integer, got {}",
-                    truncate(raw.get(), 40)
-                )),
-            })?),
+            Some(raw) => Some(
+                serde_json::from_str::<Id>(raw.get()).map_err(|_| ParseFailure {
+                    id: Id::Null,
+                    error: ErrorObject::invalid_request(format!(
+                        "`id` must be a string or an integer, got {}",
+                        truncate(raw.get(), 40)
+                    )),
+                })?,
+            ),
         };
         let err_id = id.clone().unwrap_or(Id::Null);
         let fail = |msg: String| ParseFailure {

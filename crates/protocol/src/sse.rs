@@ -125,7 +125,8 @@ mod tests {
     fn parses_split_chunks_multiline_data_and_crlf() {
         let mut p = SseParser::new(1 << 20);
         let mut out = Vec::new();
-        let input = b": comment\r\nid: 1\r\nevent: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\ndata: x\n\n";
+        let input =
+            b": comment\r\nid: 1\r\nevent: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\ndata: x\n\n";
         for chunk in input.chunks(3) {
             p.feed(chunk, &mut out).unwrap();
         }

@@ -40,10 +40,22 @@ fn rejects_malformed_messages_with_named_problems() {
     check_err("{not json", -32700, "Parse error");
     check_err("[]", -32600, "batches are not supported");
     check_err(r#"{"id":1,"method":"x"}"#, -32600, "`jsonrpc` must be");
-    check_err(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, -32600, "`jsonrpc` must be");
-    check_err(r#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#, -32600, "`id` must be");
+    check_err(
+        r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+        -32600,
+        "`jsonrpc` must be",
+    );
+    check_err(
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#,
+        -32600,
+        "`id` must be",
+    );
     check_err(r#"{"jsonrpc":"2.0"}"#, -32600, "neither `method` nor `id`");
-    check_err(r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#, -32600, "`params` must be");
+    check_err(
+        r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
+        -32600,
+        "`params` must be",
+    );
     check_err(r#"{"jsonrpc":"2.0","id":1}"#, -32600, "exactly one of");
     check_err(r#"42"#, -32600, "not a JSON-RPC message");
 }

@@ -1,0 +1,475 @@
+//! Federation: every upstream's tools, prompts, resources and resource templates merged into
+//! one catalogue with routable names, rebuilt whenever an upstream's lists change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use parking_lot::{Mutex, RwLock};
+use serde_json::value::RawValue;
+use switchboard_config::{FederationConfig, PrefixMode, UriMode};
+use switchboard_protocol::{ErrorObject, RawMap, methods, to_raw};
+use switchboard_upstream::{CallOptions, Status, Upstream};
+
+/// The four list kinds a server can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Tools,
+    Prompts,
+    Resources,
+    Templates,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Tools, Kind::Prompts, Kind::Resources, Kind::Templates];
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Kind::Tools => methods::TOOLS_LIST,
+            Kind::Prompts => methods::PROMPTS_LIST,
+            Kind::Resources => methods::RESOURCES_LIST,
+            Kind::Templates => methods::RESOURCES_TEMPLATES_LIST,
+        }
+    }
+    /// The key holding the items in a list result.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Tools => "tools",
+            Kind::Prompts => "prompts",
+            Kind::Resources => "resources",
+            Kind::Templates => "resourceTemplates",
+        }
+    }
+    fn name_key(self) -> &'static str {
+        match self {
+            Kind::Tools | Kind::Prompts => "name",
+            Kind::Resources => "uri",
+            Kind::Templates => "uriTemplate",
+        }
+    }
+    fn capability(self) -> &'static str {
+        match self {
+            Kind::Tools => "tools",
+            Kind::Prompts => "prompts",
+            Kind::Resources | Kind::Templates => "resources",
+        }
+    }
+    /// The notification announcing a change of this list to clients.
+    pub fn changed_notification(self) -> &'static str {
+        match self {
+            Kind::Tools => methods::TOOLS_LIST_CHANGED,
+            Kind::Prompts => methods::PROMPTS_LIST_CHANGED,
+            Kind::Resources | Kind::Templates => methods::RESOURCES_LIST_CHANGED,
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One upstream as the catalogue knows it.
+pub struct Server {
+    pub name: Arc<str>,
+    pub prefix: String,
+    pub upstream: Upstream,
+}
+
+#[derive(Default)]
+struct Lists {
+    items: [Vec<Box<RawValue>>; 4],
+    errors: [Option<String>; 4],
+}
+
+/// A route: which server, and the name (or URI) the server knows the item by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub server: usize,
+    pub original: String,
+}
+
+#[derive(Default)]
+pub struct Snapshot {
+    items: [Vec<Box<RawValue>>; 4],
+    names: [HashMap<String, Route>; 4],
+    /// (server, exposed template, original template)
+    templates: Vec<(usize, String, String)>,
+}
+
+pub struct Catalog {
+    cfg: FederationConfig,
+    servers: Vec<Server>,
+    lists: Mutex<Vec<Lists>>,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+/// Longest a list refresh may follow `nextCursor`s, so a server cannot loop us forever.
+const MAX_PAGES: usize = 1000;
+
+impl Catalog {
+    pub fn new(cfg: FederationConfig, servers: Vec<Server>) -> Self {
+        let lists = servers.iter().map(|_| Lists::default()).collect();
+        Self {
+            cfg,
+            servers,
+            lists: Mutex::new(lists),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+        }
+    }
+
+    pub fn servers(&self) -> &[Server] {
+        &self.servers
+    }
+
+    pub fn server_index(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|s| &*s.name == name)
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().clone()
+    }
+
+    /// Fetch `kinds` from server `idx` and rebuild. Returns the kinds whose merged list changed.
+    pub async fn refresh(&self, idx: usize, kinds: &[Kind]) -> Vec<Kind> {
+        let Some(server) = self.servers.get(idx) else {
+            return Vec::new();
+        };
+        let info = match server.upstream.status() {
+            Status::Ready(info) => info,
+            _ => return Vec::new(),
+        };
+        let mut fetched = Vec::new();
+        for &kind in kinds {
+            if !info.has(kind.capability()) {
+                fetched.push((kind, Ok(Vec::new())));
+                continue;
+            }
+            fetched.push((kind, fetch_all(&server.upstream, kind).await));
+        }
+        let mut changed = Vec::new();
+        {
+            let mut lists = self.lists.lock();
+            let Some(l) = lists.get_mut(idx) else {
+                return Vec::new();
+            };
+            for (kind, r) in fetched {
+                match r {
+                    Ok(items) => {
+                        let same = l.items[kind.index()].len() == items.len()
+                            && l.items[kind.index()]
+                                .iter()
+                                .zip(&items)
+                                .all(|(a, b)| a.get() == b.get());
+                        if !same {
+                            changed.push(kind);
+                        }
+                        l.items[kind.index()] = items;
+                        l.errors[kind.index()] = None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(server = %server.name, list = kind.method(), error = %e, "cannot list; keeping the last known list");
+                        l.errors[kind.index()] = Some(e);
+                    }
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.rebuild();
+        }
+        changed
+    }
+
+    /// Problems to report next to listings: servers down or whose lists failed.
+    pub fn problems(&self) -> Vec<(Arc<str>, String)> {
+        let lists = self.lists.lock();
+        let mut out = Vec::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            let status = s.upstream.status();
+            if !status.is_ready() {
+                out.push((s.name.clone(), status.describe()));
+            } else if let Some(e) = lists.get(i).and_then(|l| l.errors.iter().flatten().next()) {
+                out.push((s.name.clone(), e.clone()));
+            }
+        }
+        out
+    }
+
+    fn expose_name(&self, server: &Server, name: &str) -> String {
+        match self.cfg.prefix {
+            PrefixMode::Server => format!("{}{}{}", server.prefix, self.cfg.separator, name),
+            PrefixMode::None => name.to_owned(),
+        }
+    }
+
+    pub fn expose_uri(&self, server: usize, uri: &str) -> String {
+        match (self.cfg.resource_uris, self.servers.get(server)) {
+            (UriMode::Prefix, Some(s)) => format!("{}+{}", s.prefix, uri),
+            _ => uri.to_owned(),
+        }
+    }
+
+    fn rebuild(&self) {
+        let lists = self.lists.lock();
+        let mut snap = Snapshot::default();
+        for (idx, (server, l)) in self.servers.iter().zip(lists.iter()).enumerate() {
+            for kind in Kind::ALL {
+                for item in &l.items[kind.index()] {
+                    let Ok(mut map) = RawMap::parse(item) else {
+                        continue;
+                    };
+                    let Some(original) = map.get_str(kind.name_key()).map(|c| c.into_owned())
+                    else {
+                        continue;
+                    };
+                    let exposed = match kind {
+                        Kind::Tools | Kind::Prompts => self.expose_name(server, &original),
+                        Kind::Resources | Kind::Templates => self.expose_uri(idx, &original),
+                    };
+                    if let Some(prev) = snap.names[kind.index()].get(&exposed) {
+                        if prev.server != idx {
+                            tracing::warn!(name = %exposed, kept = %self.servers[prev.server].name, dropped = %server.name, "name clash between servers; the first listed server wins");
+                        }
+                        continue;
+                    }
+                    if exposed != original {
+                        map.set_str(kind.name_key(), &exposed);
+                    }
+                    snap.items[kind.index()].push(map.to_raw());
+                    if kind == Kind::Templates {
+                        snap.templates
+                            .push((idx, exposed.clone(), original.clone()));
+                    }
+                    snap.names[kind.index()].insert(
+                        exposed,
+                        Route {
+                            server: idx,
+                            original,
+                        },
+                    );
+                }
+            }
+        }
+        *self.snapshot.write() = Arc::new(snap);
+    }
+
+    /// One page of a merged list, as a JSON result object.
+    pub fn page(
+        &self,
+        kind: Kind,
+        cursor: Option<&str>,
+        extra_meta: Option<Box<RawValue>>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let snap = self.snapshot();
+        let items = &snap.items[kind.index()];
+        let start = match cursor {
+            None => 0,
+            Some(c) => decode_cursor(c)
+                .filter(|s| *s <= items.len())
+                .ok_or_else(|| {
+                    ErrorObject::invalid_params(format!(
+                        "invalid cursor {c:?}; start again without a cursor"
+                    ))
+                })?,
+        };
+        let end = if self.cfg.page_size == 0 {
+            items.len()
+        } else {
+            (start + self.cfg.page_size).min(items.len())
+        };
+        let mut out = String::with_capacity(
+            64 + items[start..end]
+                .iter()
+                .map(|i| i.get().len() + 1)
+                .sum::<usize>(),
+        );
+        out.push_str("{\"");
+        out.push_str(kind.key());
+        out.push_str("\":[");
+        for (i, item) in items[start..end].iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(item.get());
+        }
+        out.push(']');
+        if end < items.len() {
+            out.push_str(",\"nextCursor\":");
+            out.push_str(to_raw(&encode_cursor(end)).get());
+        }
+        if let Some(meta) = extra_meta {
+            out.push_str(",\"_meta\":");
+            out.push_str(meta.get());
+        }
+        out.push('}');
+        RawValue::from_string(out).map_err(ErrorObject::internal)
+    }
+
+    pub fn route_tool(&self, name: &str) -> Option<Route> {
+        self.snapshot().names[Kind::Tools.index()]
+            .get(name)
+            .cloned()
+    }
+
+    pub fn route_prompt(&self, name: &str) -> Option<Route> {
+        self.snapshot().names[Kind::Prompts.index()]
+            .get(name)
+            .cloned()
+    }
+
+    /// The server for a resource URI: a listed resource, then a matching template, then (with
+    /// prefixed URIs) the prefix, then the only server offering resources.
+    pub fn route_resource(&self, uri: &str) -> Option<Route> {
+        let snap = self.snapshot();
+        if let Some(r) = snap.names[Kind::Resources.index()].get(uri) {
+            return Some(r.clone());
+        }
+        if let Some(r) = snap.names[Kind::Templates.index()].get(uri) {
+            return Some(r.clone());
+        }
+        let strip = |server: usize| -> String {
+            match self.cfg.resource_uris {
+                UriMode::Prefix => uri
+                    .strip_prefix(&format!("{}+", self.servers[server].prefix))
+                    .unwrap_or(uri)
+                    .to_owned(),
+                UriMode::Keep => uri.to_owned(),
+            }
+        };
+        let matching: Vec<usize> = snap
+            .templates
+            .iter()
+            .filter(|(_, t, _)| template_matches(t, uri))
+            .map(|(s, _, _)| *s)
+            .collect();
+        if let Some(&server) = matching.first() {
+            return Some(Route {
+                server,
+                original: strip(server),
+            });
+        }
+        if self.cfg.resource_uris == UriMode::Prefix {
+            return self
+                .servers
+                .iter()
+                .position(|s| uri.starts_with(&format!("{}+", s.prefix)))
+                .map(|server| Route {
+                    server,
+                    original: strip(server),
+                });
+        }
+        let with_resources: Vec<usize> = self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.upstream.status(), Status::Ready(i) if i.has("resources")))
+            .map(|(i, _)| i)
+            .collect();
+        match with_resources.as_slice() {
+            [only] => Some(Route {
+                server: *only,
+                original: uri.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+async fn fetch_all(up: &Upstream, kind: Kind) -> Result<Vec<Box<RawValue>>, String> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = cursor
+            .as_ref()
+            .map(|c| to_raw(&serde_json::json!({"cursor": c})));
+        let result = up
+            .call(kind.method(), params, CallOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let map =
+            RawMap::parse(&result).map_err(|e| format!("invalid {} result: {e}", kind.method()))?;
+        if let Some(list) = map.get(kind.key()) {
+            let page: Vec<&RawValue> = serde_json::from_str(list.get())
+                .map_err(|e| format!("`{}` is not a list: {e}", kind.key()))?;
+            items.extend(page.into_iter().map(RawValue::to_owned));
+        }
+        cursor = map.get_str("nextCursor").map(|c| c.into_owned());
+        if cursor.is_none() {
+            return Ok(items);
+        }
+    }
+    Err(format!(
+        "{} returned more than {MAX_PAGES} pages",
+        kind.method()
+    ))
+}
+
+fn encode_cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("sb:{offset}"))
+}
+
+fn decode_cursor(c: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix("sb:")?
+        .parse()
+        .ok()
+}
+
+/// Whether `uri` could come from expanding the RFC 6570 `template` (simple `{var}` forms).
+pub fn template_matches(template: &str, uri: &str) -> bool {
+    let mut literals = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        literals.push(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => return false,
+        }
+    }
+    let tail = rest;
+    let Some(first) = literals.first() else {
+        return template == uri;
+    };
+    let Some(mut pos) = uri.strip_prefix(first).map(|_| first.len()) else {
+        return false;
+    };
+    for lit in &literals[1..] {
+        match uri[pos..].find(lit) {
+            Some(i) if !lit.is_empty() => pos += i + lit.len(),
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    uri.len() >= pos + tail.len() && uri.ends_with(tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_expansions_only() {
+        assert!(template_matches(
+            "test://template/{id}/data",
+            "test://template/42/data"
+        ));
+        assert!(template_matches("file:///{path}", "file:///a/b.txt"));
+        assert!(template_matches("users://{id}", "users://7"));
+        assert!(!template_matches("users://{id}", "posts://7"));
+        assert!(!template_matches(
+            "test://template/{id}/data",
+            "test://template/42/other"
+        ));
+        assert!(template_matches("plain://x", "plain://x"));
+        assert!(!template_matches("plain://x", "plain://y"));
+        assert!(template_matches("a://{x}-{y}", "a://1-2"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor(40)), Some(40));
+        assert_eq!(decode_cursor("not-a-cursor"), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! The way back to a client: an [`Outbound`] stream of messages, and [`CallRelay`], which the
+//! upstream layer uses to reach the client that made a call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use switchboard_protocol::{ErrorObject, Id, Message, Notification, codes, methods};
+use switchboard_upstream::{Relay, RelayFuture};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::session::Session;
+
+/// One item on a client-bound stream.
+#[derive(Debug)]
+pub enum Out {
+    /// A notification or a server→client request.
+    Message(Vec<u8>),
+    /// The response that ends a per-request stream.
+    Final(Vec<u8>),
+}
+
+/// A client-bound stream: the SSE stream of one POST, a session's GET stream, or stdout.
+#[derive(Clone, Debug)]
+pub struct Outbound(mpsc::Sender<Out>);
+
+impl Outbound {
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Self(tx), rx)
+    }
+
+    /// Queue a notification; dropped (and logged) if the client is not reading.
+    pub fn notify(&self, msg: &Message) -> bool {
+        match self.0.try_send(Out::Message(msg.to_vec())) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "client stream full or closed; notification dropped");
+                false
+            }
+        }
+    }
+
+    /// Queue a message, waiting for room.
+    pub async fn send(&self, msg: &Message) -> bool {
+        self.0.send(Out::Message(msg.to_vec())).await.is_ok()
+    }
+
+    /// Queue the final response.
+    pub async fn finish(&self, msg: &Message) -> bool {
+        self.0.send(Out::Final(msg.to_vec())).await.is_ok()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// The longest a server→client request (sampling, elicitation) may wait for the client.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Routes what an upstream sends about one call back to the client that made it.
+pub struct CallRelay {
+    pub session: Arc<Session>,
+    /// The call's own stream, when the transport has one.
+    pub out: Option<Outbound>,
+}
+
+impl CallRelay {
+    fn stream(&self) -> Option<Outbound> {
+        self.out.clone().or_else(|| self.session.standalone())
+    }
+}
+
+impl Relay for CallRelay {
+    fn notify(&self, n: Notification) {
+        if n.method == methods::MESSAGE && !self.session.wants_log(n.params.as_deref()) {
+            return;
+        }
+        if let Some(out) = self.stream() {
+            out.notify(&Message::Notification(n));
+        }
+    }
+
+    fn request(&self, method: String, params: Option<Box<RawValue>>) -> RelayFuture {
+        let session = self.session.clone();
+        let out = self.stream();
+        Box::pin(async move {
+            if let Some(cap) = required_capability(&method)
+                && !session.client_has(cap)
+            {
+                return Err(ErrorObject::new(
+                    codes::METHOD_NOT_FOUND,
+                    format!(
+                        "the client did not declare the `{cap}` capability, so `{method}` cannot be sent to it"
+                    ),
+                ));
+            }
+            let Some(out) = out else {
+                return Err(ErrorObject::new(
+                    codes::INTERNAL_ERROR,
+                    format!("the client has no open stream to receive `{method}`"),
+                ));
+            };
+            let (id, rx): (Id, oneshot::Receiver<_>) = session.expect_response();
+            let msg = Message::request(id.clone(), method, params);
+            if !out.send(&msg).await {
+                session.forget_response(&id);
+                return Err(ErrorObject::new(
+                    codes::INTERNAL_ERROR,
+                    "the client stream closed",
+                ));
+            }
+            match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, rx).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(ErrorObject::new(
+                    codes::INTERNAL_ERROR,
+                    "the client session ended",
+                )),
+                Err(_) => {
+                    session.forget_response(&id);
+                    Err(ErrorObject::new(
+                        codes::INTERNAL_ERROR,
+                        "the client did not answer in time",
+                    ))
+                }
+            }
+        })
+    }
+
+    fn origin(&self) -> u64 {
+        self.session.origin
+    }
+}
+
+fn required_capability(method: &str) -> Option<&'static str> {
+    match method {
+        methods::SAMPLING_CREATE_MESSAGE => Some("sampling"),
+        methods::ELICITATION_CREATE => Some("elicitation"),
+        methods::ROOTS_LIST => Some("roots"),
+        _ => None,
+    }
+}

@@ -1,0 +1,209 @@
+//! Wiring: starts the upstreams, keeps the catalogue current from their events, broadcasts
+//! list changes to client sessions, and shuts everything down in order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use switchboard_config::Config;
+use switchboard_protocol::{Message, RawMap, methods, to_raw};
+use switchboard_upstream::{Upstream, UpstreamEvent};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{Catalog, Kind, Server};
+use crate::session::Sessions;
+
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub catalog: Arc<Catalog>,
+    pub sessions: Arc<Sessions>,
+    pub shutting_down: CancellationToken,
+    in_flight: AtomicUsize,
+    drained: Notify,
+}
+
+/// Counts a request in flight until dropped, so shutdown can wait for the drain.
+pub struct InFlight<'a>(&'a Gateway);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+impl Gateway {
+    /// Start every enabled upstream and wait (bounded by their `init_timeout`s) until each is
+    /// ready or has failed, so the first listing is complete.
+    pub async fn start(config: Config) -> Arc<Gateway> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let mut servers = Vec::new();
+        let mut longest = Duration::ZERO;
+        for (name, sc) in &config.servers {
+            if !sc.is_enabled() {
+                tracing::info!(server = %name, "disabled in config; not started");
+                continue;
+            }
+            longest = longest.max(sc.init_timeout.0);
+            servers.push(Server {
+                name: Arc::from(name.as_str()),
+                prefix: sc.prefix.clone().unwrap_or_else(|| name.clone()),
+                upstream: Upstream::start(name, sc, events_tx.clone()),
+            });
+        }
+        let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
+        let gw = Arc::new(Gateway {
+            config: Arc::new(config),
+            catalog: catalog.clone(),
+            sessions: Arc::new(Sessions::default()),
+            shutting_down: CancellationToken::new(),
+            in_flight: AtomicUsize::new(0),
+            drained: Notify::new(),
+        });
+        // Initial listing: wait for each server to settle, then fetch its lists.
+        let waits = catalog.servers().iter().enumerate().map(|(i, s)| {
+            let catalog = catalog.clone();
+            let up = s.upstream.clone();
+            async move {
+                if up
+                    .wait_settled(longest + Duration::from_secs(1))
+                    .await
+                    .is_ready()
+                {
+                    catalog.refresh(i, &Kind::ALL).await;
+                }
+            }
+        });
+        futures_util::future::join_all(waits).await;
+        tokio::spawn(gw.clone().event_loop(events_rx));
+        gw
+    }
+
+    pub fn begin_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    pub fn requests_in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Wait until no request is in flight, at most `limit`. Returns whether it drained.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.drained.notified();
+                if self.requests_in_flight() == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+
+    /// Stop accepting work, let calls in flight finish (bounded), then stop the upstreams.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutting_down.cancel();
+        self.sessions.close_streams();
+        if !self.drain(grace).await {
+            tracing::warn!(
+                in_flight = self.requests_in_flight(),
+                "shutdown grace elapsed; cutting calls still in flight"
+            );
+        }
+        let stops = self.catalog.servers().iter().map(|s| s.upstream.shutdown());
+        futures_util::future::join_all(stops).await;
+    }
+
+    async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<UpstreamEvent>) {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                UpstreamEvent::Ready { server } => {
+                    if let Some(i) = self.catalog.server_index(&server) {
+                        let changed = self.catalog.refresh(i, &Kind::ALL).await;
+                        self.announce(&changed);
+                    }
+                }
+                UpstreamEvent::Down { server, reason } => {
+                    tracing::debug!(%server, %reason, "upstream down");
+                }
+                UpstreamEvent::Notification {
+                    server,
+                    notification,
+                } => {
+                    self.on_notification(&server, notification).await;
+                }
+            }
+        }
+    }
+
+    async fn on_notification(&self, server: &str, n: switchboard_protocol::Notification) {
+        let Some(idx) = self.catalog.server_index(server) else {
+            return;
+        };
+        let kinds: &[Kind] = match n.method.as_str() {
+            methods::TOOLS_LIST_CHANGED => &[Kind::Tools],
+            methods::PROMPTS_LIST_CHANGED => &[Kind::Prompts],
+            methods::RESOURCES_LIST_CHANGED => &[Kind::Resources, Kind::Templates],
+            methods::RESOURCES_UPDATED => {
+                self.resource_updated(idx, n);
+                return;
+            }
+            methods::MESSAGE => {
+                let text = n
+                    .params
+                    .as_ref()
+                    .map(|p| p.get().to_owned())
+                    .unwrap_or_default();
+                tracing::info!(%server, message = %text, "upstream log message outside any call");
+                return;
+            }
+            other => {
+                tracing::debug!(%server, method = other, "upstream notification not relayed");
+                return;
+            }
+        };
+        let changed = self.catalog.refresh(idx, kinds).await;
+        self.announce(&changed);
+    }
+
+    fn announce(&self, changed: &[Kind]) {
+        let mut sent: Vec<&str> = Vec::new();
+        for kind in changed {
+            let method = kind.changed_notification();
+            if sent.contains(&method) {
+                continue;
+            }
+            sent.push(method);
+            let msg = Message::notification(method, None);
+            for s in self.sessions.all() {
+                if let Some(out) = s.standalone() {
+                    out.notify(&msg);
+                }
+            }
+        }
+    }
+
+    fn resource_updated(&self, server: usize, n: switchboard_protocol::Notification) {
+        let Some(params) = n.params else { return };
+        let Ok(mut map) = RawMap::parse(&params) else {
+            return;
+        };
+        let Some(uri) = map.get_str("uri").map(|u| u.into_owned()) else {
+            return;
+        };
+        let exposed = self.catalog.expose_uri(server, &uri);
+        map.set("uri", to_raw(&exposed));
+        let msg = Message::notification(methods::RESOURCES_UPDATED, Some(map.to_raw()));
+        for s in self.sessions.all() {
+            if s.subscriptions.lock().contains(&exposed)
+                && let Some(out) = s.standalone()
+            {
+                out.notify(&msg);
+            }
+        }
+    }
+}

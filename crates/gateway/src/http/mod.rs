@@ -1,0 +1,401 @@
+//! The Streamable HTTP client transport at `http.path` (default `/mcp`): POST (JSON or SSE
+//! answers), GET (the session's standalone stream), DELETE (end a session), with sessions,
+//! version checks, DNS-rebinding protection and a body limit.
+
+mod guard;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use switchboard_config::ResponseMode;
+use switchboard_protocol::version::HEADER_SESSION_ID;
+use switchboard_protocol::{ErrorObject, Id, Message, codes, methods, parse_message, sse};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use guard::EdgePolicy;
+
+use crate::client::{Out, Outbound};
+use crate::gateway::Gateway;
+use crate::pipeline::{RequestCtx, Transport};
+use crate::session::Session;
+
+/// A refusal at the edge: an HTTP status with a JSON-RPC error body.
+#[derive(Debug)]
+pub struct Reject {
+    status: StatusCode,
+    error: ErrorObject,
+    id: Id,
+}
+
+impl Reject {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::NOT_FOUND => codes::INVALID_REQUEST,
+            StatusCode::PAYLOAD_TOO_LARGE => codes::INVALID_REQUEST,
+            _ => codes::INVALID_REQUEST,
+        };
+        Self {
+            status,
+            error: ErrorObject::new(code, message),
+            id: Id::Null,
+        }
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        let body = Message::response(self.id, Err(self.error)).to_vec();
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    gw: Arc<Gateway>,
+    edge: Arc<EdgePolicy>,
+}
+
+/// The HTTP router for the MCP endpoint.
+pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
+    let cfg = &gw.config.http;
+    let limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
+    let app = App {
+        edge: Arc::new(EdgePolicy::new(cfg, listening_on_loopback)),
+        gw: gw.clone(),
+    };
+    Router::new()
+        .route(&cfg.path, any(mcp))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// Serve until `shutdown` resolves, then stop accepting, end standalone streams, and let
+/// requests in flight finish within `http.shutdown_grace`.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let local = listener.local_addr()?;
+    let app = router(gw.clone(), local.ip().is_loopback());
+    let reaper = tokio::spawn(reap_sessions(gw.clone()));
+    let grace = gw.config.http.shutdown_grace.0;
+    let gw2 = gw.clone();
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; draining calls in flight");
+        gw2.shutting_down.cancel();
+        gw2.sessions.close_streams();
+    });
+    let handle = tokio::spawn(async move { server.await });
+    // Wait for the server to stop; once shutdown began, bound the wait by the grace period.
+    let mut handle = handle;
+    tokio::select! {
+        r = &mut handle => { reaper.abort(); return r.unwrap_or(Ok(())); }
+        _ = gw.shutting_down.cancelled() => {}
+    }
+    let r = tokio::time::timeout(grace, &mut handle).await;
+    reaper.abort();
+    match r {
+        Ok(r) => r.unwrap_or(Ok(())),
+        Err(_) => {
+            tracing::warn!("shutdown grace elapsed; closing remaining connections");
+            handle.abort();
+            Ok(())
+        }
+    }
+}
+
+async fn reap_sessions(gw: Arc<Gateway>) {
+    let limit = gw.config.http.session_idle_timeout.0;
+    let every = (limit / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::time::sleep(every).await;
+        let n = gw.sessions.reap_idle(limit);
+        if n > 0 {
+            tracing::info!(closed = n, "closed idle sessions");
+        }
+    }
+}
+
+async fn mcp(
+    State(app): State<App>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    if let Err(r) = app.edge.check(&headers) {
+        return r.into_response();
+    }
+    match method {
+        Method::POST => match body {
+            Ok(body) => post(app, headers, body)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
+            Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => Reject::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body exceeds {} bytes (http.max_body_bytes)",
+                    app.gw.config.http.max_body_bytes
+                ),
+            )
+            .into_response(),
+            Err(rej) => Reject::new(rej.status(), format!("cannot read request body: {rej}"))
+                .into_response(),
+        },
+        Method::GET => get(app, headers)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Method::DELETE => delete(app, headers).unwrap_or_else(IntoResponse::into_response),
+        _ => {
+            let mut r = Reject::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not supported on the MCP endpoint; use POST, GET or DELETE"),
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            r
+        }
+    }
+}
+
+fn session_of(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject> {
+    let id = headers
+        .get(HEADER_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Reject::new(
+                StatusCode::BAD_REQUEST,
+                "Mcp-Session-Id header is required; send initialize first to get one",
+            )
+        })?;
+    app.gw.sessions.get(id).ok_or_else(|| {
+        Reject::new(
+            StatusCode::NOT_FOUND,
+            "Session not found: it ended or never existed; initialize a new one",
+        )
+    })
+}
+
+async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Reject> {
+    guard::check_content_type(&headers)?;
+    let accepts = guard::accepts(&headers);
+    if !accepts.json && !accepts.sse {
+        return Err(Reject::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must include application/json and text/event-stream",
+        ));
+    }
+    let header_version = guard::protocol_version(&headers)?;
+    let msg = parse_message(&body).map_err(|f| Reject {
+        status: StatusCode::BAD_REQUEST,
+        error: f.error,
+        id: f.id,
+    })?;
+    if let Message::Request(req) = &msg
+        && req.method == methods::INITIALIZE
+    {
+        return Ok(initialize(&app, req.id.clone(), req.params.as_deref()));
+    }
+    let session = session_of(&app, &headers)?;
+    if let Some(v) = header_version {
+        let negotiated = session.protocol_version.read().clone();
+        if !negotiated.is_empty() && v != negotiated {
+            return Err(Reject::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "MCP-Protocol-Version {v:?} does not match the version negotiated for this session ({negotiated})"
+                ),
+            ));
+        }
+    }
+    session.touch();
+    match msg {
+        Message::Request(req) => Ok(run(app, session, req, accepts).await),
+        Message::Notification(n) => {
+            app.gw.handle_notification(Some(&session), n);
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        Message::Response(r) => {
+            app.gw.handle_response(&session, r);
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+    }
+}
+
+fn initialize(app: &App, id: Id, params: Option<&serde_json::value::RawValue>) -> Response {
+    if app.gw.sessions.len() >= app.gw.config.http.max_sessions {
+        return Reject::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many sessions (http.max_sessions); try again later",
+        )
+        .into_response();
+    }
+    if app.gw.shutting_down.is_cancelled() {
+        return Reject::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "switchboard is shutting down",
+        )
+        .into_response();
+    }
+    let session = app.gw.sessions.create();
+    match app.gw.initialize(&session, params) {
+        Ok(result) => {
+            let body = Message::response(id, Ok(result)).to_vec();
+            let mut resp = json_response(body);
+            if let Ok(v) = HeaderValue::from_str(&session.id) {
+                resp.headers_mut().insert(HEADER_SESSION_ID, v);
+            }
+            resp
+        }
+        Err(e) => {
+            app.gw.sessions.remove(&session.id);
+            json_response(Message::response(id, Err(e)).to_vec())
+        }
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn run(
+    app: App,
+    session: Arc<Session>,
+    req: switchboard_protocol::Request,
+    accepts: guard::Accepts,
+) -> Response {
+    let mode = match (app.gw.config.http.response_mode, accepts.json, accepts.sse) {
+        (_, true, false) => ResponseMode::Json,
+        (_, false, true) => ResponseMode::Sse,
+        (m, _, _) => m,
+    };
+    let (out, mut rx) = Outbound::channel(64);
+    let cancel = session.begin(&req.id);
+    let ctx = RequestCtx {
+        session: Some(session.clone()),
+        // In JSON mode this request has no stream; related messages use the GET stream.
+        out: (mode != ResponseMode::Json).then(|| out.clone()),
+        transport: Transport::Http,
+        cancel,
+    };
+    let gw = app.gw.clone();
+    tokio::spawn(async move {
+        let id = req.id.clone();
+        let resp = gw.handle_request(ctx, req).await;
+        session.end(&id);
+        out.finish(&resp).await;
+    });
+    let first = match mode {
+        ResponseMode::Sse => None,
+        ResponseMode::Json | ResponseMode::Auto => match rx.recv().await {
+            Some(Out::Final(bytes)) => return json_response(bytes),
+            Some(Out::Message(bytes)) => Some(bytes),
+            None => {
+                return Reject::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request ended without a response",
+                )
+                .into_response();
+            }
+        },
+    };
+    sse_response(first, rx)
+}
+
+fn sse_response(first: Option<Vec<u8>>, rx: mpsc::Receiver<Out>) -> Response {
+    let stream =
+        futures_util::stream::unfold((first, rx, false), |(first, mut rx, done)| async move {
+            if done {
+                return None;
+            }
+            let (bytes, last) = match first {
+                Some(b) => (b, false),
+                None => match rx.recv().await? {
+                    Out::Message(b) => (b, false),
+                    Out::Final(b) => (b, true),
+                },
+            };
+            let mut frame = Vec::with_capacity(bytes.len() + 32);
+            sse::encode_event(&bytes, None, &mut frame);
+            Some((Ok::<_, Infallible>(Bytes::from(frame)), (None, rx, last)))
+        });
+    sse_headers(Body::from_stream(stream))
+}
+
+fn sse_headers(body: Body) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+async fn get(app: App, headers: HeaderMap) -> Result<Response, Reject> {
+    if !guard::accepts(&headers).sse {
+        return Err(Reject::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "GET opens an event stream; Accept must include text/event-stream",
+        ));
+    }
+    guard::protocol_version(&headers)?;
+    let session = session_of(&app, &headers)?;
+    if app.gw.shutting_down.is_cancelled() {
+        return Err(Reject::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "switchboard is shutting down",
+        ));
+    }
+    let (out, rx) = Outbound::channel(256);
+    // A new GET stream replaces an older one.
+    session.set_standalone(Some(out));
+    session.touch();
+    let closed = session.closed.clone();
+    let stream = futures_util::stream::unfold((rx, closed), |(mut rx, closed)| async move {
+        let item = tokio::select! {
+            m = rx.recv() => m,
+            _ = tokio::time::sleep(KEEPALIVE) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": keep-alive\n\n")), (rx, closed))),
+            _ = closed.cancelled() => None,
+        }?;
+        let (Out::Message(bytes) | Out::Final(bytes)) = item;
+        let mut frame = Vec::with_capacity(bytes.len() + 32);
+        sse::encode_event(&bytes, None, &mut frame);
+        Some((Ok(Bytes::from(frame)), (rx, closed)))
+    });
+    Ok(sse_headers(Body::from_stream(stream)))
+}
+
+fn delete(app: App, headers: HeaderMap) -> Result<Response, Reject> {
+    let session = session_of(&app, &headers)?;
+    app.gw.sessions.remove(&session.id);
+    tracing::debug!(session = %session.id, "session ended by the client");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,19 @@
+//! The gateway: federation of many upstreams into one catalogue, the ordered request pipeline,
+//! client sessions, and the client-facing transports (Streamable HTTP and stdio).
+//!
+//! Everything era-specific stays at the edge: the core handles a [`pipeline::RequestCtx`] whose
+//! session is optional, so a stateless request (protocol 2026-07-28) and a request inside a
+//! legacy session take the same path.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod catalog;
+pub mod client;
+pub mod gateway;
+pub mod http;
+pub mod pipeline;
+pub mod session;
+pub mod stdio;
+
+pub use gateway::Gateway;
+pub use pipeline::{Identity, RequestCtx, Transport};

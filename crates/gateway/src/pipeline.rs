@@ -1,0 +1,491 @@
+//! The request pipeline. Every client request takes the same ordered path:
+//!
+//! ```text
+//! authenticate → authorize → rate limit → validate → cache → route → backend
+//!        (record: audit + metrics + trace wrap the whole call)
+//! ```
+//!
+//! Why this order: identity first, because every later decision depends on it; permission
+//! before rate limiting, so a caller cannot spend someone else's budget on calls it may not
+//! make and a denied call costs nothing; limits before validation, so malformed floods are
+//! still limited; validation before the cache, so a bad call never reaches it; the cache after
+//! authorization, so a cached answer never leaks across permissions; routing last, so a denied
+//! or cached call never touches an upstream. Stages that later work fills in are seams here:
+//! they pass everything through, at the place they belong.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+use switchboard_protocol::{
+    ErrorObject, Message, Notification, RawMap, Request, Response, codes, empty_object, methods,
+    to_raw, version,
+};
+use switchboard_upstream::{CallOptions, Relay};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{Kind, Route};
+use crate::client::{CallRelay, Outbound};
+use crate::gateway::Gateway;
+use crate::session::{Session, level_index};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    Stdio,
+}
+
+/// Who is calling. Filled by the authenticate stage.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub subject: Arc<str>,
+    pub role: Option<Arc<str>>,
+}
+
+impl Identity {
+    pub fn anonymous() -> Self {
+        Self {
+            subject: Arc::from("anonymous"),
+            role: None,
+        }
+    }
+}
+
+/// Everything the pipeline knows about one request besides the message.
+pub struct RequestCtx {
+    /// The client's session; `None` for a stateless request.
+    pub session: Option<Arc<Session>>,
+    /// Where messages about this request go (its SSE stream, or stdout).
+    pub out: Option<Outbound>,
+    pub transport: Transport,
+    pub cancel: CancellationToken,
+}
+
+/// What a request is about, for the policy stages.
+#[derive(Debug)]
+enum Target {
+    Tool(String),
+    Prompt(String),
+    Resource(String),
+    Gateway,
+}
+
+impl Gateway {
+    /// Answer `initialize`: negotiate the version and record the client's capabilities.
+    pub fn initialize(
+        &self,
+        session: &Session,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct P {
+            protocol_version: Option<String>,
+            #[serde(default)]
+            capabilities: serde_json::Value,
+            #[serde(default)]
+            client_info: serde_json::Value,
+        }
+        let p: P = match params {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| ErrorObject::invalid_params(format!("initialize: {e}")))?,
+            None => {
+                return Err(ErrorObject::invalid_params(
+                    "initialize needs params with protocolVersion, capabilities and clientInfo",
+                ));
+            }
+        };
+        let version = version::negotiate(p.protocol_version.as_deref());
+        session.set_client(version, p.capabilities, p.client_info);
+        let instructions: Vec<String> = self
+            .catalog
+            .servers()
+            .iter()
+            .filter_map(|s| match s.upstream.status() {
+                switchboard_upstream::Status::Ready(i) => {
+                    i.instructions.as_ref().map(|t| format!("[{}] {t}", s.name))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut result = serde_json::json!({
+            "protocolVersion": version,
+            "capabilities": {
+                "tools": {"listChanged": true},
+                "resources": {"subscribe": true, "listChanged": true},
+                "prompts": {"listChanged": true},
+                "logging": {},
+                "completions": {}
+            },
+            "serverInfo": {"name": "switchboard", "title": "Switchboard MCP gateway", "version": env!("CARGO_PKG_VERSION")}
+        });
+        if !instructions.is_empty() {
+            result["instructions"] = serde_json::Value::String(instructions.join("\n\n"));
+        }
+        Ok(to_raw(&result))
+    }
+
+    /// Run one request through the pipeline; always returns the response message.
+    pub async fn handle_request(&self, ctx: RequestCtx, req: Request) -> Message {
+        let _in_flight = self.begin_request();
+        let started = Instant::now();
+        let result = if self.shutting_down.is_cancelled() {
+            Err(ErrorObject::new(
+                codes::SHUTTING_DOWN,
+                "switchboard is shutting down; retry on another replica or later",
+            ))
+        } else {
+            if let Some(s) = &ctx.session {
+                s.touch();
+            }
+            self.dispatch(&ctx, &req).await
+        };
+        // record: audit + metrics + trace wrap the call (seam; later work fills it).
+        tracing::debug!(
+            method = %req.method,
+            id = %req.id,
+            ok = result.is_ok(),
+            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+        Message::response(req.id, result)
+    }
+
+    async fn dispatch(
+        &self,
+        ctx: &RequestCtx,
+        req: &Request,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let params = req.params.as_deref();
+        let target = self.target(&req.method, params)?;
+        // 1. authenticate — the transport attached the caller (seam).
+        let _identity = Identity::anonymous();
+        // 2. authorize (seam) — 3. rate limit (seam) — 4. validate (seam) — 5. cache (seam).
+        let _ = &target;
+        // 6. route and 7. backend.
+        match req.method.as_str() {
+            methods::PING => Ok(empty_object()),
+            methods::INITIALIZE => Err(ErrorObject::invalid_request(
+                "the session is already initialized",
+            )),
+            methods::TOOLS_LIST => self.list(Kind::Tools, params),
+            methods::PROMPTS_LIST => self.list(Kind::Prompts, params),
+            methods::RESOURCES_LIST => self.list(Kind::Resources, params),
+            methods::RESOURCES_TEMPLATES_LIST => self.list(Kind::Templates, params),
+            methods::TOOLS_CALL => {
+                let Target::Tool(name) = &target else {
+                    return Err(mismatch());
+                };
+                let route = self
+                    .catalog
+                    .route_tool(name)
+                    .ok_or_else(|| unknown("tool", name))?;
+                self.forward(
+                    ctx,
+                    &route,
+                    &req.method,
+                    rewrite(params, "name", &route.original)?,
+                )
+                .await
+            }
+            methods::PROMPTS_GET => {
+                let Target::Prompt(name) = &target else {
+                    return Err(mismatch());
+                };
+                let route = self
+                    .catalog
+                    .route_prompt(name)
+                    .ok_or_else(|| unknown("prompt", name))?;
+                self.forward(
+                    ctx,
+                    &route,
+                    &req.method,
+                    rewrite(params, "name", &route.original)?,
+                )
+                .await
+            }
+            methods::RESOURCES_READ
+            | methods::RESOURCES_SUBSCRIBE
+            | methods::RESOURCES_UNSUBSCRIBE => {
+                let Target::Resource(uri) = &target else {
+                    return Err(mismatch());
+                };
+                let route = self.catalog.route_resource(uri).ok_or_else(|| {
+                    ErrorObject::new(
+                        codes::RESOURCE_NOT_FOUND,
+                        format!("Resource not found: {uri}"),
+                    )
+                    .with_data(to_raw(&serde_json::json!({"uri": uri})))
+                })?;
+                let result = self
+                    .forward(
+                        ctx,
+                        &route,
+                        &req.method,
+                        rewrite(params, "uri", &route.original)?,
+                    )
+                    .await?;
+                if let Some(s) = &ctx.session {
+                    match req.method.as_str() {
+                        methods::RESOURCES_SUBSCRIBE => {
+                            s.subscriptions.lock().insert(uri.clone());
+                        }
+                        methods::RESOURCES_UNSUBSCRIBE => {
+                            s.subscriptions.lock().remove(uri);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(result)
+            }
+            methods::COMPLETION_COMPLETE => self.complete(ctx, params).await,
+            methods::LOGGING_SET_LEVEL => self.set_level(ctx, params),
+            other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+
+    fn target(&self, method: &str, params: Option<&RawValue>) -> Result<Target, ErrorObject> {
+        let key = match method {
+            methods::TOOLS_CALL => "name",
+            methods::PROMPTS_GET => "name",
+            methods::RESOURCES_READ
+            | methods::RESOURCES_SUBSCRIBE
+            | methods::RESOURCES_UNSUBSCRIBE => "uri",
+            _ => return Ok(Target::Gateway),
+        };
+        let params = params.ok_or_else(|| {
+            ErrorObject::invalid_params(format!("{method} needs params with `{key}`"))
+        })?;
+        let map = RawMap::parse(params)
+            .map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?;
+        let value = map
+            .get_str(key)
+            .ok_or_else(|| ErrorObject::invalid_params(format!("{method} needs a string `{key}`")))?
+            .into_owned();
+        Ok(match method {
+            methods::TOOLS_CALL => Target::Tool(value),
+            methods::PROMPTS_GET => Target::Prompt(value),
+            _ => Target::Resource(value),
+        })
+    }
+
+    fn list(&self, kind: Kind, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+        let cursor = match params {
+            Some(p) => RawMap::parse(p)
+                .map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?
+                .get_str("cursor")
+                .map(|c| c.into_owned()),
+            None => None,
+        };
+        let problems = self.catalog.problems();
+        let meta = (!problems.is_empty()).then(|| {
+            let list: Vec<_> = problems
+                .iter()
+                .map(
+                    |(name, status)| serde_json::json!({"server": name.as_ref(), "status": status}),
+                )
+                .collect();
+            to_raw(&serde_json::json!({"io.switchboard/unavailable": list}))
+        });
+        self.catalog.page(kind, cursor.as_deref(), meta)
+    }
+
+    async fn forward(
+        &self,
+        ctx: &RequestCtx,
+        route: &Route,
+        method: &str,
+        params: Box<RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let server = self
+            .catalog
+            .servers()
+            .get(route.server)
+            .ok_or_else(|| ErrorObject::internal("route to a server that is gone"))?;
+        let relay = ctx.session.as_ref().map(|s| {
+            Arc::new(CallRelay {
+                session: s.clone(),
+                out: ctx.out.clone(),
+            }) as Arc<dyn Relay>
+        });
+        let opts = CallOptions {
+            relay,
+            cancel: ctx.cancel.clone(),
+            timeout: None,
+        };
+        server.upstream.call(method, Some(params), opts).await.map_err(|e| {
+            if e.is_upstream_fault() {
+                tracing::warn!(server = %server.name, method, error = %e, "upstream call failed");
+            }
+            e.to_error_object()
+        })
+    }
+
+    async fn complete(
+        &self,
+        ctx: &RequestCtx,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let params = params
+            .ok_or_else(|| ErrorObject::invalid_params("completion/complete needs params"))?;
+        let mut map = RawMap::parse(params)
+            .map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?;
+        let reference = map
+            .get("ref")
+            .ok_or_else(|| ErrorObject::invalid_params("completion/complete needs `ref`"))?;
+        let mut r = RawMap::parse(reference)
+            .map_err(|e| ErrorObject::invalid_params(format!("ref: {e}")))?;
+        let kind = r
+            .get_str("type")
+            .map(|t| t.into_owned())
+            .unwrap_or_default();
+        let (key, route) = match kind.as_str() {
+            "ref/prompt" => {
+                let name = r
+                    .get_str("name")
+                    .ok_or_else(|| ErrorObject::invalid_params("ref/prompt needs `name`"))?
+                    .into_owned();
+                (
+                    "name",
+                    self.catalog
+                        .route_prompt(&name)
+                        .ok_or_else(|| unknown("prompt", &name))?,
+                )
+            }
+            "ref/resource" => {
+                let uri = r
+                    .get_str("uri")
+                    .ok_or_else(|| ErrorObject::invalid_params("ref/resource needs `uri`"))?
+                    .into_owned();
+                (
+                    "uri",
+                    self.catalog.route_resource(&uri).ok_or_else(|| {
+                        ErrorObject::new(
+                            codes::RESOURCE_NOT_FOUND,
+                            format!("Resource not found: {uri}"),
+                        )
+                    })?,
+                )
+            }
+            other => {
+                return Err(ErrorObject::invalid_params(format!(
+                    "unknown completion ref type {other:?}; expected ref/prompt or ref/resource"
+                )));
+            }
+        };
+        r.set_str(key, &route.original);
+        let r = r.to_raw();
+        map.set("ref", r);
+        self.forward(ctx, &route, methods::COMPLETION_COMPLETE, map.to_raw())
+            .await
+    }
+
+    fn set_level(
+        &self,
+        ctx: &RequestCtx,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let level = params
+            .and_then(|p| RawMap::parse(p).ok())
+            .and_then(|m| m.get_str("level").map(|l| l.into_owned()))
+            .ok_or_else(|| ErrorObject::invalid_params("logging/setLevel needs `level`"))?;
+        let idx = level_index(&level).ok_or_else(|| {
+            ErrorObject::invalid_params(format!("unknown log level {level:?}; use debug, info, notice, warning, error, critical, alert or emergency"))
+        })?;
+        if let Some(s) = &ctx.session {
+            s.set_log_level(idx);
+        }
+        // Upstreams send what the most verbose client wants; each session filters for itself.
+        let min = self
+            .sessions
+            .all()
+            .iter()
+            .map(|s| s.log_level())
+            .min()
+            .unwrap_or(idx);
+        let level_name = crate::session::level_name(min);
+        for s in self.catalog.servers() {
+            if matches!(s.upstream.status(), switchboard_upstream::Status::Ready(i) if i.has("logging"))
+            {
+                let up = s.upstream.clone();
+                let params = to_raw(&serde_json::json!({"level": level_name}));
+                tokio::spawn(async move {
+                    let _ = up
+                        .call(
+                            methods::LOGGING_SET_LEVEL,
+                            Some(params),
+                            CallOptions::default(),
+                        )
+                        .await;
+                });
+            }
+        }
+        Ok(empty_object())
+    }
+
+    /// A notification from the client.
+    pub fn handle_notification(&self, session: Option<&Arc<Session>>, n: Notification) {
+        match n.method.as_str() {
+            methods::INITIALIZED => {
+                if let Some(s) = session {
+                    s.initialized
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            methods::CANCELLED => {
+                #[derive(serde::Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct P {
+                    request_id: switchboard_protocol::Id,
+                }
+                if let (Some(s), Some(p)) = (
+                    session,
+                    n.params
+                        .as_ref()
+                        .and_then(|p| serde_json::from_str::<P>(p.get()).ok()),
+                ) {
+                    s.cancel(&p.request_id);
+                }
+            }
+            methods::ROOTS_LIST_CHANGED => {
+                for s in self.catalog.servers() {
+                    s.upstream.notify(methods::ROOTS_LIST_CHANGED, None);
+                }
+            }
+            _ => tracing::debug!(method = %n.method, "client notification ignored"),
+        }
+    }
+
+    /// A response from the client to one of our server→client requests.
+    pub fn handle_response(&self, session: &Session, r: Response) {
+        if !session.resolve(&r.id, r.result) {
+            tracing::debug!(id = %r.id, "client answered a request nobody waits for");
+        }
+    }
+}
+
+fn unknown(what: &str, name: &str) -> ErrorObject {
+    // The same answer whether the name never existed or the caller may not see it.
+    ErrorObject::new(codes::INVALID_PARAMS, format!("Unknown {what}: {name}"))
+}
+
+fn rewrite(
+    params: Option<&RawValue>,
+    key: &str,
+    value: &str,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let params = params.ok_or_else(|| ErrorObject::invalid_params("missing params"))?;
+    let mut map =
+        RawMap::parse(params).map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?;
+    if map.get_str(key).as_deref() != Some(value) {
+        map.set_str(key, value);
+        Ok(map.to_raw())
+    } else {
+        Ok(params.to_owned())
+    }
+}
+
+fn mismatch() -> ErrorObject {
+    // `target()` maps each routed method to its variant, so this is not reached.
+    ErrorObject::internal("request target does not match its method")
+}

@@ -1,0 +1,266 @@
+//! Client sessions (protocol ≤ 2025-11-25): what a client declared in `initialize`, its log
+//! level and subscriptions, the calls it has in flight, and the requests we sent it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::value::RawValue;
+use switchboard_protocol::{ErrorObject, Id};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Outbound;
+
+type Waiter = oneshot::Sender<Result<Box<RawValue>, ErrorObject>>;
+
+static NEXT_ORIGIN: AtomicU64 = AtomicU64::new(1);
+
+/// Log levels in RFC 5424 order, as MCP names them.
+const LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+pub fn level_index(level: &str) -> Option<u8> {
+    LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+pub fn level_name(index: u8) -> &'static str {
+    LEVELS.get(usize::from(index)).copied().unwrap_or("debug")
+}
+
+pub struct Session {
+    pub id: Arc<str>,
+    /// Unique per session; used to attribute messages on shared upstream channels.
+    pub origin: u64,
+    pub protocol_version: parking_lot::RwLock<String>,
+    client_capabilities: parking_lot::RwLock<serde_json::Value>,
+    pub client_info: parking_lot::RwLock<serde_json::Value>,
+    pub initialized: AtomicBool,
+    /// Minimum level of log messages forwarded; `u8::MAX` until the client sets one... but
+    /// MCP says servers may send logs without setLevel, so the default is `debug` (0).
+    log_level: AtomicU8,
+    next_request_id: AtomicI64,
+    waiting: Mutex<HashMap<Id, Waiter>>,
+    standalone: Mutex<Option<Outbound>>,
+    in_flight: Mutex<HashMap<Id, CancellationToken>>,
+    pub subscriptions: Mutex<HashSet<String>>,
+    started: Instant,
+    last_seen_ms: AtomicU64,
+    pub closed: CancellationToken,
+}
+
+impl Session {
+    pub fn new(id: Arc<str>) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
+            protocol_version: parking_lot::RwLock::new(String::new()),
+            client_capabilities: parking_lot::RwLock::new(serde_json::Value::Null),
+            client_info: parking_lot::RwLock::new(serde_json::Value::Null),
+            initialized: AtomicBool::new(false),
+            log_level: AtomicU8::new(0),
+            next_request_id: AtomicI64::new(1),
+            waiting: Mutex::new(HashMap::new()),
+            standalone: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            started: Instant::now(),
+            last_seen_ms: AtomicU64::new(0),
+            closed: CancellationToken::new(),
+        })
+    }
+
+    pub fn set_client(
+        &self,
+        version: &str,
+        capabilities: serde_json::Value,
+        info: serde_json::Value,
+    ) {
+        *self.protocol_version.write() = version.to_owned();
+        *self.client_capabilities.write() = capabilities;
+        *self.client_info.write() = info;
+    }
+
+    pub fn client_has(&self, capability: &str) -> bool {
+        self.client_capabilities
+            .read()
+            .get(capability)
+            .is_some_and(|v| !v.is_null())
+    }
+
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_seen_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    pub fn log_level(&self) -> u8 {
+        self.log_level.load(Ordering::Relaxed)
+    }
+
+    pub fn set_log_level(&self, level: u8) {
+        self.log_level.store(level, Ordering::Relaxed);
+    }
+
+    /// Whether a `notifications/message` with these params passes the session's level.
+    pub fn wants_log(&self, params: Option<&RawValue>) -> bool {
+        #[derive(serde::Deserialize)]
+        struct P<'a> {
+            #[serde(borrow)]
+            level: Option<&'a str>,
+        }
+        let level = params
+            .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+            .and_then(|p| p.level.and_then(level_index))
+            .unwrap_or(0);
+        level >= self.log_level.load(Ordering::Relaxed)
+    }
+
+    /// The session's standalone stream (HTTP GET stream, or stdout for stdio).
+    pub fn standalone(&self) -> Option<Outbound> {
+        self.standalone.lock().clone().filter(|o| !o.is_closed())
+    }
+
+    pub fn set_standalone(&self, out: Option<Outbound>) {
+        *self.standalone.lock() = out;
+    }
+
+    pub fn has_standalone(&self) -> bool {
+        self.standalone().is_some()
+    }
+
+    /// Allocate an id for a request to the client and a receiver for its answer.
+    pub fn expect_response(&self) -> (Id, oneshot::Receiver<Result<Box<RawValue>, ErrorObject>>) {
+        let id = Id::Num(self.next_request_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().insert(id.clone(), tx);
+        (id, rx)
+    }
+
+    pub fn forget_response(&self, id: &Id) {
+        self.waiting.lock().remove(id);
+    }
+
+    /// Deliver the client's answer to one of our requests. False if nobody waits for it.
+    pub fn resolve(&self, id: &Id, result: Result<Box<RawValue>, ErrorObject>) -> bool {
+        match self.waiting.lock().remove(id) {
+            Some(tx) => tx.send(result).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Register a client request in flight; the token is cancelled by `notifications/cancelled`.
+    pub fn begin(&self, id: &Id) -> CancellationToken {
+        let token = self.closed.child_token();
+        self.in_flight.lock().insert(id.clone(), token.clone());
+        token
+    }
+
+    pub fn end(&self, id: &Id) {
+        self.in_flight.lock().remove(id);
+    }
+
+    pub fn cancel(&self, id: &Id) -> bool {
+        match self.in_flight.lock().remove(id) {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.lock().len()
+    }
+
+    /// End the session: cancel its calls, close its streams, fail requests waiting on it.
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.set_standalone(None);
+        self.waiting.lock().clear();
+    }
+}
+
+/// All live sessions of a transport.
+#[derive(Default)]
+pub struct Sessions {
+    map: parking_lot::RwLock<HashMap<Arc<str>, Arc<Session>>>,
+}
+
+impl Sessions {
+    pub fn create(&self) -> Arc<Session> {
+        let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
+        let s = Session::new(id.clone());
+        s.touch();
+        self.map.write().insert(id, s.clone());
+        s
+    }
+
+    pub fn insert(&self, s: Arc<Session>) {
+        self.map.write().insert(s.id.clone(), s);
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.map.read().get(id).cloned()
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        let s = self.map.write().remove(id);
+        if let Some(s) = &s {
+            s.close();
+        }
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.map.read().values().cloned().collect()
+    }
+
+    /// Close sessions idle longer than `limit` with nothing in flight.
+    pub fn reap_idle(&self, limit: Duration) -> usize {
+        let idle: Vec<Arc<str>> = self
+            .map
+            .read()
+            .values()
+            .filter(|s| s.idle_for() > limit && s.in_flight() == 0)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in &idle {
+            self.remove(id);
+        }
+        idle.len()
+    }
+
+    /// Close every session's standalone stream (used on shutdown so GET streams end).
+    pub fn close_streams(&self) {
+        for s in self.map.read().values() {
+            s.set_standalone(None);
+        }
+    }
+}

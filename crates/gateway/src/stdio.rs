@@ -1,0 +1,94 @@
+//! The stdio client transport: one client (e.g. Claude Desktop) on stdin/stdout, one session.
+//! Requests are served concurrently; everything written to stdout is a JSON-RPC message (logs
+//! go to stderr).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use switchboard_protocol::{ErrorObject, Message, parse_message};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+
+use crate::client::{Out, Outbound};
+use crate::gateway::Gateway;
+use crate::pipeline::{RequestCtx, Transport};
+
+/// Serve one client over `input`/`output` until `input` ends, then drain in-flight calls.
+pub async fn serve<R, W>(gw: Arc<Gateway>, input: R, mut output: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let session = gw.sessions.create();
+    let (out, mut rx) = Outbound::channel(1024);
+    session.set_standalone(Some(out.clone()));
+    let writer = tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            let (Out::Message(mut bytes) | Out::Final(mut bytes)) = item;
+            bytes.push(b'\n');
+            if output.write_all(&bytes).await.is_err() || output.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let max = usize::try_from(gw.config.http.max_body_bytes).unwrap_or(usize::MAX);
+    let mut lines = FramedRead::new(input, LinesCodec::new_with_max_length(max));
+    while let Some(line) = lines.next().await {
+        let line = match line {
+            Ok(l) => l,
+            Err(LinesCodecError::MaxLineLengthExceeded) => {
+                let err = ErrorObject::invalid_request(format!("message larger than {max} bytes"));
+                out.send(&Message::response(switchboard_protocol::Id::Null, Err(err)))
+                    .await;
+                continue;
+            }
+            Err(LinesCodecError::Io(e)) => return Err(e),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let msg = match parse_message(line.as_bytes()) {
+            Ok(m) => m,
+            Err(f) => {
+                out.send(&Message::response(f.id, Err(f.error))).await;
+                continue;
+            }
+        };
+        session.touch();
+        match msg {
+            Message::Request(req) if req.method == switchboard_protocol::methods::INITIALIZE => {
+                let result = gw.initialize(&session, req.params.as_deref());
+                out.send(&Message::response(req.id, result)).await;
+            }
+            Message::Request(req) => {
+                let cancel = session.begin(&req.id);
+                let ctx = RequestCtx {
+                    session: Some(session.clone()),
+                    out: Some(out.clone()),
+                    transport: Transport::Stdio,
+                    cancel,
+                };
+                let gw = gw.clone();
+                let out = out.clone();
+                let session = session.clone();
+                tokio::spawn(async move {
+                    let id = req.id.clone();
+                    let resp = gw.handle_request(ctx, req).await;
+                    session.end(&id);
+                    out.finish(&resp).await;
+                });
+            }
+            Message::Notification(n) => gw.handle_notification(Some(&session), n),
+            Message::Response(r) => gw.handle_response(&session, r),
+        }
+    }
+    // stdin closed: the client is gone. Let calls in flight finish, then stop.
+    let grace = gw.config.http.shutdown_grace.0.min(Duration::from_secs(10));
+    gw.drain(grace).await;
+    gw.sessions.remove(&session.id);
+    drop(out);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    Ok(())
+}

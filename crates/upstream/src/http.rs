@@ -1,0 +1,598 @@
+//! A Streamable HTTP upstream: one shared MCP session over a keep-alive connection pool. Each
+//! call is its own POST; what the server sends on that POST's event stream belongs to that call
+//! and goes to its relay. A GET stream, when the server offers one, carries list changes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use parking_lot::RwLock;
+use serde_json::value::RawValue;
+use switchboard_config::{ServerConfig, TransportKind};
+use switchboard_protocol::sse::SseParser;
+use switchboard_protocol::version::{HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
+use switchboard_protocol::{Id, Message, Notification, RawMap, methods, to_raw};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::init::{InitInfo, initialize_params, parse_initialize_result};
+use crate::mux::rewrite_progress_token;
+use crate::supervisor::backoff;
+use crate::{Backend, CallError, CallOptions, Relay, Status, UpstreamEvent};
+
+const MAX_EVENT: usize = 64 * 1024 * 1024;
+
+struct Session {
+    id: Option<HeaderValue>,
+    version: HeaderValue,
+    #[allow(dead_code)]
+    info: Arc<InitInfo>,
+}
+
+pub(crate) struct HttpUpstream {
+    name: Arc<str>,
+    cfg: ServerConfig,
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    session: RwLock<Option<Arc<Session>>>,
+    status: watch::Sender<Status>,
+    events: mpsc::UnboundedSender<UpstreamEvent>,
+    next_id: AtomicI64,
+    shutdown: CancellationToken,
+    reconnect: tokio::sync::Notify,
+}
+
+enum PostError {
+    SessionGone,
+    Call(CallError),
+}
+
+impl HttpUpstream {
+    pub(crate) fn start(
+        name: Arc<str>,
+        cfg: ServerConfig,
+        status: watch::Sender<Status>,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+    ) -> Arc<dyn Backend> {
+        let url = cfg.url.as_deref().unwrap_or_default();
+        let parsed = reqwest::Url::parse(url);
+        let mut headers = HeaderMap::new();
+        let mut bad_header = None;
+        for (k, v) in &cfg.headers {
+            match (
+                HeaderName::try_from(k.as_str()),
+                HeaderValue::try_from(v.as_str()),
+            ) {
+                (Ok(k), Ok(v)) => {
+                    headers.insert(k, v);
+                }
+                _ => bad_header = Some(k.clone()),
+            }
+        }
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let this = Arc::new(Self {
+            name: name.clone(),
+            client,
+            url: parsed.clone().unwrap_or_else(|_| {
+                reqwest::Url::parse("http://invalid.invalid/").unwrap_or_else(|_| unreachable_url())
+            }),
+            headers,
+            session: RwLock::new(None),
+            status,
+            events,
+            next_id: AtomicI64::new(1),
+            shutdown: CancellationToken::new(),
+            reconnect: tokio::sync::Notify::new(),
+            cfg,
+        });
+        let fatal = match (&parsed, &bad_header, this.cfg.kind()) {
+            (Err(e), _, _) => Some(format!("invalid url: {e}")),
+            (_, Some(h), _) => Some(format!("header `{h}` is not a valid HTTP header")),
+            (_, _, TransportKind::Sse) => Some(
+                "the legacy HTTP+SSE transport (type: sse) is not supported yet; use a Streamable HTTP endpoint".into(),
+            ),
+            _ => None,
+        };
+        if let Some(reason) = fatal {
+            tracing::error!(server = %name, %reason, "upstream cannot start");
+            let _ = this.status.send(Status::CrashLoop {
+                reason,
+                restarts: 0,
+            });
+        } else {
+            let run = this.clone();
+            tokio::spawn(async move { run.maintain().await });
+        }
+        this
+    }
+
+    /// Keep a session: initialize, back off on failure, re-initialize when the server drops it.
+    async fn maintain(self: Arc<Self>) {
+        let mut attempt = 0u32;
+        while !self.shutdown.is_cancelled() {
+            match self.initialize().await {
+                Ok(session) => {
+                    attempt = 0;
+                    let info = session.info.clone();
+                    *self.session.write() = Some(session.clone());
+                    tracing::info!(server = %self.name, name = %info.server_name, protocol = %info.protocol_version, "upstream ready");
+                    let _ = self.status.send(Status::Ready(info));
+                    let _ = self.events.send(UpstreamEvent::Ready {
+                        server: self.name.clone(),
+                    });
+                    let listener = tokio::spawn(self.clone().listen(session));
+                    tokio::select! {
+                        _ = self.reconnect.notified() => {}
+                        _ = self.shutdown.cancelled() => { listener.abort(); break; }
+                    }
+                    listener.abort();
+                    let _ = self.events.send(UpstreamEvent::Down {
+                        server: self.name.clone(),
+                        reason: "session expired".into(),
+                    });
+                }
+                Err(reason) => {
+                    attempt += 1;
+                    let wait = backoff(&self.cfg.restart, attempt);
+                    tracing::warn!(server = %self.name, %reason, retry_in = ?wait, "cannot connect to upstream");
+                    let _ = self.status.send(Status::Restarting {
+                        reason,
+                        retry_in: wait,
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+        let _ = self.status.send(Status::Stopped);
+    }
+
+    async fn initialize(&self) -> Result<Arc<Session>, String> {
+        let body =
+            Message::request(Id::Num(0), methods::INITIALIZE, Some(initialize_params())).to_vec();
+        let req = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let resp = tokio::time::timeout(self.cfg.init_timeout.0, req.send())
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer to initialize within {:?}",
+                    self.cfg.init_timeout.0
+                )
+            })?
+            .map_err(|e| format!("initialize request failed: {}", error_chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("initialize got HTTP {}", resp.status()));
+        }
+        let session_id = resp.headers().get(HEADER_SESSION_ID).cloned();
+        let result = tokio::time::timeout(
+            self.cfg.init_timeout.0,
+            read_response(resp, 0, None, None, self),
+        )
+        .await
+        .map_err(|_| "initialize response did not complete".to_owned())?
+        .map_err(|e| e.to_string())?;
+        let info = parse_initialize_result(&result)?;
+        let version = HeaderValue::try_from(info.protocol_version.as_str())
+            .map_err(|_| "server sent an unusable protocol version".to_owned())?;
+        let session = Arc::new(Session {
+            id: session_id,
+            version,
+            info: Arc::new(info),
+        });
+        // notifications/initialized
+        let note = Message::notification(methods::INITIALIZED, None).to_vec();
+        let _ = self.post(&session, note).send().await;
+        Ok(session)
+    }
+
+    fn post(&self, session: &Session, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(HEADER_PROTOCOL_VERSION, session.version.clone());
+        if let Some(id) = &session.id {
+            req = req.header(HEADER_SESSION_ID, id.clone());
+        }
+        req.body(body)
+    }
+
+    /// The standalone GET stream: unsolicited notifications (list changes, resource updates).
+    async fn listen(self: Arc<Self>, session: Arc<Session>) {
+        let mut attempt = 0u32;
+        loop {
+            let mut req = self
+                .client
+                .get(self.url.clone())
+                .headers(self.headers.clone())
+                .header(header::ACCEPT, "text/event-stream")
+                .header(HEADER_PROTOCOL_VERSION, session.version.clone());
+            if let Some(id) = &session.id {
+                req = req.header(HEADER_SESSION_ID, id.clone());
+            }
+            match req.send().await {
+                Ok(resp) if resp.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(resp) if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() => {
+                    self.reconnect.notify_one();
+                    return;
+                }
+                Ok(resp) if resp.status().is_success() => {
+                    attempt = 0;
+                    let _ = read_response(resp, -1, None, None, &self).await;
+                }
+                _ => {}
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff(&self.cfg.restart, attempt)).await;
+        }
+    }
+
+    async fn call_once(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        relay: Option<&Arc<dyn Relay>>,
+    ) -> Result<Box<RawValue>, PostError> {
+        let session = self.session.read().clone().ok_or_else(|| {
+            PostError::Call(CallError::Unavailable {
+                server: self.name.to_string(),
+                reason: self.status.borrow().describe(),
+            })
+        })?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let ours = format!("sb-{id}");
+        let (params, theirs) = match (relay, params) {
+            (Some(_), Some(p)) => match rewrite_progress_token(p, &ours) {
+                Some((rewritten, theirs)) => (Some(rewritten), Some(theirs)),
+                None => (Some(p.to_owned()), None),
+            },
+            (_, p) => (p.map(RawValue::to_owned), None),
+        };
+        let body = Message::request(Id::Num(id), method, params).to_vec();
+        let resp = self.post(&session, body).send().await.map_err(|e| {
+            PostError::Call(CallError::Unavailable {
+                server: self.name.to_string(),
+                reason: error_chain(&e),
+            })
+        })?;
+        if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
+            return Err(PostError::SessionGone);
+        }
+        let progress = theirs.map(|t| (ours, t));
+        let cancel_guard = CancelOnDrop {
+            up: self,
+            session: session.clone(),
+            id,
+            armed: true,
+        };
+        let r = read_response(resp, id, relay, progress.as_ref(), self)
+            .await
+            .map_err(PostError::Call);
+        cancel_guard.disarm();
+        r
+    }
+
+    fn send_cancel(&self, session: Arc<Session>, id: i64) {
+        let body = Message::notification(
+            methods::CANCELLED,
+            Some(to_raw(
+                &serde_json::json!({"requestId": id, "reason": "cancelled by switchboard"}),
+            )),
+        )
+        .to_vec();
+        let req = self.post(&session, body);
+        tokio::spawn(async move {
+            let _ = req.send().await;
+        });
+    }
+
+    fn event(&self, notification: Notification) {
+        let _ = self.events.send(UpstreamEvent::Notification {
+            server: self.name.clone(),
+            notification,
+        });
+    }
+
+    fn failed(&self, reason: impl Into<String>) -> CallError {
+        CallError::Failed {
+            server: self.name.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` upstream if a call is abandoned (timeout, client cancel).
+struct CancelOnDrop<'a> {
+    up: &'a HttpUpstream,
+    session: Arc<Session>,
+    id: i64,
+    armed: bool,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.up.send_cancel(self.session.clone(), self.id);
+        }
+    }
+}
+
+fn unreachable_url() -> reqwest::Url {
+    // Only reached if parsing a constant URL fails, which it does not.
+    reqwest::Url::parse("http://127.0.0.1/").unwrap_or_else(|_| unreachable_url())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Read a POST's answer: plain JSON, or an event stream on which related messages arrive
+/// before the response with id `id` (`-1`: a GET stream with no response to wait for).
+async fn read_response(
+    resp: reqwest::Response,
+    id: i64,
+    relay: Option<&Arc<dyn Relay>>,
+    progress: Option<&(String, Box<RawValue>)>,
+    up: &HttpUpstream,
+) -> Result<Box<RawValue>, CallError> {
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !status.is_success() {
+        let body = resp.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        // A JSON-RPC error in an HTTP error body is still the server's answer.
+        if let Ok(Message::Response(r)) = switchboard_protocol::parse_message(&body)
+            && let Err(e) = r.result
+        {
+            return Err(CallError::Rpc(e));
+        }
+        return Err(up.failed(format!("HTTP {status}: {text}")));
+    }
+    if ctype.starts_with("application/json") {
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| up.failed(format!("reading response: {}", error_chain(&e))))?;
+        return match switchboard_protocol::parse_message(&body) {
+            Ok(Message::Response(r)) => r.result.map_err(CallError::Rpc),
+            Ok(_) => {
+                Err(up.failed("server answered a request with something other than a response"))
+            }
+            Err(f) => Err(up.failed(format!("server sent invalid JSON-RPC: {}", f.error.message))),
+        };
+    }
+    if !ctype.starts_with("text/event-stream") {
+        return Err(up.failed(format!("unexpected content type `{ctype}`")));
+    }
+    let mut parser = SseParser::new(MAX_EVENT);
+    let mut events = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| up.failed(format!("event stream broke: {}", error_chain(&e))))?;
+        parser
+            .feed(&chunk, &mut events)
+            .map_err(|e| up.failed(e.to_string()))?;
+        for ev in events.drain(..) {
+            if ev.data.trim().is_empty() {
+                continue;
+            }
+            let msg = match switchboard_protocol::parse_message(ev.data.as_bytes()) {
+                Ok(m) => m,
+                Err(f) => {
+                    tracing::warn!(server = %up.name, error = %f.error.message, "invalid message on upstream event stream; ignored");
+                    continue;
+                }
+            };
+            match msg {
+                Message::Response(r) if r.id == Id::Num(id) => {
+                    return r.result.map_err(CallError::Rpc);
+                }
+                Message::Response(r) => {
+                    tracing::debug!(server = %up.name, id = %r.id, "unexpected response on event stream")
+                }
+                Message::Notification(n) => deliver_notification(up, n, relay, progress),
+                Message::Request(r) => answer_request(up, r, relay),
+            }
+        }
+    }
+    if id < 0 {
+        return Err(up.failed("stream ended"));
+    }
+    Err(up.failed("event stream ended before the response"))
+}
+
+fn deliver_notification(
+    up: &HttpUpstream,
+    n: Notification,
+    relay: Option<&Arc<dyn Relay>>,
+    progress: Option<&(String, Box<RawValue>)>,
+) {
+    match (n.method.as_str(), relay) {
+        (methods::PROGRESS, Some(relay)) => {
+            let Some((ours, theirs)) = progress else {
+                return;
+            };
+            let Some(params) = &n.params else { return };
+            let Ok(mut map) = RawMap::parse(params) else {
+                return;
+            };
+            if map.get_str("progressToken").as_deref() != Some(ours.as_str()) {
+                return;
+            }
+            map.set("progressToken", theirs.clone());
+            let params = map.to_raw();
+            relay.notify(Notification {
+                method: n.method,
+                params: Some(params),
+            });
+        }
+        (methods::MESSAGE, Some(relay)) => relay.notify(n),
+        (methods::PROGRESS, None) | (methods::CANCELLED, _) => {}
+        _ => up.event(n),
+    }
+}
+
+fn answer_request(
+    up: &HttpUpstream,
+    r: switchboard_protocol::Request,
+    relay: Option<&Arc<dyn Relay>>,
+) {
+    let Some(session) = up.session.read().clone() else {
+        return;
+    };
+    let reply = |result| Message::response(r.id.clone(), result).to_vec();
+    if r.method == methods::PING {
+        let req = up.post(&session, reply(Ok(switchboard_protocol::empty_object())));
+        tokio::spawn(async move {
+            let _ = req.send().await;
+        });
+        return;
+    }
+    let Some(relay) = relay.cloned() else {
+        let err = switchboard_protocol::ErrorObject::new(
+            switchboard_protocol::codes::INTERNAL_ERROR,
+            format!(
+                "switchboard cannot route `{}`: it was not sent during a client's call",
+                r.method
+            ),
+        );
+        let req = up.post(&session, reply(Err(err)));
+        tokio::spawn(async move {
+            let _ = req.send().await;
+        });
+        return;
+    };
+    let client = up.client.clone();
+    let base = up.post(&session, Vec::new());
+    tokio::spawn(async move {
+        let result = relay.request(r.method, r.params).await;
+        let body = Message::response(r.id, result).to_vec();
+        if let Some(req) = base.try_clone() {
+            let _ = req.body(body).send().await;
+        }
+        drop(client);
+    });
+}
+
+impl Backend for HttpUpstream {
+    fn call<'a>(
+        &'a self,
+        method: &'a str,
+        params: Option<Box<RawValue>>,
+        opts: CallOptions,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
+        Box::pin(async move {
+            let work = async {
+                match self
+                    .call_once(method, params.as_deref(), opts.relay.as_ref())
+                    .await
+                {
+                    Ok(r) => Ok(r),
+                    Err(PostError::Call(e)) => Err(e),
+                    Err(PostError::SessionGone) => {
+                        // The server forgot our session: start a new one and try once more.
+                        tracing::info!(server = %self.name, "upstream session expired; re-initializing");
+                        *self.session.write() = None;
+                        let _ = self.status.send(Status::Starting);
+                        self.reconnect.notify_one();
+                        let mut rx = self.status.subscribe();
+                        let _ = tokio::time::timeout(
+                            self.cfg.init_timeout.0,
+                            rx.wait_for(|s| s.is_ready()),
+                        )
+                        .await;
+                        match self
+                            .call_once(method, params.as_deref(), opts.relay.as_ref())
+                            .await
+                        {
+                            Ok(r) => Ok(r),
+                            Err(PostError::Call(e)) => Err(e),
+                            Err(PostError::SessionGone) => {
+                                Err(self.failed("session expired twice"))
+                            }
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                r = tokio::time::timeout(timeout, work) => r.unwrap_or_else(|_| Err(CallError::Timeout {
+                    server: self.name.to_string(),
+                    after: timeout,
+                })),
+                _ = opts.cancel.cancelled() => Err(CallError::Cancelled),
+            }
+        })
+    }
+
+    fn notify(&self, method: &str, params: Option<Box<RawValue>>) {
+        let Some(session) = self.session.read().clone() else {
+            return;
+        };
+        let req = self.post(&session, Message::notification(method, params).to_vec());
+        tokio::spawn(async move {
+            let _ = req.send().await;
+        });
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.shutdown.cancel();
+            let session = self.session.write().take();
+            if let Some(Session {
+                id: Some(id),
+                version,
+                ..
+            }) = session.as_deref()
+            {
+                let req = self
+                    .client
+                    .delete(self.url.clone())
+                    .headers(self.headers.clone())
+                    .header(HEADER_SESSION_ID, id.clone())
+                    .header(HEADER_PROTOCOL_VERSION, version.clone());
+                let _ = tokio::time::timeout(Duration::from_secs(2), req.send()).await;
+            }
+            let _ = self.status.send(Status::Stopped);
+        })
+    }
+}
