@@ -185,12 +185,14 @@ impl Upstream {
         opts: CallOptions,
     ) -> Result<Box<RawValue>, CallError> {
         let timeout = opts.timeout.unwrap_or(self.timeout);
-        // A server that is still starting gets the time it is allowed to start in.
-        if matches!(*self.status.borrow(), Status::Starting) {
+        // A server that is starting or restarting after a crash gets the time it is allowed
+        // to start in (within the call's own timeout); a crash-looping one fails at once.
+        let coming = |s: &Status| matches!(s, Status::Starting | Status::Restarting { .. });
+        if coming(&self.status.borrow()) {
             let mut rx = self.status.clone();
             let wait = tokio::time::timeout(
-                self.init_timeout,
-                rx.wait_for(|s| !matches!(s, Status::Starting)),
+                (self.init_timeout + Duration::from_secs(1)).min(timeout),
+                rx.wait_for(|s| !coming(s)),
             );
             tokio::select! {
                 _ = wait => {}

@@ -1,0 +1,119 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Switchboard puts many MCP servers behind one endpoint.
+///
+/// Start with `switchboard serve --config examples/quickstart.yaml`, then point any MCP client
+/// at http://127.0.0.1:8080/mcp (or run `switchboard stdio` from Claude Desktop).
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Configuration file (YAML). See `switchboard schema` for every option.
+    #[arg(
+        short,
+        long,
+        env = "SWITCHBOARD_CONFIG",
+        default_value = "switchboard.yaml"
+    )]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway over Streamable HTTP (clients connect to http://LISTEN/mcp).
+    ///
+    /// Stops gracefully on Ctrl-C or SIGTERM: new connections are refused, calls in flight
+    /// finish within `http.shutdown_grace`, then upstream servers are stopped.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Listen address, overriding `http.listen` (e.g. 127.0.0.1:8080, or :0 for any port).
+        #[arg(short, long)]
+        listen: Option<String>,
+    },
+    /// Run the gateway for one client on stdin/stdout (e.g. in Claude Desktop's config).
+    ///
+    /// Logs go to stderr; stdout carries only MCP messages.
+    Stdio {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Validate the configuration, then start every server and report its state and lists.
+    ///
+    /// Exits 1 if the configuration is invalid or (unless --offline) a server fails to start.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only validate the file; start nothing.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// List the federated tools, as clients will see them.
+    Tools {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the raw JSON tool list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool through the gateway and print its result.
+    ///
+    /// Example: switchboard call company__get_employee_info --args '{"employee_id":"E001"}'
+    Call {
+        /// The tool's federated name (see `switchboard tools`).
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(short, long, default_value = "{}")]
+        args: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the raw JSON result.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the configuration file (for editors and CI).
+    Schema,
+    /// Turn a Claude Desktop config (claude_desktop_config.json) into Switchboard YAML.
+    ImportClaude {
+        /// Path to claude_desktop_config.json.
+        file: PathBuf,
+        /// Write the YAML here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, listen } => crate::run::serve(&config.config, listen).await,
+        Command::Stdio { config } => crate::run::stdio(&config.config).await,
+        Command::Check { config, offline } => crate::inspect::check(&config.config, offline).await,
+        Command::Tools { config, json } => crate::inspect::tools(&config.config, json).await,
+        Command::Call {
+            tool,
+            args,
+            config,
+            json,
+        } => crate::inspect::call(&config.config, &tool, &args, json).await,
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&switchboard_config::schema_json())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportClaude { file, output } => {
+            crate::inspect::import_claude(&file, output.as_deref())
+        }
+    }
+}

