@@ -166,8 +166,10 @@ impl Gateway {
                 return;
             }
         };
-        let changed = self.catalog.refresh(idx, kinds).await;
-        self.announce(&changed);
+        // The upstream said the list changed: refresh, and tell clients even if the merged
+        // list looks the same (it may differ in ways a client cares about, e.g. per-session).
+        self.catalog.refresh(idx, kinds).await;
+        self.announce(kinds);
     }
 
     fn announce(&self, changed: &[Kind]) {

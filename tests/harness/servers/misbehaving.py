@@ -21,6 +21,7 @@ TOOLS = [
         ("crash", "Exit the process while handling the call"),
         ("hang", "Never answer"),
         ("noisy", "Print garbage on stdout, then answer"),
+        ("slow", "Answer after one second"),
     ]
 ]
 
@@ -49,6 +50,9 @@ for line in sys.stdin:
             sys.exit(3)
         if name == "hang":
             continue
+        if name == "slow":
+            import time
+            time.sleep(1)
         if name == "noisy":
             print("{not json at all", flush=True)
             print("[1, 2, 3]", flush=True)
