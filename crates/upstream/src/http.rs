@@ -2,9 +2,10 @@
 //! call is its own POST; what the server sends on that POST's event stream belongs to that call
 //! and goes to its relay. A GET stream, when the server offers one, carries list changes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -44,6 +45,8 @@ pub(crate) struct HttpUpstream {
     next_id: AtomicI64,
     shutdown: CancellationToken,
     reconnect: tokio::sync::Notify,
+    /// Calls in flight with a relay, to attribute messages that arrive on the GET stream.
+    calls: parking_lot::Mutex<HashMap<i64, (Arc<dyn Relay>, Instant)>>,
 }
 
 enum PostError {
@@ -93,6 +96,7 @@ impl HttpUpstream {
             next_id: AtomicI64::new(1),
             shutdown: CancellationToken::new(),
             reconnect: tokio::sync::Notify::new(),
+            calls: parking_lot::Mutex::new(HashMap::new()),
             cfg,
         });
         let fatal = match (&parsed, &bad_header, this.cfg.kind()) {
@@ -269,6 +273,14 @@ impl HttpUpstream {
             (_, p) => (p.map(RawValue::to_owned), None),
         };
         let body = Message::request(Id::Num(id), method, params).to_vec();
+        // Registered before sending: the server may log about the call on its GET stream
+        // before the POST's response headers arrive.
+        let registered = relay.map(|relay| {
+            self.calls
+                .lock()
+                .insert(id, (relay.clone(), Instant::now()));
+            Unregister { up: self, id }
+        });
         let resp = self.post(&session, body).send().await.map_err(|e| {
             PostError::Call(CallError::Unavailable {
                 server: self.name.to_string(),
@@ -285,10 +297,12 @@ impl HttpUpstream {
             id,
             armed: true,
         };
+
         let r = read_response(resp, id, relay, progress.as_ref(), self)
             .await
             .map_err(PostError::Call);
         cancel_guard.disarm();
+        drop(registered);
         r
     }
 
@@ -304,6 +318,12 @@ impl HttpUpstream {
         tokio::spawn(async move {
             let _ = req.send().await;
         });
+    }
+
+    /// The relay for a message on the GET stream, if one client session could have caused it.
+    fn attribute(&self) -> Option<Arc<dyn Relay>> {
+        let calls = self.calls.lock();
+        crate::mux::attribute(calls.values().map(|(r, t)| (r, *t)))
     }
 
     fn event(&self, notification: Notification) {
@@ -332,6 +352,18 @@ struct CancelOnDrop<'a> {
 impl CancelOnDrop<'_> {
     fn disarm(mut self) {
         self.armed = false;
+    }
+}
+
+/// Forgets a call registered for attribution, however the call ends.
+struct Unregister<'a> {
+    up: &'a HttpUpstream,
+    id: i64,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.up.calls.lock().remove(&self.id);
     }
 }
 
@@ -429,8 +461,22 @@ async fn read_response(
                 Message::Response(r) => {
                     tracing::debug!(server = %up.name, id = %r.id, "unexpected response on event stream")
                 }
-                Message::Notification(n) => deliver_notification(up, n, relay, progress),
-                Message::Request(r) => answer_request(up, r, relay),
+                Message::Notification(n) => {
+                    let attributed = if relay.is_none() && n.method == methods::MESSAGE {
+                        up.attribute()
+                    } else {
+                        None
+                    };
+                    deliver_notification(up, n, relay.or(attributed.as_ref()), progress)
+                }
+                Message::Request(r) => {
+                    let attributed = if relay.is_none() {
+                        up.attribute()
+                    } else {
+                        None
+                    };
+                    answer_request(up, r, relay.or(attributed.as_ref()))
+                }
             }
         }
     }

@@ -227,24 +227,14 @@ impl Mux {
         ))
     }
 
-    /// The call a message with no request reference belongs to: only when every call in
-    /// flight comes from the same client session (then the newest one).
+    /// The call a message with no request reference belongs to (see [`attribute`]).
     fn attribute(&self) -> Option<Arc<dyn Relay>> {
         let pending = self.pending.lock();
-        let mut best: Option<(&Arc<dyn Relay>, Instant)> = None;
-        let mut origin = None;
-        for p in pending.values() {
-            let Some(relay) = &p.relay else { continue };
-            match origin {
-                None => origin = Some(relay.origin()),
-                Some(o) if o != relay.origin() => return None,
-                Some(_) => {}
-            }
-            if best.is_none_or(|(_, t)| p.started > t) {
-                best = Some((relay, p.started));
-            }
-        }
-        best.map(|(r, _)| r.clone())
+        attribute(
+            pending
+                .values()
+                .filter_map(|p| p.relay.as_ref().map(|r| (r, p.started))),
+        )
     }
 
     fn handle_request(&self, r: Request) {
@@ -272,6 +262,27 @@ impl Mux {
             let _ = out.send(Message::response(r.id, result).to_vec()).await;
         });
     }
+}
+
+/// The call a message that names no request belongs to: only when every call in flight comes
+/// from the same client session (then the newest of them), so a message is never delivered to
+/// a client that did not cause it.
+pub(crate) fn attribute<'a>(
+    calls: impl Iterator<Item = (&'a Arc<dyn Relay>, Instant)>,
+) -> Option<Arc<dyn Relay>> {
+    let mut best: Option<(&Arc<dyn Relay>, Instant)> = None;
+    let mut origin = None;
+    for (relay, started) in calls {
+        match origin {
+            None => origin = Some(relay.origin()),
+            Some(o) if o != relay.origin() => return None,
+            Some(_) => {}
+        }
+        if best.is_none_or(|(_, t)| started > t) {
+            best = Some((relay, started));
+        }
+    }
+    best.map(|(r, _)| r.clone())
 }
 
 /// If `params._meta.progressToken` is present, replace it with `ours`; returns the rewritten

@@ -1,0 +1,145 @@
+//! The official MCP conformance suite (2025-11-25 server scenarios), run against the
+//! workspace's fixture server directly and through Switchboard (fixture as a stdio upstream and
+//! as an HTTP upstream). The gateway must lose no scenario and fail no check the fixture passes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Score {
+    passed: u32,
+    failed: u32,
+}
+
+fn suite(url: &str, out: &str) -> BTreeMap<String, Score> {
+    let h = harness();
+    let output = Command::new(node())
+        .current_dir(&h)
+        .arg(h.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
+        .args([
+            "server",
+            "--url",
+            url,
+            "--requirements",
+            "2025-11-25",
+            "-o",
+            out,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut scores = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")) else {
+            continue;
+        };
+        let Some((name, counts)) = rest.split_once(": ") else {
+            continue;
+        };
+        let nums: Vec<u32> = counts
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        if let [passed, failed, ..] = nums[..] {
+            scores.insert(name.to_owned(), Score { passed, failed });
+        }
+    }
+    assert!(
+        scores.len() >= 25,
+        "suite did not run properly against {url}:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    scores
+}
+
+fn fixture_http() -> (Proc, String) {
+    let p =
+        spawn(Command::new(workspace_bin("conformance-server")).args(["--http", "127.0.0.1:0"]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(url) = p
+            .output()
+            .lines()
+            .find_map(|l| l.split("listening on ").nth(1).map(|u| u.trim().to_owned()))
+        {
+            return (p, url);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fixture did not start: {}",
+            p.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn out_dir(name: &str) -> String {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("conformance-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.display().to_string()
+}
+
+fn total(s: &BTreeMap<String, Score>) -> (usize, u32, u32) {
+    let ok = s.values().filter(|v| v.failed == 0).count();
+    (
+        ok,
+        s.values().map(|v| v.passed).sum(),
+        s.values().map(|v| v.failed).sum(),
+    )
+}
+
+#[test]
+fn gateway_loses_no_conformance_scenario() {
+    let (_fixture, fixture_url) = fixture_http();
+    let direct = suite(&fixture_url, &out_dir("direct"));
+
+    let stdio_gw = Gateway::start(&format!(
+        "federation: {{prefix: none}}\nservers:\n{}",
+        stdio_entry("conf", &workspace_bin("conformance-server"), &[])
+    ));
+    let via_stdio = suite(&stdio_gw.url, &out_dir("gateway-stdio"));
+
+    let http_gw = Gateway::start(&format!(
+        "federation: {{prefix: none}}\nservers:\n  conf:\n    url: {fixture_url}\n"
+    ));
+    let via_http = suite(&http_gw.url, &out_dir("gateway-http"));
+
+    for (label, run) in [
+        ("direct", &direct),
+        ("gateway, stdio upstream", &via_stdio),
+        ("gateway, HTTP upstream", &via_http),
+    ] {
+        let (ok, passed, failed) = total(run);
+        println!(
+            "{label:<26} {ok}/{} scenarios clean, {passed} checks passed, {failed} failed",
+            run.len()
+        );
+    }
+    for (name, d) in &direct {
+        for (label, run) in [("stdio upstream", &via_stdio), ("HTTP upstream", &via_http)] {
+            let g = run
+                .get(name)
+                .unwrap_or_else(|| panic!("scenario {name} missing through the gateway ({label})"));
+            assert!(
+                g.failed <= d.failed,
+                "scenario {name}: {} failures through the gateway ({label}) vs {} direct\n{}",
+                g.failed,
+                d.failed,
+                stdio_gw.logs()
+            );
+        }
+    }
+    assert_eq!(direct.len(), via_stdio.len());
+    assert_eq!(direct.len(), via_http.len());
+    assert_eq!(
+        total(&direct).2,
+        0,
+        "the fixture itself fails checks: {direct:?}"
+    );
+}
