@@ -1,0 +1,226 @@
+//! The command line as a newcomer uses it: help, schema, check, import-claude, tools, call;
+//! and every example config in the repository validates.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn sb(args: &[&str]) -> Output {
+    Command::new(switchboard())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn every_command_has_useful_help() {
+    for cmd in [
+        "serve",
+        "stdio",
+        "check",
+        "tools",
+        "call",
+        "schema",
+        "import-claude",
+    ] {
+        let o = sb(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help: {}", text(&o));
+        assert!(
+            text(&o).contains("Usage: switchboard"),
+            "{cmd}: {}",
+            text(&o)
+        );
+    }
+    let o = sb(&["--help"]);
+    assert!(
+        text(&o).contains("examples/quickstart.yaml"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn schema_is_json_and_strict() {
+    let o = sb(&["schema"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["additionalProperties"], false);
+    assert!(v["$defs"]["ServerConfig"]["properties"]["url"].is_object());
+}
+
+#[test]
+fn example_configs_validate() {
+    let dir = repo().join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let o = sb(&["check", "--offline", "--config", p.to_str().unwrap()]);
+            assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no example configs found in {}", dir.display());
+}
+
+#[test]
+fn check_reports_all_problems_with_file_key_and_fix() {
+    let cfg = tmp_file(
+        "bad.yaml",
+        "http:\n  listn: 1\nservers:\n  a:\n    comand: x\n  b:\n    command: y\n    url: http://z\n",
+    );
+    let o = sb(&["check", "--offline", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains(cfg.file_name().unwrap().to_str().unwrap()),
+        "{t}"
+    );
+    assert!(
+        t.contains("http.listn: unknown key (fix: did you mean `listen`?)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("servers.a.comand: unknown key (fix: did you mean `command`?)"),
+        "{t}"
+    );
+    let o = sb(&["check", "--config", "/nonexistent/switchboard.yaml"]);
+    assert!(
+        !o.status.success()
+            && text(&o).contains("cannot read config file /nonexistent/switchboard.yaml"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn import_claude_then_run_the_imported_config() {
+    let company = workspace_bin("company-api");
+    let claude = tmp_file(
+        "claude_desktop_config.json",
+        &serde_json::json!({"mcpServers": {"company": {"command": company, "args": [], "env": {"LOG": "1"}}}, "globalShortcut": "Ctrl+Space"}).to_string(),
+    );
+    let out = tmp_file("imported.yaml", "");
+    let o = sb(&[
+        "import-claude",
+        claude.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sb(&["check", "--config", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ok   company"), "{}", text(&o));
+
+    let o = sb(&["tools", "--config", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("company__get_employee_info"),
+        "{}",
+        text(&o)
+    );
+
+    let o = sb(&[
+        "call",
+        "company__update_project_status",
+        "--args",
+        r#"{"project_id":"P003","status":"blocked"}"#,
+        "--config",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("blocked"), "{}", text(&o));
+    // A tool error result sets the exit code; so does an unknown tool.
+    let o = sb(&[
+        "call",
+        "company__get_employee_info",
+        "--args",
+        r#"{"employee_id":"NOPE"}"#,
+        "--config",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let o = sb(&["call", "company__nope", "--config", out.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("Unknown tool"),
+        "{}",
+        text(&o)
+    );
+    let o = sb(&[
+        "call",
+        "company__get_employee_info",
+        "--args",
+        "[1]",
+        "--config",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("JSON object"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn stdio_mode_answers_garbage_with_errors_and_keeps_going() {
+    use std::io::Write;
+    let cfg = tmp_file(
+        "stdio.yaml",
+        &format!(
+            "servers:\n{}",
+            stdio_entry("company", &workspace_bin("company-api"), &[])
+        ),
+    );
+    let mut child = Command::new(switchboard())
+        .args(["stdio", "--config", cfg.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
+    writeln!(stdin, "this is not json").unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":2,"method":"bogus/method"}}"#
+    )
+    .unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"company__get_employee_info","arguments":{{"employee_id":"E005"}}}}}}"#).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let by_id = |id: serde_json::Value| {
+        lines
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap_or_else(|| panic!("no answer for {id}: {lines:?}"))
+    };
+    assert_eq!(
+        by_id(1.into())["result"]["serverInfo"]["name"],
+        "switchboard"
+    );
+    assert_eq!(by_id(serde_json::Value::Null)["error"]["code"], -32700);
+    assert_eq!(by_id(2.into())["error"]["code"], -32601);
+    assert!(
+        by_id(3.into())["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("E005")
+    );
+}
