@@ -35,9 +35,10 @@ impl Drop for InFlight<'_> {
 }
 
 impl Gateway {
-    /// Start every enabled upstream and wait (bounded by their `init_timeout`s) until each is
-    /// ready or has failed, so the first listing is complete.
-    pub async fn start(config: Config) -> Arc<Gateway> {
+    /// Start every enabled upstream and wait until each is ready or has failed (bounded by
+    /// their `init_timeout`s and by `settle`), so the first listing is complete. Servers still
+    /// starting after `settle` join later; clients then get `list_changed`.
+    pub async fn start(config: Config, settle: Duration) -> Arc<Gateway> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut servers = Vec::new();
         let mut longest = Duration::ZERO;
@@ -68,7 +69,7 @@ impl Gateway {
             let up = s.upstream.clone();
             async move {
                 if up
-                    .wait_settled(longest + Duration::from_secs(1))
+                    .wait_settled((longest + Duration::from_secs(1)).min(settle))
                     .await
                     .is_ready()
                 {

@@ -17,7 +17,7 @@ async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
         level: "warn".into(),
         ..cfg.log.clone()
     });
-    Ok(Gateway::start(cfg).await)
+    Ok(Gateway::start(cfg, Duration::MAX).await)
 }
 
 async fn request(

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use switchboard_gateway::Gateway;
 
+/// How long `serve` and `stdio` wait for upstreams before accepting clients; slower servers
+/// join when ready and clients get `list_changed`.
+const STARTUP_SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub fn load(path: &Path) -> anyhow::Result<switchboard_config::Config> {
     Ok(switchboard_config::load(path)?)
 }
@@ -26,12 +30,10 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let addr = listener.local_addr()?;
     let path = cfg.http.path.clone();
     let grace = cfg.http.shutdown_grace.0;
-    let gw = Gateway::start(cfg).await;
+    let gw = Gateway::start(cfg, STARTUP_SETTLE).await;
     for s in gw.catalog.servers() {
         tracing::info!(server = %s.name, status = %s.upstream.status().describe(), "upstream");
     }
-    let tools = gw.catalog.snapshot();
-    let _ = tools;
     // The line tests and scripts wait for; keep its shape.
     eprintln!("switchboard listening on http://{addr}{path}");
     switchboard_gateway::http::serve(gw.clone(), listener, shutdown_signal()).await?;
@@ -44,7 +46,7 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = load(config)?;
     crate::logging::init(&cfg.log);
     let grace = cfg.http.shutdown_grace.0;
-    let gw = Gateway::start(cfg).await;
+    let gw = Gateway::start(cfg, STARTUP_SETTLE).await;
     let serve =
         switchboard_gateway::stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout());
     tokio::select! {
