@@ -1,5 +1,6 @@
 //! The command line as a newcomer uses it: help, schema, check, import-claude, tools, call;
 //! and every example config in the repository validates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

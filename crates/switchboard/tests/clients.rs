@@ -3,6 +3,7 @@
 //! upstream transports (stdio: Rust example server, Python SDK server, server-everything;
 //! HTTP: server-everything, Python SDK server). Each exercises listing, plain calls, progress,
 //! logging, sampling and elicitation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -26,6 +26,9 @@ use crate::{Backend, CallError, CallOptions, Relay, Status, UpstreamEvent};
 
 const MAX_EVENT: usize = 64 * 1024 * 1024;
 
+/// A call in flight: its relay and when it started.
+type InFlightCall = (Arc<dyn Relay>, Instant);
+
 struct Session {
     id: Option<HeaderValue>,
     version: HeaderValue,
@@ -46,7 +49,7 @@ pub(crate) struct HttpUpstream {
     shutdown: CancellationToken,
     reconnect: tokio::sync::Notify,
     /// Calls in flight with a relay, to attribute messages that arrive on the GET stream.
-    calls: parking_lot::Mutex<HashMap<i64, (Arc<dyn Relay>, Instant)>>,
+    calls: parking_lot::Mutex<HashMap<i64, InFlightCall>>,
 }
 
 enum PostError {

@@ -231,9 +231,15 @@ impl StdioUpstream {
         let end = tokio::select! {
             status = proc.child.wait() => crashed(explain(format!("process exited ({})", exit_text(status)))),
             _ = &mut reader => {
-                // stdout closed but the process lives on: it cannot talk to us any more.
-                stdio::stop(&self.name, &mut proc.child, &close_stdin, cfg.shutdown_timeout.0).await;
-                crashed(explain("process closed its stdout".into()))
+                // stdout closed: usually the process is exiting; give it a moment to say how.
+                match tokio::time::timeout(Duration::from_millis(500), proc.child.wait()).await {
+                    Ok(status) => crashed(explain(format!("process exited ({})", exit_text(status)))),
+                    Err(_) => {
+                        // It lives on without stdout: it cannot talk to us any more.
+                        stdio::stop(&self.name, &mut proc.child, &close_stdin, cfg.shutdown_timeout.0).await;
+                        crashed(explain("process closed its stdout".into()))
+                    }
+                }
             }
             _ = self.shutdown.cancelled() => {
                 stdio::stop(&self.name, &mut proc.child, &close_stdin, cfg.shutdown_timeout.0).await;
