@@ -23,10 +23,11 @@ pub struct Gateway {
     drained: Notify,
 }
 
-/// Counts a request in flight until dropped, so shutdown can wait for the drain.
-pub struct InFlight<'a>(&'a Gateway);
+/// Counts a request in flight until dropped, so shutdown can wait for the drain. Transports
+/// take it when a request arrives, before spawning its task, so no request slips past a drain.
+pub struct InFlight(Arc<Gateway>);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.drained.notify_waiters();
@@ -82,9 +83,9 @@ impl Gateway {
         gw
     }
 
-    pub fn begin_request(&self) -> InFlight<'_> {
+    pub fn begin_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self)
+        InFlight(self.clone())
     }
 
     pub fn requests_in_flight(&self) -> usize {

@@ -125,9 +125,9 @@ impl Gateway {
         Ok(to_raw(&result))
     }
 
-    /// Run one request through the pipeline; always returns the response message.
+    /// Run one request through the pipeline; always returns the response message. The caller
+    /// holds an [`crate::gateway::InFlight`] for it (see [`Gateway::begin_request`]).
     pub async fn handle_request(&self, ctx: RequestCtx, req: Request) -> Message {
-        let _in_flight = self.begin_request();
         let started = Instant::now();
         let result = if self.shutting_down.is_cancelled() {
             Err(ErrorObject::new(

@@ -70,10 +70,12 @@ where
                     transport: Transport::Stdio,
                     cancel,
                 };
+                let in_flight = gw.begin_request();
                 let gw = gw.clone();
                 let out = out.clone();
                 let session = session.clone();
                 tokio::spawn(async move {
+                    let _in_flight = in_flight;
                     let id = req.id.clone();
                     let resp = gw.handle_request(ctx, req).await;
                     session.end(&id);

@@ -302,8 +302,10 @@ async fn run(
         transport: Transport::Http,
         cancel,
     };
+    let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let id = req.id.clone();
         let resp = gw.handle_request(ctx, req).await;
         session.end(&id);
