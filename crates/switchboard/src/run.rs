@@ -34,9 +34,10 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     for s in gw.catalog.servers() {
         tracing::info!(server = %s.name, status = %s.upstream.status().describe(), "upstream");
     }
+    let signal = shutdown_signal();
     // The line tests and scripts wait for; keep its shape.
     eprintln!("switchboard listening on http://{addr}{path}");
-    switchboard_gateway::http::serve(gw.clone(), listener, shutdown_signal()).await?;
+    switchboard_gateway::http::serve(gw.clone(), listener, signal).await?;
     gw.shutdown(grace).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -46,36 +47,36 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = load(config)?;
     crate::logging::init(&cfg.log);
     let grace = cfg.http.shutdown_grace.0;
+    let signal = shutdown_signal();
     let gw = Gateway::start(cfg, STARTUP_SETTLE).await;
     let serve =
         switchboard_gateway::stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout());
     tokio::select! {
         r = serve => r?,
-        _ = shutdown_signal() => tracing::info!("signal received; stopping"),
+        _ = signal => tracing::info!("signal received; stopping"),
     }
     gw.shutdown(grace).await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called (not when
+/// first polled), so a signal that arrives right after start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
                 }
-            };
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = wait(ctrl_c) => {}
+            _ = wait(term) => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

@@ -246,11 +246,16 @@ impl StdioUpstream {
                 RunEnd::Shutdown
             }
         };
-        *self.current.lock() = None;
         let why = match &end {
             RunEnd::Crashed { reason, .. } => reason.clone(),
             RunEnd::Shutdown => "gateway shutting down".into(),
         };
+        // Status first, then the connection: a call never sees "ready" without one.
+        let _ = self.status.send(Status::Restarting {
+            reason: why.clone(),
+            retry_in: Duration::ZERO,
+        });
+        *self.current.lock() = None;
         let n = mux.in_flight();
         if n > 0 {
             tracing::warn!(server = %self.name, in_flight = n, reason = %why, "failing calls in flight");
@@ -291,7 +296,29 @@ impl Backend for StdioUpstream {
             let mux = self.current.lock().clone();
             match mux {
                 Some(mux) => mux.call(method, params, opts, timeout).await,
-                None => Err(self.unavailable()),
+                None => {
+                    // Between a crash and the next start: wait for the restart, within the
+                    // call's timeout, unless the server is crash-looping or stopped.
+                    let mut rx = self.status.subscribe();
+                    let back = tokio::time::timeout(
+                        timeout,
+                        rx.wait_for(|s| {
+                            matches!(
+                                s,
+                                Status::Ready(_) | Status::CrashLoop { .. } | Status::Stopped
+                            )
+                        }),
+                    );
+                    tokio::select! {
+                        _ = back => {}
+                        _ = opts.cancel.cancelled() => return Err(CallError::Cancelled),
+                    }
+                    let mux = self.current.lock().clone();
+                    match mux {
+                        Some(mux) => mux.call(method, params, opts, timeout).await,
+                        None => Err(self.unavailable()),
+                    }
+                }
             }
         })
     }
