@@ -19,6 +19,8 @@ pub struct SseParser {
     last_was_cr: bool,
     /// Upper bound for one event's size; a larger event is an error, not unbounded memory.
     max_event_bytes: usize,
+    /// The last `retry:` value seen (milliseconds), for reconnecting.
+    pub retry_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,11 @@ impl SseParser {
             max_event_bytes,
             ..Self::default()
         }
+    }
+
+    /// The id of the last complete event (the stream's `Last-Event-ID`).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.id.as_deref()
     }
 
     /// Feed a chunk; complete events are appended to `out`.
@@ -92,6 +99,7 @@ impl SseParser {
             }
             b"event" => self.event = Some(value.into_owned()),
             b"id" => self.id = Some(value.into_owned()),
+            b"retry" => self.retry_ms = value.trim().parse().ok().or(self.retry_ms),
             _ => {}
         }
         self.line = line;
@@ -136,6 +144,18 @@ mod tests {
         assert_eq!(out[0].id.as_deref(), Some("1"));
         assert_eq!(out[1].data, "x");
         assert_eq!(out[1].event, None);
+    }
+
+    #[test]
+    fn priming_event_sets_id_and_retry() {
+        let mut p = SseParser::new(1 << 20);
+        let mut out = Vec::new();
+        p.feed(b"id: 0/0\nretry: 500\ndata: \n\n", &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "");
+        assert_eq!(p.last_event_id(), Some("0/0"));
+        assert_eq!(p.retry_ms, Some(500));
     }
 
     #[test]

@@ -58,27 +58,6 @@ fn suite(url: &str, out: &str) -> BTreeMap<String, Score> {
     scores
 }
 
-fn fixture_http() -> (Proc, String) {
-    let p =
-        spawn(Command::new(workspace_bin("conformance-server")).args(["--http", "127.0.0.1:0"]));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(url) = p
-            .output()
-            .lines()
-            .find_map(|l| l.split("listening on ").nth(1).map(|u| u.trim().to_owned()))
-        {
-            return (p, url);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "fixture did not start: {}",
-            p.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn out_dir(name: &str) -> String {
     let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("conformance-{name}-{}", std::process::id()));

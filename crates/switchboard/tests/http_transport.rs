@@ -382,3 +382,19 @@ async fn progress_streams_as_sse_and_list_changes_reach_the_get_stream() {
     assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
     still_serving(url, &sid).await;
 }
+
+/// An HTTP upstream that closes its event stream mid-call (SSE polling) is resumed with
+/// `Last-Event-ID`; the client just gets the result.
+#[tokio::test]
+async fn upstream_event_streams_are_resumed_after_the_server_closes_them() {
+    let (_fixture, fixture_url) = fixture_http();
+    let gw = Gateway::start(&format!("servers:\n  conf:\n    url: {fixture_url}\n"));
+    let sid = initialize(&gw.url).await;
+    let r = post(&gw.url, Some(&sid), r#"{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"conf__test_reconnection","arguments":{}}}"#).await;
+    assert!(
+        r.body.contains("result delivered after reconnect"),
+        "{}\n{}",
+        r.body,
+        gw.logs()
+    );
+}

@@ -323,6 +323,36 @@ impl HttpUpstream {
         });
     }
 
+    /// Reopen a call's event stream after the server closed it, with `Last-Event-ID`.
+    async fn resume(&self, last_event_id: &str) -> Result<reqwest::Response, CallError> {
+        let session = self
+            .session
+            .read()
+            .clone()
+            .ok_or_else(|| self.failed("session ended while resuming"))?;
+        let mut req = self
+            .client
+            .get(self.url.clone())
+            .headers(self.headers.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(HEADER_PROTOCOL_VERSION, session.version.clone())
+            .header("last-event-id", last_event_id);
+        if let Some(id) = &session.id {
+            req = req.header(HEADER_SESSION_ID, id.clone());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.failed(format!("resuming the event stream: {}", error_chain(&e))))?;
+        if !resp.status().is_success() {
+            return Err(self.failed(format!(
+                "resuming the event stream got HTTP {}",
+                resp.status()
+            )));
+        }
+        Ok(resp)
+    }
+
     /// The relay for a message on the GET stream, if one client session could have caused it.
     fn attribute(&self) -> Option<Arc<dyn Relay>> {
         let calls = self.calls.lock();
@@ -440,54 +470,88 @@ async fn read_response(
     let mut parser = SseParser::new(MAX_EVENT);
     let mut events = Vec::new();
     let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk =
-            chunk.map_err(|e| up.failed(format!("event stream broke: {}", error_chain(&e))))?;
-        parser
-            .feed(&chunk, &mut events)
-            .map_err(|e| up.failed(e.to_string()))?;
-        for ev in events.drain(..) {
-            if ev.data.trim().is_empty() {
-                continue;
-            }
-            let msg = match switchboard_protocol::parse_message(ev.data.as_bytes()) {
-                Ok(m) => m,
-                Err(f) => {
-                    tracing::warn!(server = %up.name, error = %f.error.message, "invalid message on upstream event stream; ignored");
-                    continue;
+    let mut resumes = 0u32;
+    loop {
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                // A broken stream with an event id can be resumed like a closed one.
+                Err(e) if parser.last_event_id().is_some() && id >= 0 => {
+                    tracing::debug!(server = %up.name, error = %error_chain(&e), "upstream event stream broke; resuming");
+                    break;
                 }
+                Err(e) => return Err(up.failed(format!("event stream broke: {}", error_chain(&e)))),
             };
-            match msg {
-                Message::Response(r) if r.id == Id::Num(id) => {
-                    return r.result.map_err(CallError::Rpc);
+            parser
+                .feed(&chunk, &mut events)
+                .map_err(|e| up.failed(e.to_string()))?;
+            for ev in events.drain(..) {
+                if ev.data.trim().is_empty() {
+                    continue; // priming event
                 }
-                Message::Response(r) => {
-                    tracing::debug!(server = %up.name, id = %r.id, "unexpected response on event stream")
-                }
-                Message::Notification(n) => {
-                    let attributed = if relay.is_none() && n.method == methods::MESSAGE {
-                        up.attribute()
-                    } else {
-                        None
-                    };
-                    deliver_notification(up, n, relay.or(attributed.as_ref()), progress)
-                }
-                Message::Request(r) => {
-                    let attributed = if relay.is_none() {
-                        up.attribute()
-                    } else {
-                        None
-                    };
-                    answer_request(up, r, relay.or(attributed.as_ref()))
+                let msg = match switchboard_protocol::parse_message(ev.data.as_bytes()) {
+                    Ok(m) => m,
+                    Err(f) => {
+                        tracing::warn!(server = %up.name, error = %f.error.message, "invalid message on upstream event stream; ignored");
+                        continue;
+                    }
+                };
+                match msg {
+                    Message::Response(r) if r.id == Id::Num(id) => {
+                        return r.result.map_err(CallError::Rpc);
+                    }
+                    Message::Response(r) => {
+                        tracing::debug!(server = %up.name, id = %r.id, "unexpected response on event stream")
+                    }
+                    Message::Notification(n) => {
+                        let attributed = if relay.is_none() && n.method == methods::MESSAGE {
+                            up.attribute()
+                        } else {
+                            None
+                        };
+                        deliver_notification(up, n, relay.or(attributed.as_ref()), progress)
+                    }
+                    Message::Request(r) => {
+                        let attributed = if relay.is_none() {
+                            up.attribute()
+                        } else {
+                            None
+                        };
+                        answer_request(up, r, relay.or(attributed.as_ref()))
+                    }
                 }
             }
         }
+        if id < 0 {
+            return Err(up.failed("stream ended"));
+        }
+        // The server closed the stream before answering (SSE polling): resume it with
+        // Last-Event-ID after the server's `retry` delay.
+        let Some(last) = parser.last_event_id().map(str::to_owned) else {
+            return Err(up.failed("event stream ended before the response"));
+        };
+        resumes += 1;
+        if resumes > MAX_RESUMES {
+            return Err(up.failed(format!(
+                "event stream ended {MAX_RESUMES} times before the response"
+            )));
+        }
+        let wait = Duration::from_millis(
+            parser
+                .retry_ms
+                .unwrap_or(DEFAULT_RETRY_MS)
+                .min(MAX_RETRY_MS),
+        );
+        tokio::time::sleep(wait).await;
+        let resp = up.resume(&last).await?;
+        body = resp.bytes_stream();
     }
-    if id < 0 {
-        return Err(up.failed("stream ended"));
-    }
-    Err(up.failed("event stream ended before the response"))
 }
+
+/// How often one call's stream may be resumed, and the bounds on the server's `retry`.
+const MAX_RESUMES: u32 = 20;
+const DEFAULT_RETRY_MS: u64 = 500;
+const MAX_RETRY_MS: u64 = 30_000;
 
 fn deliver_notification(
     up: &HttpUpstream,

@@ -294,3 +294,25 @@ pub fn stdio_entry(name: &str, command: &Path, args: &[&Path]) -> String {
         args.join(", ")
     )
 }
+
+/// The conformance fixture server over Streamable HTTP; returns the process and its URL.
+pub fn fixture_http() -> (Proc, String) {
+    let p =
+        spawn(Command::new(workspace_bin("conformance-server")).args(["--http", "127.0.0.1:0"]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(url) = p
+            .output()
+            .lines()
+            .find_map(|l| l.split("listening on ").nth(1).map(|u| u.trim().to_owned()))
+        {
+            return (p, url);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fixture did not start: {}",
+            p.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
