@@ -60,6 +60,8 @@ pub struct Session {
     started: Instant,
     last_seen_ms: AtomicU64,
     pub closed: CancellationToken,
+    /// Resumable response streams (Streamable HTTP).
+    pub streams: Arc<crate::http::Streams>,
 }
 
 impl Session {
@@ -80,6 +82,7 @@ impl Session {
             started: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
             closed: CancellationToken::new(),
+            streams: Arc::default(),
         })
     }
 

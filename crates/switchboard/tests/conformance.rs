@@ -89,6 +89,12 @@ fn gateway_loses_no_conformance_scenario() {
     ));
     let via_http = suite(&http_gw.url, &out_dir("gateway-http"));
 
+    // With streamed answers, the suite's SSE checks (priming event, retry) apply too.
+    let sse_gw = Gateway::start(&format!(
+        "http: {{response_mode: sse}}\nfederation: {{prefix: none}}\nservers:\n  conf:\n    url: {fixture_url}\n"
+    ));
+    let via_sse = suite(&sse_gw.url, &out_dir("gateway-sse"));
+
     for (label, run) in [
         ("direct", &direct),
         ("gateway, stdio upstream", &via_stdio),
@@ -101,7 +107,11 @@ fn gateway_loses_no_conformance_scenario() {
         );
     }
     for (name, d) in &direct {
-        for (label, run) in [("stdio upstream", &via_stdio), ("HTTP upstream", &via_http)] {
+        for (label, run) in [
+            ("stdio upstream", &via_stdio),
+            ("HTTP upstream", &via_http),
+            ("SSE answers", &via_sse),
+        ] {
             let g = run
                 .get(name)
                 .unwrap_or_else(|| panic!("scenario {name} missing through the gateway ({label})"));
@@ -116,6 +126,17 @@ fn gateway_loses_no_conformance_scenario() {
     }
     assert_eq!(direct.len(), via_stdio.len());
     assert_eq!(direct.len(), via_http.len());
+    assert_eq!(direct.len(), via_sse.len());
+    // Streamed answers carry priming events and retry: the SSE checks pass, not just apply.
+    assert!(
+        via_sse["server-sse-multiple-streams"].passed
+            >= direct["server-sse-multiple-streams"].passed
+    );
+    assert!(
+        via_sse["server-sse-polling"].passed >= 2,
+        "{:?}",
+        via_sse["server-sse-polling"]
+    );
     assert_eq!(
         total(&direct).2,
         0,

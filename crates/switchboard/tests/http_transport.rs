@@ -333,6 +333,7 @@ async fn progress_streams_as_sse_and_list_changes_reach_the_get_stream() {
         .body
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| !d.trim().is_empty()) // the priming event
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
     let progress: Vec<&Value> = events
@@ -396,5 +397,67 @@ async fn upstream_event_streams_are_resumed_after_the_server_closes_them() {
         "{}\n{}",
         r.body,
         gw.logs()
+    );
+}
+
+/// A client that loses an SSE answer mid-call reopens it with `Last-Event-ID` and gets the
+/// events it missed and the result.
+#[tokio::test]
+async fn client_streams_resume_with_last_event_id() {
+    use futures_util::StreamExt;
+    let gw = gateway();
+    let sid = initialize(&gw.url).await;
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &sid)
+        .body(r#"{"jsonrpc":"2.0","id":40,"method":"tools/call","params":{"name":"conf__test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    // Read until the first real event (after the priming event), then drop the connection.
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    let last_id = loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        let ids: Vec<&str> = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .collect();
+        if seen.contains("notifications/progress") && ids.len() >= 2 {
+            break ids[1].to_owned();
+        }
+    };
+    assert!(
+        seen.starts_with("id: ") && seen.contains("retry: "),
+        "no priming event: {seen}"
+    );
+    drop(body);
+    let resumed = client
+        .get(&gw.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !resumed.contains(&format!("id: {last_id}\n")),
+        "replayed the event already seen: {resumed}"
+    );
+    assert!(
+        resumed.contains("\"id\":40") && resumed.contains("\"result\""),
+        "no result after resuming: {resumed}"
     );
 }

@@ -2,6 +2,7 @@
 //! answers), GET (the session's standalone stream), DELETE (end a session), with sessions,
 //! version checks, DNS-rebinding protection and a body limit.
 
+mod events;
 mod guard;
 
 use std::convert::Infallible;
@@ -19,8 +20,8 @@ use switchboard_config::ResponseMode;
 use switchboard_protocol::version::HEADER_SESSION_ID;
 use switchboard_protocol::{ErrorObject, Id, Message, codes, methods, parse_message, sse};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
+pub use events::Streams;
 pub use guard::EdgePolicy;
 
 use crate::client::{Out, Outbound};
@@ -304,11 +305,12 @@ async fn run(
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
+    let task_session = session.clone();
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let id = req.id.clone();
         let resp = gw.handle_request(ctx, req).await;
-        session.end(&id);
+        task_session.end(&id);
         out.finish(&resp).await;
     });
     let first = match mode {
@@ -325,27 +327,9 @@ async fn run(
             }
         },
     };
-    sse_response(first, rx)
-}
-
-fn sse_response(first: Option<Vec<u8>>, rx: mpsc::Receiver<Out>) -> Response {
-    let stream =
-        futures_util::stream::unfold((first, rx, false), |(first, mut rx, done)| async move {
-            if done {
-                return None;
-            }
-            let (bytes, last) = match first {
-                Some(b) => (b, false),
-                None => match rx.recv().await? {
-                    Out::Message(b) => (b, false),
-                    Out::Final(b) => (b, true),
-                },
-            };
-            let mut frame = Vec::with_capacity(bytes.len() + 32);
-            sse::encode_event(&bytes, None, &mut frame);
-            Some((Ok::<_, Infallible>(Bytes::from(frame)), (None, rx, last)))
-        });
-    sse_headers(Body::from_stream(stream))
+    // A resumable stream: a priming event (id + retry), then every event with an id.
+    let log = session.streams.start(first, rx);
+    sse_headers(log.body(1, true))
 }
 
 fn sse_headers(body: Body) -> Response {
@@ -370,6 +354,13 @@ async fn get(app: App, headers: HeaderMap) -> Result<Response, Reject> {
     }
     guard::protocol_version(&headers)?;
     let session = session_of(&app, &headers)?;
+    // Resuming a response stream the client lost.
+    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok())
+        && let Some((log, from)) = session.streams.resume(last)
+    {
+        session.touch();
+        return Ok(sse_headers(log.body(from, false)));
+    }
     if app.gw.shutting_down.is_cancelled() {
         return Err(Reject::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,187 @@
+//! Resumable response streams. Each SSE answer to a POST gets a stream number; its events are
+//! kept (bounded) in an [`EventLog`] so that a client whose connection broke can reopen the
+//! stream with `GET` + `Last-Event-ID: <stream>-<seq>` and receive what it missed, then the
+//! rest, as the 2025-11-25 transport describes.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use parking_lot::Mutex;
+use switchboard_protocol::sse;
+use tokio::sync::{Notify, mpsc};
+
+use crate::client::Out;
+
+/// Events kept per stream; older ones are dropped (a resume from before them gets the rest).
+const MAX_EVENTS: usize = 10_000;
+/// How long a finished stream stays resumable.
+pub const RESUME_WINDOW: Duration = Duration::from_secs(60);
+/// The reconnection delay clients are told (`retry:`), in milliseconds.
+pub const RETRY_MS: u64 = 1000;
+
+#[derive(Default)]
+struct Inner {
+    /// (sequence number, encoded SSE frame)
+    events: VecDeque<(u64, Bytes)>,
+    next_seq: u64,
+    done: bool,
+}
+
+pub struct EventLog {
+    pub stream: u64,
+    inner: Mutex<Inner>,
+    changed: Notify,
+}
+
+impl EventLog {
+    fn new(stream: u64) -> Arc<Self> {
+        Arc::new(Self {
+            stream,
+            inner: Mutex::new(Inner {
+                next_seq: 1,
+                ..Inner::default()
+            }),
+            changed: Notify::new(),
+        })
+    }
+
+    fn push(&self, json: &[u8], last: bool) {
+        {
+            let mut inner = self.inner.lock();
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            let mut frame = Vec::with_capacity(json.len() + 48);
+            sse::encode_event(json, Some(&format!("{}-{seq}", self.stream)), &mut frame);
+            inner.events.push_back((seq, Bytes::from(frame)));
+            if inner.events.len() > MAX_EVENTS {
+                inner.events.pop_front();
+            }
+            inner.done |= last;
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn finish(&self) {
+        self.inner.lock().done = true;
+        self.changed.notify_waiters();
+    }
+
+    /// The next frame at or after `seq`: `Some((seq, frame))`, or `None` when the stream is
+    /// complete and everything was read.
+    async fn next(&self, seq: u64) -> Option<(u64, Bytes)> {
+        loop {
+            let notified = self.changed.notified();
+            {
+                let inner = self.inner.lock();
+                if let Some((s, f)) = inner.events.iter().find(|(s, _)| *s >= seq) {
+                    return Some((*s, f.clone()));
+                }
+                if inner.done {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// An SSE body reading this stream from `seq`, optionally after a priming event.
+    pub fn body(self: Arc<Self>, from_seq: u64, prime: bool) -> axum::body::Body {
+        let priming = prime.then(|| {
+            Bytes::from(format!(
+                "id: {}-0\nretry: {RETRY_MS}\ndata: \n\n",
+                self.stream
+            ))
+        });
+        let stream = futures_util::stream::unfold(
+            (self, from_seq, priming),
+            |(log, seq, priming)| async move {
+                if let Some(p) = priming {
+                    return Some((Ok::<_, Infallible>(p), (log, seq, None)));
+                }
+                let (s, frame) = log.next(seq).await?;
+                Some((Ok(frame), (log, s + 1, None)))
+            },
+        );
+        axum::body::Body::from_stream(stream)
+    }
+}
+
+/// The resumable streams of one session.
+#[derive(Default)]
+pub struct Streams {
+    next: AtomicU64,
+    logs: Mutex<HashMap<u64, Arc<EventLog>>>,
+}
+
+impl Streams {
+    /// Start a stream fed by `rx` (after `first`, if given). The feeding task keeps running if
+    /// the client goes away, so the stream can be resumed; it is forgotten `RESUME_WINDOW`
+    /// after it completes.
+    pub fn start(
+        self: &Arc<Self>,
+        first: Option<Vec<u8>>,
+        mut rx: mpsc::Receiver<Out>,
+    ) -> Arc<EventLog> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let log = EventLog::new(id);
+        self.logs.lock().insert(id, log.clone());
+        if let Some(f) = first {
+            log.push(&f, false);
+        }
+        let feed = log.clone();
+        let streams = self.clone();
+        tokio::spawn(async move {
+            while let Some(item) = rx.recv().await {
+                match item {
+                    Out::Message(b) => feed.push(&b, false),
+                    Out::Final(b) => {
+                        feed.push(&b, true);
+                        break;
+                    }
+                }
+            }
+            feed.finish();
+            tokio::time::sleep(RESUME_WINDOW).await;
+            streams.logs.lock().remove(&feed.stream);
+        });
+        log
+    }
+
+    /// The stream and position a `Last-Event-ID` refers to.
+    pub fn resume(&self, last_event_id: &str) -> Option<(Arc<EventLog>, u64)> {
+        let (stream, seq) = last_event_id.trim().split_once('-')?;
+        let stream: u64 = stream.parse().ok()?;
+        let seq: u64 = seq.parse().ok()?;
+        let log = self.logs.lock().get(&stream).cloned()?;
+        Some((log, seq + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_replays_from_any_point_and_ends_after_the_final_event() {
+        let streams = Arc::new(Streams::default());
+        let (tx, rx) = mpsc::channel(8);
+        let log = streams.start(Some(b"{\"a\":1}".to_vec()), rx);
+        tx.send(Out::Message(b"{\"b\":2}".to_vec())).await.unwrap();
+        tx.send(Out::Final(b"{\"c\":3}".to_vec())).await.unwrap();
+        let (resumed, from) = streams.resume(&format!("{}-1", log.stream)).unwrap();
+        assert_eq!(from, 2);
+        let (s, f) = resumed.next(from).await.unwrap();
+        assert_eq!(s, 2);
+        assert!(String::from_utf8_lossy(&f).contains("\"b\":2"));
+        let (s, f) = resumed.next(3).await.unwrap();
+        assert_eq!(s, 3);
+        assert!(String::from_utf8_lossy(&f).contains(&format!("id: {}-3", log.stream)));
+        assert!(resumed.next(4).await.is_none());
+        assert!(streams.resume("garbage").is_none());
+        assert!(streams.resume("999-1").is_none());
+    }
+}
