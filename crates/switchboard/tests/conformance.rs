@@ -99,6 +99,7 @@ fn gateway_loses_no_conformance_scenario() {
         ("direct", &direct),
         ("gateway, stdio upstream", &via_stdio),
         ("gateway, HTTP upstream", &via_http),
+        ("gateway, SSE answers", &via_sse),
     ] {
         let (ok, passed, failed) = total(run);
         println!(
