@@ -250,3 +250,41 @@ fn concurrent_sessions_on_a_shared_upstream_do_not_mix() {
     assert_eq!(call(&b, "pyhttp__ask_model")["text"], "model said: 42");
     let _ = Duration::ZERO;
 }
+
+/// Legacy HTTP+SSE upstreams (protocol 2024-11-05 transport) behind the gateway, including
+/// progress, logging and sampling.
+#[test]
+fn legacy_sse_upstreams_are_federated() {
+    let (_ev, ev_url, _py, py_url) = legacy_sse_servers();
+    let gw = Gateway::start(&format!(
+        "servers:\n  evsse:\n    url: {ev_url}\n    type: sse\n  pysse:\n    url: {py_url}\n    type: sse\n"
+    ));
+    let out = py_client(
+        &["--url", &gw.url],
+        &[
+            ("pysse__add", r#"{"a":1,"b":2}"#),
+            ("pysse__count_with_progress", r#"{"steps":2}"#),
+            ("pysse__ask_model", r#"{"question":"x"}"#),
+            ("evsse__echo", r#"{"message":"legacy"}"#),
+            (
+                "evsse__trigger-sampling-request",
+                r#"{"prompt":"hi","maxTokens":5}"#,
+            ),
+        ],
+    );
+    assert_eq!(call(&out, "pysse__add")["text"], "3", "{out}");
+    check_progress("python/http", call(&out, "pysse__count_with_progress"), 2);
+    assert!(
+        call(&out, "pysse__count_with_progress")["logs"]
+            .to_string()
+            .contains("counted to 2")
+    );
+    assert_eq!(call(&out, "pysse__ask_model")["text"], "model said: 42");
+    assert_eq!(call(&out, "evsse__echo")["text"], "Echo: legacy");
+    assert!(
+        call(&out, "evsse__trigger-sampling-request")["text"]
+            .as_str()
+            .unwrap()
+            .contains("\"42\"")
+    );
+}

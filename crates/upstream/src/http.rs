@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use parking_lot::RwLock;
 use serde_json::value::RawValue;
-use switchboard_config::{ServerConfig, TransportKind};
+use switchboard_config::ServerConfig;
 use switchboard_protocol::sse::SseParser;
 use switchboard_protocol::version::{HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use switchboard_protocol::{Id, Message, Notification, RawMap, methods, to_raw};
@@ -102,12 +102,9 @@ impl HttpUpstream {
             calls: parking_lot::Mutex::new(HashMap::new()),
             cfg,
         });
-        let fatal = match (&parsed, &bad_header, this.cfg.kind()) {
-            (Err(e), _, _) => Some(format!("invalid url: {e}")),
-            (_, Some(h), _) => Some(format!("header `{h}` is not a valid HTTP header")),
-            (_, _, TransportKind::Sse) => Some(
-                "the legacy HTTP+SSE transport (type: sse) is not supported yet; use a Streamable HTTP endpoint".into(),
-            ),
+        let fatal = match (&parsed, &bad_header) {
+            (Err(e), _) => Some(format!("invalid url: {e}")),
+            (_, Some(h)) => Some(format!("header `{h}` is not a valid HTTP header")),
             _ => None,
         };
         if let Some(reason) = fatal {

@@ -12,6 +12,7 @@
 mod error;
 mod http;
 mod init;
+mod legacy_sse;
 mod mux;
 mod relay;
 mod stdio;
@@ -142,9 +143,15 @@ impl Upstream {
             TransportKind::Stdio => {
                 supervisor::StdioUpstream::start(name.clone(), config.clone(), status_tx, events)
             }
-            TransportKind::Http | TransportKind::Sse => {
+            TransportKind::Http => {
                 http::HttpUpstream::start(name.clone(), config.clone(), status_tx, events)
             }
+            TransportKind::Sse => legacy_sse::LegacySseUpstream::start(
+                name.clone(),
+                config.clone(),
+                status_tx,
+                events,
+            ),
         };
         Upstream {
             inner,

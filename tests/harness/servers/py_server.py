@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A Python MCP SDK (MCPServer, the former FastMCP) upstream for the gateway's tests.
 
-stdio by default; `--http PORT` serves Streamable HTTP on 127.0.0.1:PORT/mcp.
+stdio by default; `--http PORT` serves Streamable HTTP on 127.0.0.1:PORT/mcp; `--sse PORT` the legacy HTTP+SSE
+transport on 127.0.0.1:PORT/sse.
 """
 import sys
 
@@ -67,5 +68,7 @@ def review(code: str) -> str:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
         mcp.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--sse":
+        mcp.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         mcp.run()

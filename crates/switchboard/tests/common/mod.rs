@@ -316,3 +316,27 @@ pub fn fixture_http() -> (Proc, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// server-everything and the Python SDK server on the legacy HTTP+SSE transport.
+pub fn legacy_sse_servers() -> (Proc, String, Proc, String) {
+    let (ev_port, py_port) = (free_port(), free_port());
+    let ev = spawn(
+        Command::new(node())
+            .arg(everything_js())
+            .arg("sse")
+            .env("PORT", ev_port.to_string()),
+    );
+    let py = spawn(
+        Command::new(python())
+            .arg(harness().join("servers/py_server.py"))
+            .args(["--sse", &py_port.to_string()]),
+    );
+    wait_port(ev_port, Duration::from_secs(30));
+    wait_port(py_port, Duration::from_secs(30));
+    (
+        ev,
+        format!("http://127.0.0.1:{ev_port}/sse"),
+        py,
+        format!("http://127.0.0.1:{py_port}/sse"),
+    )
+}
