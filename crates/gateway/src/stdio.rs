@@ -64,6 +64,7 @@ where
             }
             Message::Request(req) => {
                 let cancel = session.begin(&req.id);
+                let cancelled = cancel.clone();
                 let ctx = RequestCtx {
                     session: Some(session.clone()),
                     out: Some(out.clone()),
@@ -79,7 +80,10 @@ where
                     let id = req.id.clone();
                     let resp = gw.handle_request(ctx, req).await;
                     session.end(&id);
-                    out.finish(&resp).await;
+                    // A request the client cancelled gets no response (MCP cancellation).
+                    if !cancelled.is_cancelled() || session.closed.is_cancelled() {
+                        out.finish(&resp).await;
+                    }
                 });
             }
             Message::Notification(n) => gw.handle_notification(Some(&session), n),

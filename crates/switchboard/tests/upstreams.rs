@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -201,4 +202,72 @@ fn shutdown_drains_calls_in_flight() {
         gw.logs()
     );
     let _ = cli_call;
+}
+
+/// `notifications/cancelled` from the client reaches the upstream request (with the id the
+/// upstream knows), the cancelled request gets no response, and the session goes on.
+#[test]
+fn client_cancellation_reaches_the_upstream() {
+    use std::io::{BufRead, BufReader, Write};
+    let cfg = tmp_file(
+        "cancel.yaml",
+        &format!("servers:\n{}", misbehaving_entry("bad", "")),
+    );
+    let mut child = Command::new(switchboard())
+        .args(["stdio", "--config", cfg.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |s: &str| writeln!(stdin, "{s}").unwrap();
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"bad__hang","arguments":{}}}"#,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    send(
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5,"reason":"user pressed stop"}}"#,
+    );
+    send(r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        got.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    assert_eq!(got[0]["id"], 1);
+    assert_eq!(
+        got[1]["id"], 6,
+        "expected the ping answer and nothing for the cancelled call: {got:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !stderr
+        .lock()
+        .unwrap()
+        .contains("misbehaving: cancelled request")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = stderr.lock().unwrap().clone();
+    assert!(
+        log.contains("misbehaving: cancelled request 2 (cancelled by the client)"),
+        "{log}"
+    );
+    drop(send);
+    let _ = child.wait();
 }

@@ -32,6 +32,10 @@ for line in sys.stdin:
     msg = json.loads(line)
     method, mid = msg.get("method"), msg.get("id")
     if mid is None:
+        if method == "notifications/cancelled":
+            p = msg.get("params", {})
+            sys.stderr.write(f"misbehaving: cancelled request {p.get('requestId')} ({p.get('reason')})\n")
+            sys.stderr.flush()
         continue  # notifications
     if method == "initialize":
         print("Starting misbehaving server v1... (this line is not JSON-RPC)", flush=True)
