@@ -231,7 +231,7 @@ fn client_cancellation_reaches_the_upstream() {
     });
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut send = |s: &str| writeln!(stdin, "{s}").unwrap();
+    let mut send = |s: &str| writeln!(&mut stdin, "{s}").unwrap();
     send(
         r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
     );
@@ -271,7 +271,6 @@ fn client_cancellation_reaches_the_upstream() {
                 && l.contains("(cancelled by the client)")),
         "{log}"
     );
-    drop(send);
     drop(stdin); // end of input: the gateway drains and exits
     let _ = child.wait();
 }
