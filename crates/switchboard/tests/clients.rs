@@ -43,6 +43,7 @@ const CALLS: &[(&str, &str)] = &[
     ("py__count_with_progress", r#"{"steps":3}"#),
     ("py__ask_model", r#"{"question":"meaning of life?"}"#),
     ("py__ask_name", "{}"),
+    ("py__show_roots", "{}"),
     ("everything__echo", r#"{"message":"via stdio"}"#),
     (
         "everything__trigger-long-running-operation",
@@ -57,6 +58,7 @@ const CALLS: &[(&str, &str)] = &[
     ("pyhttp__count_with_progress", r#"{"steps":2}"#),
     ("pyhttp__ask_model", r#"{"question":"q"}"#),
     ("pyhttp__ask_name", "{}"),
+    ("pyhttp__show_roots", "{}"),
 ];
 
 fn check_progress(client: &str, c: &serde_json::Value, steps: u32) {
@@ -121,6 +123,16 @@ fn check_calls(client: &str, out: &serde_json::Value) {
         "{client}: sampling"
     );
     assert_eq!(text("py__ask_name"), "hello Ada", "{client}: elicitation");
+    assert_eq!(
+        text("py__show_roots"),
+        "file:///tmp/project-a",
+        "{client}: roots"
+    );
+    assert_eq!(
+        text("pyhttp__show_roots"),
+        "file:///tmp/project-a",
+        "{client}: roots over HTTP upstream"
+    );
     assert_eq!(text("everything__echo"), "Echo: via stdio");
     check_progress(
         client,

@@ -5,7 +5,8 @@ as one JSON object, for the Rust integration tests to assert on.
 usage: py_client.py (--url URL | --stdio CMD [ARG...] --) [--mode legacy|auto]
                     [--call NAME JSON]... [--read URI]...
 
-Sampling answers "42", elicitation accepts {"name": "Ada"}; progress and log messages received
+Sampling answers "42", elicitation accepts {"name": "Ada"}, roots are [file:///tmp/project-a];
+progress and log messages received
 during each call are recorded with it.
 """
 import asyncio
@@ -46,6 +47,9 @@ async def main():
     async def elicitation(ctx, params):
         return types.ElicitResult(action="accept", content={"name": "Ada"})
 
+    async def list_roots(ctx):
+        return types.ListRootsResult(roots=[types.Root(uri="file:///tmp/project-a", name="project-a")])
+
     async def logging_cb(params):
         logs.append({"level": params.level, "data": params.data})
 
@@ -55,7 +59,8 @@ async def main():
         target = StdioServerParameters(command=opts["stdio"][0], args=opts["stdio"][1:])
     out = {"tools": [], "calls": [], "reads": []}
     async with Client(target, mode=opts["mode"], sampling_callback=sampling,
-                      elicitation_callback=elicitation, logging_callback=logging_cb) as c:
+                      elicitation_callback=elicitation, logging_callback=logging_cb,
+                      list_roots_callback=list_roots) as c:
         tools = await c.list_tools()
         out["tools"] = [t.name for t in tools.tools]
         for name, args in opts["calls"]:

@@ -2,11 +2,12 @@
 // happened as one JSON object, for the Rust integration tests to assert on.
 //
 // usage: node ts_client.mjs (--url URL | --stdio CMD [ARG...] --) [--call NAME JSON]...
-// Sampling answers "42", elicitation accepts {"name": "Ada"}; progress is recorded per call.
+// Sampling answers "42", elicitation accepts {"name": "Ada"}, roots are [file:///tmp/project-a];
+// progress is recorded per call.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const argv = process.argv.slice(2);
 let url = null, stdio = null;
@@ -19,7 +20,8 @@ for (let i = 0; i < argv.length;) {
 }
 
 const client = new Client({ name: "ts-test-client", version: "1.0.0" },
-  { capabilities: { sampling: {}, elicitation: {} } });
+  { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } });
+client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: "file:///tmp/project-a", name: "project-a" }] }));
 client.setRequestHandler(CreateMessageRequestSchema, async () => ({
   role: "assistant", content: { type: "text", text: "42" }, model: "test-model",
 }));

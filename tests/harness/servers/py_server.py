@@ -40,6 +40,13 @@ async def ask_model(question: str, ctx: Context) -> str:
     return f"model said: {r.content.text}"
 
 
+@mcp.tool()
+async def show_roots(ctx: Context) -> str:
+    """List the client's roots (roots/list) during the call."""
+    r = await ctx.session.list_roots()
+    return ",".join(str(root.uri) for root in r.roots)
+
+
 class Name(BaseModel):
     name: str
 
