@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use switchboard_protocol::{ErrorObject, Message, parse_message};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 
 use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
@@ -34,22 +34,25 @@ where
     });
 
     let max = usize::try_from(gw.config.http.max_body_bytes).unwrap_or(usize::MAX);
-    let mut lines = FramedRead::new(input, LinesCodec::new_with_max_length(max));
+    // Lines as bytes, so invalid UTF-8 is answered as a parse error instead of ending input.
+    let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max);
+    let mut lines = FramedRead::new(input, codec);
     while let Some(line) = lines.next().await {
         let line = match line {
             Ok(l) => l,
-            Err(LinesCodecError::MaxLineLengthExceeded) => {
+            Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => {
                 let err = ErrorObject::invalid_request(format!("message larger than {max} bytes"));
                 out.send(&Message::response(switchboard_protocol::Id::Null, Err(err)))
                     .await;
                 continue;
             }
-            Err(LinesCodecError::Io(e)) => return Err(e),
+            Err(AnyDelimiterCodecError::Io(e)) => return Err(e),
         };
-        if line.trim().is_empty() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
             continue;
         }
-        let msg = match parse_message(line.as_bytes()) {
+        let msg = match parse_message(line) {
             Ok(m) => m,
             Err(f) => {
                 out.send(&Message::response(f.id, Err(f.error))).await;

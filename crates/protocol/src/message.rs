@@ -72,7 +72,8 @@ impl<'de> Deserialize<'de> for Id {
 pub struct Envelope<'a> {
     #[serde(default, borrow)]
     pub jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    /// Present (even when `null`) or absent: a `null` id is kept so it can be refused.
+    #[serde(default, borrow, deserialize_with = "present")]
     pub id: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pub method: Option<Cow<'a, str>>,
@@ -82,6 +83,10 @@ pub struct Envelope<'a> {
     pub result: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pub error: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +176,7 @@ impl<'a> Envelope<'a> {
             }
         }
         match (self.method, id) {
+            (Some(_), Some(Id::Null)) => Err(fail("a request `id` must not be null".into())),
             (Some(method), Some(id)) => {
                 if self.result.is_some() || self.error.is_some() {
                     return Err(fail("a request must not carry `result` or `error`".into()));

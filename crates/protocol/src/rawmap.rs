@@ -66,6 +66,14 @@ impl<'de> Deserialize<'de> for RawMap<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMap<'de>, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
                 while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    // Parsers disagree on which of two equal keys wins; a gateway that reads
+                    // one and forwards both could be steered, so duplicates are refused.
+                    if entries
+                        .iter()
+                        .any(|(e, _): &(Cow<'de, str>, Slot<'de>)| *e == k.0)
+                    {
+                        return Err(de::Error::custom(format!("duplicate key `{}`", k.0)));
+                    }
                     entries.push((k.0, Slot::Borrowed(v)));
                 }
                 Ok(RawMap { entries })
@@ -181,5 +189,10 @@ mod tests {
         assert_eq!(m.get_str("n\"ame").as_deref(), Some("x"));
         let arr = RawValue::from_string("[1]".into()).unwrap();
         assert!(RawMap::parse(&arr).is_err());
+        let dup = RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap();
+        let err = RawMap::parse(&dup).unwrap_err().to_string();
+        assert!(err.contains("duplicate key `name`"), "{err}");
+        let escaped = RawValue::from_string(r#"{"name":"a","n\u0061me":"b"}"#.into()).unwrap();
+        assert!(RawMap::parse(&escaped).is_err());
     }
 }

@@ -52,9 +52,12 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let serve =
         switchboard_gateway::stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout());
     tokio::select! {
-        r = serve => r?,
+        r = serve => if let Err(e) = r {
+            tracing::error!(error = %e, "reading stdin failed; stopping");
+        },
         _ = signal => tracing::info!("signal received; stopping"),
     }
+    // Always stop in order, whatever ended the session.
     gw.shutdown(grace).await;
     Ok(ExitCode::SUCCESS)
 }

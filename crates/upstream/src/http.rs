@@ -53,7 +53,8 @@ pub(crate) struct HttpUpstream {
 }
 
 enum PostError {
-    SessionGone,
+    /// The server does not know this session (any more).
+    SessionGone(Arc<Session>),
     Call(CallError),
 }
 
@@ -203,7 +204,8 @@ impl HttpUpstream {
         });
         // notifications/initialized
         let note = Message::notification(methods::INITIALIZED, None).to_vec();
-        let _ = self.post(&session, note).send().await;
+        let _ =
+            tokio::time::timeout(self.cfg.init_timeout.0, self.post(&session, note).send()).await;
         Ok(session)
     }
 
@@ -281,22 +283,29 @@ impl HttpUpstream {
                 .insert(id, (relay.clone(), Instant::now()));
             Unregister { up: self, id }
         });
-        let resp = self.post(&session, body).send().await.map_err(|e| {
-            PostError::Call(CallError::Unavailable {
-                server: self.name.to_string(),
-                reason: error_chain(&e),
-            })
-        })?;
-        if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
-            return Err(PostError::SessionGone);
-        }
-        let progress = theirs.map(|t| (ours, t));
+        // Armed before sending: a call abandoned while waiting for the response headers (a
+        // JSON-mode server sends them with the result) is still cancelled upstream.
         let cancel_guard = CancelOnDrop {
             up: self,
             session: session.clone(),
             id,
             armed: true,
         };
+        let resp = match self.post(&session, body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                cancel_guard.disarm();
+                return Err(PostError::Call(CallError::Unavailable {
+                    server: self.name.to_string(),
+                    reason: error_chain(&e),
+                }));
+            }
+        };
+        if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
+            cancel_guard.disarm();
+            return Err(PostError::SessionGone(session));
+        }
+        let progress = theirs.map(|t| (ours, t));
 
         let r = read_response(resp, id, relay, progress.as_ref(), self)
             .await
@@ -501,7 +510,8 @@ async fn read_response(
                         tracing::debug!(server = %up.name, id = %r.id, "unexpected response on event stream")
                     }
                     Message::Notification(n) => {
-                        let attributed = if relay.is_none() && n.method == methods::MESSAGE {
+                        // Only the GET stream (id < 0) carries messages about other calls.
+                        let attributed = if id < 0 && n.method == methods::MESSAGE {
                             up.attribute()
                         } else {
                             None
@@ -509,11 +519,7 @@ async fn read_response(
                         deliver_notification(up, n, relay.or(attributed.as_ref()), progress)
                     }
                     Message::Request(r) => {
-                        let attributed = if relay.is_none() {
-                            up.attribute()
-                        } else {
-                            None
-                        };
+                        let attributed = if id < 0 { up.attribute() } else { None };
                         answer_request(up, r, relay.or(attributed.as_ref()))
                     }
                 }
@@ -639,12 +645,18 @@ impl Backend for HttpUpstream {
                 {
                     Ok(r) => Ok(r),
                     Err(PostError::Call(e)) => Err(e),
-                    Err(PostError::SessionGone) => {
-                        // The server forgot our session: start a new one and try once more.
-                        tracing::info!(server = %self.name, "upstream session expired; re-initializing");
-                        *self.session.write() = None;
-                        let _ = self.status.send(Status::Starting);
-                        self.reconnect.notify_one();
+                    Err(PostError::SessionGone(stale)) => {
+                        // The server forgot our session: start a new one (once, however many
+                        // calls noticed) and try once more.
+                        {
+                            let mut current = self.session.write();
+                            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &stale)) {
+                                tracing::info!(server = %self.name, "upstream session expired; re-initializing");
+                                *current = None;
+                                let _ = self.status.send(Status::Starting);
+                                self.reconnect.notify_one();
+                            }
+                        }
                         let mut rx = self.status.subscribe();
                         let _ = tokio::time::timeout(
                             self.cfg.init_timeout.0,
@@ -657,7 +669,7 @@ impl Backend for HttpUpstream {
                         {
                             Ok(r) => Ok(r),
                             Err(PostError::Call(e)) => Err(e),
-                            Err(PostError::SessionGone) => {
+                            Err(PostError::SessionGone(_)) => {
                                 Err(self.failed("session expired twice"))
                             }
                         }

@@ -22,6 +22,8 @@ use crate::supervisor::backoff;
 use crate::{Backend, CallError, CallOptions, Status, UpstreamEvent};
 
 const MAX_EVENT: usize = 64 * 1024 * 1024;
+/// Longest one message POST may take (the answer comes on the event stream, not the POST).
+const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct LegacySseUpstream {
     name: Arc<str>,
@@ -164,10 +166,12 @@ impl LegacySseUpstream {
             (client.clone(), headers.clone(), self.name.clone());
         let writer = tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
+                // Bounded, so one hung POST cannot stall the connection's every later message.
                 let r = post_client
                     .post(endpoint.clone())
                     .headers(post_headers.clone())
                     .header(header::CONTENT_TYPE, "application/json")
+                    .timeout(POST_TIMEOUT)
                     .body(msg)
                     .send()
                     .await;

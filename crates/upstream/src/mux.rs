@@ -114,12 +114,23 @@ impl Mux {
             token,
         };
         let bytes = Message::request(Id::Num(id), method, params).to_vec();
-        if self.out.send(bytes).await.is_err() {
-            return Err(self.failed("connection closed"));
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Writing may block if the server stopped reading; the deadline and cancellation
+        // cover that wait too.
+        tokio::select! {
+            sent = self.out.send(bytes) => {
+                if sent.is_err() {
+                    return Err(self.failed("connection closed"));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(CallError::Timeout { server: self.server.to_string(), after: timeout });
+            }
+            _ = opts.cancel.cancelled() => return Err(CallError::Cancelled),
         }
         tokio::select! {
             r = rx => r.unwrap_or_else(|_| Err(self.failed("connection closed"))),
-            _ = tokio::time::sleep(timeout) => {
+            _ = tokio::time::sleep_until(deadline) => {
                 self.cancel_upstream(id, "timed out in switchboard");
                 Err(CallError::Timeout { server: self.server.to_string(), after: timeout })
             }
@@ -230,6 +241,10 @@ impl Mux {
     /// The call a message with no request reference belongs to (see [`attribute`]).
     fn attribute(&self) -> Option<Arc<dyn Relay>> {
         let pending = self.pending.lock();
+        // A call of the gateway's own (a list refresh) could be the cause: no attribution.
+        if pending.values().any(|p| p.relay.is_none()) {
+            return None;
+        }
         attribute(
             pending
                 .values()
@@ -291,9 +306,6 @@ pub(crate) fn rewrite_progress_token(
     params: &RawValue,
     ours: &str,
 ) -> Option<(Box<RawValue>, Box<RawValue>)> {
-    if !params.get().contains("progressToken") {
-        return None;
-    }
     let mut map = RawMap::parse(params).ok()?;
     let meta_raw = map.get("_meta")?;
     let mut meta = RawMap::parse(meta_raw).ok()?;

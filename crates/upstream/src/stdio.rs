@@ -12,7 +12,7 @@ use switchboard_config::ServerConfig;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 use tokio_util::sync::CancellationToken;
 
 use crate::mux::Mux;
@@ -76,29 +76,32 @@ pub(crate) async fn write_loop(
 /// Read messages until EOF. Lines that are not JSON-RPC are logged and skipped: a server that
 /// prints to stdout by mistake does not take its connection down.
 pub(crate) async fn read_loop(server: Arc<str>, stdout: ChildStdout, mux: Arc<Mux>) {
-    let mut lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE));
+    // Lines as bytes: invalid UTF-8 is one bad message (answered by the parser), not the end
+    // of the connection.
+    let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LINE);
+    let mut lines = FramedRead::new(stdout, codec);
     while let Some(line) = lines.next().await {
         match line {
             Ok(line) => {
-                let trimmed = line.trim();
+                let trimmed = line.trim_ascii();
                 if trimmed.is_empty() {
                     continue;
                 }
-                match switchboard_protocol::parse_message(trimmed.as_bytes()) {
+                match switchboard_protocol::parse_message(trimmed) {
                     Ok(msg) => mux.handle_incoming(msg),
                     Err(f) => tracing::warn!(
                         server = %server,
                         error = %f.error.message,
-                        line = %preview(trimmed),
+                        line = %preview(&String::from_utf8_lossy(trimmed)),
                         "upstream wrote a line on stdout that is not a JSON-RPC message; ignored"
                     ),
                 }
             }
-            Err(LinesCodecError::MaxLineLengthExceeded) => tracing::warn!(
+            Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => tracing::warn!(
                 server = %server,
                 "upstream wrote a line over {MAX_LINE} bytes on stdout; ignored"
             ),
-            Err(LinesCodecError::Io(e)) => {
+            Err(AnyDelimiterCodecError::Io(e)) => {
                 tracing::debug!(server = %server, error = %e, "reading upstream stdout failed");
                 break;
             }

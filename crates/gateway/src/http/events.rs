@@ -157,7 +157,7 @@ impl Streams {
         let stream: u64 = stream.parse().ok()?;
         let seq: u64 = seq.parse().ok()?;
         let log = self.logs.lock().get(&stream).cloned()?;
-        Some((log, seq + 1))
+        Some((log, seq.checked_add(1)?))
     }
 }
 
@@ -183,5 +183,10 @@ mod tests {
         assert!(resumed.next(4).await.is_none());
         assert!(streams.resume("garbage").is_none());
         assert!(streams.resume("999-1").is_none());
+        assert!(
+            streams
+                .resume(&format!("{}-18446744073709551615", log.stream))
+                .is_none()
+        );
     }
 }

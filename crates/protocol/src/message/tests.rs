@@ -57,6 +57,11 @@ fn rejects_malformed_messages_with_named_problems() {
         "`params` must be",
     );
     check_err(r#"{"jsonrpc":"2.0","id":1}"#, -32600, "exactly one of");
+    check_err(
+        r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+        -32600,
+        "must not be null",
+    );
     check_err(r#"42"#, -32600, "not a JSON-RPC message");
 }
 
@@ -64,4 +69,11 @@ fn rejects_malformed_messages_with_named_problems() {
 fn error_keeps_id_when_readable() {
     let f = parse_message(br#"{"jsonrpc":"2.0","id":"q","method":"x","params":true}"#).unwrap_err();
     assert_eq!(f.id, Id::Str("q".into()));
+}
+
+#[test]
+fn null_id_is_allowed_on_error_responses_only() {
+    let m = parse_message(br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#)
+        .unwrap();
+    assert!(matches!(m, Message::Response(r) if r.id == Id::Null));
 }
