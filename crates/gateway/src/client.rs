@@ -67,8 +67,13 @@ pub struct CallRelay {
 }
 
 impl CallRelay {
+    /// The call's own stream while it is open, else the session's standalone stream (a
+    /// message may arrive just after the call's answer went out).
     fn stream(&self) -> Option<Outbound> {
-        self.out.clone().or_else(|| self.session.standalone())
+        self.out
+            .clone()
+            .filter(|o| !o.is_closed())
+            .or_else(|| self.session.standalone())
     }
 }
 

@@ -13,14 +13,25 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Kind, Server};
 use crate::session::Sessions;
+use crate::subscriptions::Subscriptions;
 
 pub struct Gateway {
     pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
+    pub subscriptions: Subscriptions,
+    refreshes: parking_lot::Mutex<std::collections::HashMap<usize, PendingRefresh>>,
     in_flight: AtomicUsize,
     drained: Notify,
+}
+
+/// List kinds waiting to be refreshed for one server.
+#[derive(Default)]
+struct PendingRefresh {
+    kinds: Vec<Kind>,
+    announce_always: bool,
+    running: bool,
 }
 
 /// Counts a request in flight until dropped, so shutdown can wait for the drain. Transports
@@ -61,6 +72,8 @@ impl Gateway {
             catalog: catalog.clone(),
             sessions: Arc::new(Sessions::default()),
             shutting_down: CancellationToken::new(),
+            subscriptions: Subscriptions::default(),
+            refreshes: Default::default(),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
         });
@@ -81,6 +94,68 @@ impl Gateway {
         futures_util::future::join_all(waits).await;
         tokio::spawn(gw.clone().event_loop(events_rx));
         gw
+    }
+
+    /// End a client session: close its streams and calls, release its subscriptions.
+    pub fn close_session(&self, id: &str) {
+        let Some(session) = self.sessions.remove(id) else {
+            return;
+        };
+        let subs: Vec<_> = session
+            .subscriptions
+            .lock()
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for route in subs {
+            if self.subscriptions.release(route.server, &route.original)
+                && let Some(server) = self.catalog.servers().get(route.server)
+            {
+                let up = server.upstream.clone();
+                let params = to_raw(&serde_json::json!({"uri": route.original}));
+                tokio::spawn(async move {
+                    let _ = up
+                        .call(
+                            methods::RESOURCES_UNSUBSCRIBE,
+                            Some(params),
+                            Default::default(),
+                        )
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// Close idle sessions (see [`Sessions::idle`]); returns how many.
+    pub fn reap_idle_sessions(&self, limit: Duration) -> usize {
+        let idle = self.sessions.idle(limit);
+        for id in &idle {
+            self.close_session(id);
+        }
+        idle.len()
+    }
+
+    /// After an upstream (re)starts, renew the subscriptions sessions hold on it.
+    fn renew_subscriptions(&self, idx: usize) {
+        let Some(server) = self.catalog.servers().get(idx) else {
+            return;
+        };
+        for uri in self.subscriptions.of_server(idx) {
+            let up = server.upstream.clone();
+            let params = to_raw(&serde_json::json!({"uri": uri}));
+            tokio::spawn(async move {
+                if let Err(e) = up
+                    .call(
+                        methods::RESOURCES_SUBSCRIBE,
+                        Some(params),
+                        Default::default(),
+                    )
+                    .await
+                {
+                    tracing::warn!(server = %up.name(), error = %e, "cannot renew a resource subscription");
+                }
+            });
+        }
     }
 
     pub fn begin_request(self: &Arc<Self>) -> InFlight {
@@ -120,13 +195,15 @@ impl Gateway {
         futures_util::future::join_all(stops).await;
     }
 
+    /// Upstream events. Never waits on an upstream itself: list refreshes run in their own
+    /// tasks, so one slow server cannot delay another's events.
     async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<UpstreamEvent>) {
         while let Some(ev) = rx.recv().await {
             match ev {
                 UpstreamEvent::Ready { server } => {
                     if let Some(i) = self.catalog.server_index(&server) {
-                        let changed = self.catalog.refresh(i, &Kind::ALL).await;
-                        self.announce(&changed);
+                        self.renew_subscriptions(i);
+                        self.schedule_refresh(i, &Kind::ALL, false);
                     }
                 }
                 UpstreamEvent::Down { server, reason } => {
@@ -135,14 +212,12 @@ impl Gateway {
                 UpstreamEvent::Notification {
                     server,
                     notification,
-                } => {
-                    self.on_notification(&server, notification).await;
-                }
+                } => self.on_notification(&server, notification),
             }
         }
     }
 
-    async fn on_notification(&self, server: &str, n: switchboard_protocol::Notification) {
+    fn on_notification(self: &Arc<Self>, server: &str, n: switchboard_protocol::Notification) {
         let Some(idx) = self.catalog.server_index(server) else {
             return;
         };
@@ -168,10 +243,49 @@ impl Gateway {
                 return;
             }
         };
-        // The upstream said the list changed: refresh, and tell clients even if the merged
-        // list looks the same (it may differ in ways a client cares about, e.g. per-session).
-        self.catalog.refresh(idx, kinds).await;
-        self.announce(kinds);
+        // The upstream said the list changed: tell clients even if the merged list looks the
+        // same (it may differ in ways a client cares about).
+        self.schedule_refresh(idx, kinds, true);
+    }
+
+    /// Refresh `kinds` of server `idx` in the background. Requests that arrive while a refresh
+    /// of that server runs are merged into one more refresh, not queued one by one.
+    fn schedule_refresh(self: &Arc<Self>, idx: usize, kinds: &[Kind], announce_always: bool) {
+        {
+            let mut pending = self.refreshes.lock();
+            let entry = pending.entry(idx).or_default();
+            for k in kinds {
+                if !entry.kinds.contains(k) {
+                    entry.kinds.push(*k);
+                }
+            }
+            entry.announce_always |= announce_always;
+            if entry.running {
+                return;
+            }
+            entry.running = true;
+        }
+        let gw = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let (kinds, always) = {
+                    let mut pending = gw.refreshes.lock();
+                    let Some(entry) = pending.get_mut(&idx) else {
+                        return;
+                    };
+                    if entry.kinds.is_empty() {
+                        entry.running = false;
+                        return;
+                    }
+                    (
+                        std::mem::take(&mut entry.kinds),
+                        std::mem::take(&mut entry.announce_always),
+                    )
+                };
+                let changed = gw.catalog.refresh(idx, &kinds).await;
+                gw.announce(if always { &kinds } else { &changed });
+            }
+        });
     }
 
     fn announce(&self, changed: &[Kind]) {
@@ -203,7 +317,7 @@ impl Gateway {
         map.set("uri", to_raw(&exposed));
         let msg = Message::notification(methods::RESOURCES_UPDATED, Some(map.to_raw()));
         for s in self.sessions.all() {
-            if s.subscriptions.lock().contains(&exposed)
+            if s.subscriptions.lock().contains_key(&exposed)
                 && let Some(out) = s.standalone()
             {
                 out.notify(&msg);

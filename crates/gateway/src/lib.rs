@@ -14,6 +14,7 @@ pub mod http;
 pub mod pipeline;
 pub mod session;
 pub mod stdio;
+pub mod subscriptions;
 
 pub use gateway::Gateway;
 pub use pipeline::{Identity, RequestCtx, Transport};

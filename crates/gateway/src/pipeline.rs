@@ -217,26 +217,12 @@ impl Gateway {
                     )
                     .with_data(to_raw(&serde_json::json!({"uri": uri})))
                 })?;
-                let result = self
-                    .forward(
-                        ctx,
-                        &route,
-                        &req.method,
-                        rewrite(params, "uri", &route.original)?,
-                    )
-                    .await?;
-                if let Some(s) = &ctx.session {
-                    match req.method.as_str() {
-                        methods::RESOURCES_SUBSCRIBE => {
-                            s.subscriptions.lock().insert(uri.clone());
-                        }
-                        methods::RESOURCES_UNSUBSCRIBE => {
-                            s.subscriptions.lock().remove(uri);
-                        }
-                        _ => {}
-                    }
+                let params = rewrite(params, "uri", &route.original)?;
+                match req.method.as_str() {
+                    methods::RESOURCES_SUBSCRIBE => self.subscribe(ctx, uri, route, params).await,
+                    methods::RESOURCES_UNSUBSCRIBE => self.unsubscribe(ctx, uri, params).await,
+                    _ => self.forward(ctx, &route, &req.method, params).await,
                 }
-                Ok(result)
             }
             methods::COMPLETION_COMPLETE => self.complete(ctx, params).await,
             methods::LOGGING_SET_LEVEL => self.set_level(ctx, params),
@@ -319,6 +305,53 @@ impl Gateway {
             }
             e.to_error_object()
         })
+    }
+
+    /// One upstream subscription per (server, URI), shared by the sessions that asked.
+    async fn subscribe(
+        &self,
+        ctx: &RequestCtx,
+        uri: &str,
+        route: Route,
+        params: Box<RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let Some(session) = &ctx.session else {
+            return Err(ErrorObject::invalid_request(
+                "resources/subscribe needs a session (initialize first)",
+            ));
+        };
+        if session.subscriptions.lock().contains_key(uri) {
+            return Ok(empty_object());
+        }
+        if self.subscriptions.acquire(route.server, &route.original)
+            && let Err(e) = self
+                .forward(ctx, &route, methods::RESOURCES_SUBSCRIBE, params)
+                .await
+        {
+            self.subscriptions.release(route.server, &route.original);
+            return Err(e);
+        }
+        session.subscriptions.lock().insert(uri.to_owned(), route);
+        Ok(empty_object())
+    }
+
+    async fn unsubscribe(
+        &self,
+        ctx: &RequestCtx,
+        uri: &str,
+        params: Box<RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let route = ctx
+            .session
+            .as_ref()
+            .and_then(|s| s.subscriptions.lock().remove(uri));
+        if let Some(route) = route
+            && self.subscriptions.release(route.server, &route.original)
+        {
+            self.forward(ctx, &route, methods::RESOURCES_UNSUBSCRIBE, params)
+                .await?;
+        }
+        Ok(empty_object())
     }
 
     async fn complete(

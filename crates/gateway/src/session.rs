@@ -1,7 +1,7 @@
 //! Client sessions (protocol ≤ 2025-11-25): what a client declared in `initialize`, its log
 //! level and subscriptions, the calls it has in flight, and the requests we sent it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +17,10 @@ use crate::client::Outbound;
 type Waiter = oneshot::Sender<Result<Box<RawValue>, ErrorObject>>;
 
 static NEXT_ORIGIN: AtomicU64 = AtomicU64::new(1);
+
+/// A session that never sends `notifications/initialized` is closed after this long, so
+/// anonymous `initialize` floods cannot hold every session slot.
+pub const UNINITIALIZED_LIMIT: Duration = Duration::from_secs(60);
 
 /// Log levels in RFC 5424 order, as MCP names them.
 const LEVELS: [&str; 8] = [
@@ -56,7 +60,8 @@ pub struct Session {
     waiting: Mutex<HashMap<Id, Waiter>>,
     standalone: Mutex<Option<Outbound>>,
     in_flight: Mutex<HashMap<Id, CancellationToken>>,
-    pub subscriptions: Mutex<HashSet<String>>,
+    /// Exposed URI → where it is subscribed upstream.
+    pub subscriptions: Mutex<HashMap<String, crate::catalog::Route>>,
     started: Instant,
     last_seen_ms: AtomicU64,
     pub closed: CancellationToken,
@@ -78,7 +83,7 @@ impl Session {
             waiting: Mutex::new(HashMap::new()),
             standalone: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
-            subscriptions: Mutex::new(HashSet::new()),
+            subscriptions: Mutex::new(HashMap::new()),
             started: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
             closed: CancellationToken::new(),
@@ -245,19 +250,20 @@ impl Sessions {
         self.map.read().values().cloned().collect()
     }
 
-    /// Close sessions idle longer than `limit` with nothing in flight.
-    pub fn reap_idle(&self, limit: Duration) -> usize {
-        let idle: Vec<Arc<str>> = self
-            .map
+    /// Sessions to close: idle longer than `limit` with nothing in flight and no open stream,
+    /// or never past `initialize` within `UNINITIALIZED_LIMIT`. The caller closes them.
+    pub fn idle(&self, limit: Duration) -> Vec<Arc<str>> {
+        self.map
             .read()
             .values()
-            .filter(|s| s.idle_for() > limit && s.in_flight() == 0)
+            .filter(|s| s.in_flight() == 0 && !s.has_standalone())
+            .filter(|s| {
+                let idle = s.idle_for();
+                idle > limit
+                    || (!s.initialized.load(Ordering::Relaxed) && idle > UNINITIALIZED_LIMIT)
+            })
             .map(|s| s.id.clone())
-            .collect();
-        for id in &idle {
-            self.remove(id);
-        }
-        idle.len()
+            .collect()
     }
 
     /// Close every session's standalone stream (used on shutdown so GET streams end).

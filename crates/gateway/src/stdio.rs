@@ -96,7 +96,7 @@ where
     // stdin closed: the client is gone. Let calls in flight finish, then stop.
     let grace = gw.config.http.shutdown_grace.0.min(Duration::from_secs(10));
     gw.drain(grace).await;
-    gw.sessions.remove(&session.id);
+    gw.close_session(&session.id);
     drop(out);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     Ok(())

@@ -214,3 +214,80 @@ async fn prefixed_uris_let_two_servers_share_a_uri() {
         assert!(r["result"]["contents"][0]["text"].is_string(), "{uri}: {r}");
     }
 }
+
+/// Two sessions subscribe to one upstream resource: the upstream is subscribed once, stays
+/// subscribed until the last session lets go (by unsubscribing or ending), and updates reach
+/// only the sessions still subscribed.
+#[tokio::test]
+async fn subscriptions_are_shared_counted_and_routed() {
+    use futures_util::StreamExt;
+    let gw = Gateway::start(&format!(
+        "servers:\n{}",
+        stdio_entry("conf", &workspace_bin("conformance-server"), &[])
+    ));
+    let mut a = Client::connect(&gw.url).await;
+    let mut b = Client::connect(&gw.url).await;
+    let uri = json!({"uri": "test://watched-resource"});
+    let notify = json!({"name": "conf__test_notify_resource_updated", "arguments": {}});
+    let open_stream = |c: &Client| {
+        c.http
+            .get(&c.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &c.sid)
+            .send()
+    };
+    let mut a_stream = open_stream(&a).await.unwrap().bytes_stream();
+    let mut b_stream = open_stream(&b).await.unwrap().bytes_stream();
+
+    assert_eq!(
+        a.rpc("resources/subscribe", uri.clone()).await["result"],
+        json!({})
+    );
+    assert_eq!(
+        b.rpc("resources/subscribe", uri.clone()).await["result"],
+        json!({})
+    );
+    assert_eq!(
+        a.rpc("resources/unsubscribe", uri.clone()).await["result"],
+        json!({})
+    );
+    // B still holds the upstream subscription, so the upstream sends an update; only B gets it.
+    let r = b.rpc("tools/call", notify.clone()).await;
+    assert_eq!(
+        r["result"]["isError"], false,
+        "upstream lost the subscription B still holds: {r}"
+    );
+    let mut seen_b = String::new();
+    while !seen_b.contains("notifications/resources/updated") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), b_stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no update on B's stream: {seen_b}"))
+            .unwrap()
+            .unwrap();
+        seen_b.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen_b.contains("test://watched-resource"), "{seen_b}");
+    let a_got = tokio::time::timeout(std::time::Duration::from_millis(500), a_stream.next()).await;
+    if let Ok(Some(Ok(chunk))) = a_got {
+        let text = String::from_utf8_lossy(&chunk).into_owned();
+        assert!(
+            !text.contains("resources/updated"),
+            "A unsubscribed but got: {text}"
+        );
+    }
+    // The last subscriber ending its session releases the upstream subscription.
+    let del = b
+        .http
+        .delete(&b.url)
+        .header("mcp-session-id", &b.sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = a.rpc("tools/call", notify).await;
+    assert_eq!(
+        r["result"]["isError"], true,
+        "upstream still subscribed after the last session ended: {r}"
+    );
+}

@@ -27,7 +27,26 @@ use crate::{Backend, CallError, CallOptions, Relay, Status, UpstreamEvent};
 const MAX_EVENT: usize = 64 * 1024 * 1024;
 
 /// A call in flight: its relay and when it started.
-type InFlightCall = (Arc<dyn Relay>, Instant);
+/// A call registered for attribution of GET-stream messages.
+struct InFlightCall {
+    relay: Arc<dyn Relay>,
+    started: Instant,
+    /// Ended calls linger briefly (see [`LINGER`]) for late log messages.
+    ended: bool,
+    /// A GET-stream message was attributed to this call: the server logs out of band.
+    out_of_band: bool,
+}
+
+/// Calls by upstream request id.
+type Calls = Arc<parking_lot::Mutex<HashMap<i64, InFlightCall>>>;
+
+/// How long an ended call still receives log messages from the GET stream: they travel on a
+/// different stream than the result and may arrive just after it.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// When a server sent messages about a call on its GET stream, its result waits this long so
+/// that messages sent just before the result (on the other stream) are relayed first.
+const OUT_OF_BAND_SETTLE: Duration = Duration::from_millis(25);
 
 struct Session {
     id: Option<HeaderValue>,
@@ -49,7 +68,7 @@ pub(crate) struct HttpUpstream {
     shutdown: CancellationToken,
     reconnect: tokio::sync::Notify,
     /// Calls in flight with a relay, to attribute messages that arrive on the GET stream.
-    calls: parking_lot::Mutex<HashMap<i64, InFlightCall>>,
+    calls: Calls,
 }
 
 enum PostError {
@@ -100,7 +119,7 @@ impl HttpUpstream {
             next_id: AtomicI64::new(1),
             shutdown: CancellationToken::new(),
             reconnect: tokio::sync::Notify::new(),
-            calls: parking_lot::Mutex::new(HashMap::new()),
+            calls: Calls::default(),
             cfg,
         });
         let fatal = match (&parsed, &bad_header) {
@@ -129,13 +148,16 @@ impl HttpUpstream {
                 Ok(session) => {
                     attempt = 0;
                     let info = session.info.clone();
+                    // The GET stream is open before the server is called ready: servers that
+                    // log about calls there must not lose the first call's messages.
+                    let first = self.open_stream(&session).await;
                     *self.session.write() = Some(session.clone());
                     tracing::info!(server = %self.name, name = %info.server_name, protocol = %info.protocol_version, "upstream ready");
                     let _ = self.status.send(Status::Ready(info));
                     let _ = self.events.send(UpstreamEvent::Ready {
                         server: self.name.clone(),
                     });
-                    let listener = tokio::spawn(self.clone().listen(session));
+                    let listener = tokio::spawn(self.clone().listen(session, first));
                     tokio::select! {
                         _ = self.reconnect.notified() => {}
                         _ = self.shutdown.cancelled() => { listener.abort(); break; }
@@ -224,29 +246,50 @@ impl HttpUpstream {
     }
 
     /// The standalone GET stream: unsolicited notifications (list changes, resource updates).
-    async fn listen(self: Arc<Self>, session: Arc<Session>) {
-        let mut attempt = 0u32;
-        loop {
-            let mut req = self
-                .client
-                .get(self.url.clone())
-                .headers(self.headers.clone())
-                .header(header::ACCEPT, "text/event-stream")
-                .header(HEADER_PROTOCOL_VERSION, session.version.clone());
-            if let Some(id) = &session.id {
-                req = req.header(HEADER_SESSION_ID, id.clone());
+    /// Open the standalone GET stream. `Err(true)` when the server has none (405) or forgot
+    /// the session (404, a reconnect is requested); `Err(false)` for a failure worth retrying.
+    async fn open_stream(&self, session: &Session) -> Result<reqwest::Response, bool> {
+        let mut req = self
+            .client
+            .get(self.url.clone())
+            .headers(self.headers.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(HEADER_PROTOCOL_VERSION, session.version.clone());
+        if let Some(id) = &session.id {
+            req = req.header(HEADER_SESSION_ID, id.clone());
+        }
+        match tokio::time::timeout(self.cfg.init_timeout.0, req.send()).await {
+            Ok(Ok(resp)) if resp.status() == StatusCode::METHOD_NOT_ALLOWED => Err(true),
+            Ok(Ok(resp)) if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() => {
+                self.reconnect.notify_one();
+                Err(true)
             }
-            match req.send().await {
-                Ok(resp) if resp.status() == StatusCode::METHOD_NOT_ALLOWED => return,
-                Ok(resp) if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() => {
-                    self.reconnect.notify_one();
-                    return;
-                }
-                Ok(resp) if resp.status().is_success() => {
+            Ok(Ok(resp)) if resp.status().is_success() => Ok(resp),
+            _ => Err(false),
+        }
+    }
+
+    /// Read the standalone GET stream (unsolicited notifications: list changes, resource
+    /// updates, and messages some servers send there about calls), reopening it if it drops.
+    async fn listen(
+        self: Arc<Self>,
+        session: Arc<Session>,
+        first: Result<reqwest::Response, bool>,
+    ) {
+        let mut attempt = 0u32;
+        let mut next = Some(first);
+        loop {
+            let opened = match next.take() {
+                Some(r) => r,
+                None => self.open_stream(&session).await,
+            };
+            match opened {
+                Ok(resp) => {
                     attempt = 0;
                     let _ = read_response(resp, -1, None, None, &self).await;
                 }
-                _ => {}
+                Err(true) => return,
+                Err(false) => {}
             }
             attempt += 1;
             tokio::time::sleep(backoff(&self.cfg.restart, attempt)).await;
@@ -278,9 +321,15 @@ impl HttpUpstream {
         // Registered before sending: the server may log about the call on its GET stream
         // before the POST's response headers arrive.
         let registered = relay.map(|relay| {
-            self.calls
-                .lock()
-                .insert(id, (relay.clone(), Instant::now()));
+            self.calls.lock().insert(
+                id,
+                InFlightCall {
+                    relay: relay.clone(),
+                    started: Instant::now(),
+                    ended: false,
+                    out_of_band: false,
+                },
+            );
             Unregister { up: self, id }
         });
         // Armed before sending: a call abandoned while waiting for the response headers (a
@@ -311,6 +360,10 @@ impl HttpUpstream {
             .await
             .map_err(PostError::Call);
         cancel_guard.disarm();
+        let out_of_band = self.calls.lock().get(&id).is_some_and(|c| c.out_of_band);
+        if out_of_band {
+            tokio::time::sleep(OUT_OF_BAND_SETTLE).await;
+        }
         drop(registered);
         r
     }
@@ -359,10 +412,34 @@ impl HttpUpstream {
         Ok(resp)
     }
 
-    /// The relay for a message on the GET stream, if one client session could have caused it.
-    fn attribute(&self) -> Option<Arc<dyn Relay>> {
-        let calls = self.calls.lock();
-        crate::mux::attribute(calls.values().map(|(r, t)| (r, *t)))
+    /// The relay for a message on the GET stream. Log messages may go to a call that just
+    /// ended; server→client requests (`requests`) only to calls still running.
+    fn attribute(&self, requests: bool) -> Option<Arc<dyn Relay>> {
+        let mut calls = self.calls.lock();
+        let any_running = calls.values().any(|c| !c.ended);
+        // Running calls first; with none running, a late log of a call that just ended.
+        let eligible = |c: &InFlightCall| {
+            if requests || any_running {
+                !c.ended
+            } else {
+                true
+            }
+        };
+        let mut origin = None;
+        let mut newest: Option<(i64, Instant)> = None;
+        for (id, c) in calls.iter().filter(|(_, c)| eligible(c)) {
+            match origin {
+                None => origin = Some(c.relay.origin()),
+                Some(o) if o != c.relay.origin() => return None,
+                Some(_) => {}
+            }
+            if newest.is_none_or(|(_, t)| c.started > t) {
+                newest = Some((*id, c.started));
+            }
+        }
+        let call = calls.get_mut(&newest?.0)?;
+        call.out_of_band = true;
+        Some(call.relay.clone())
     }
 
     fn event(&self, notification: Notification) {
@@ -402,7 +479,15 @@ struct Unregister<'a> {
 
 impl Drop for Unregister<'_> {
     fn drop(&mut self) {
-        self.up.calls.lock().remove(&self.id);
+        let id = self.id;
+        if let Some(entry) = self.up.calls.lock().get_mut(&id) {
+            entry.ended = true;
+        }
+        let calls = self.up.calls.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(LINGER).await;
+            calls.lock().remove(&id);
+        });
     }
 }
 
@@ -512,14 +597,14 @@ async fn read_response(
                     Message::Notification(n) => {
                         // Only the GET stream (id < 0) carries messages about other calls.
                         let attributed = if id < 0 && n.method == methods::MESSAGE {
-                            up.attribute()
+                            up.attribute(false)
                         } else {
                             None
                         };
                         deliver_notification(up, n, relay.or(attributed.as_ref()), progress)
                     }
                     Message::Request(r) => {
-                        let attributed = if id < 0 { up.attribute() } else { None };
+                        let attributed = if id < 0 { up.attribute(true) } else { None };
                         answer_request(up, r, relay.or(attributed.as_ref()))
                     }
                 }

@@ -200,7 +200,7 @@ impl Mux {
                     relay.notify(n);
                 }
             }
-            methods::MESSAGE => match self.attribute() {
+            methods::MESSAGE => match self.attribute(false) {
                 Some(relay) => relay.notify(n),
                 None => self.event(n),
             },
@@ -239,10 +239,12 @@ impl Mux {
     }
 
     /// The call a message with no request reference belongs to (see [`attribute`]).
-    fn attribute(&self) -> Option<Arc<dyn Relay>> {
+    /// With `strict` (server→client requests), a call of the gateway's own in flight (a list
+    /// refresh) could be the cause, so nothing is attributed. Log messages are attributed
+    /// anyway: the gateway's calls belong to no other client, so nothing crosses sessions.
+    fn attribute(&self, strict: bool) -> Option<Arc<dyn Relay>> {
         let pending = self.pending.lock();
-        // A call of the gateway's own (a list refresh) could be the cause: no attribution.
-        if pending.values().any(|p| p.relay.is_none()) {
+        if strict && pending.values().any(|p| p.relay.is_none()) {
             return None;
         }
         attribute(
@@ -260,7 +262,7 @@ impl Mux {
             return;
         }
         let out = self.out.clone();
-        let Some(relay) = self.attribute() else {
+        let Some(relay) = self.attribute(true) else {
             let err = ErrorObject::new(
                 switchboard_protocol::codes::INTERNAL_ERROR,
                 format!(

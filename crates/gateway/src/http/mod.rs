@@ -134,7 +134,7 @@ async fn reap_sessions(gw: Arc<Gateway>) {
     let every = (limit / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::time::sleep(every).await;
-        let n = gw.sessions.reap_idle(limit);
+        let n = gw.reap_idle_sessions(limit);
         if n > 0 {
             tracing::info!(closed = n, "closed idle sessions");
         }
@@ -273,7 +273,7 @@ fn initialize(app: &App, id: Id, params: Option<&serde_json::value::RawValue>) -
             resp
         }
         Err(e) => {
-            app.gw.sessions.remove(&session.id);
+            app.gw.close_session(&session.id);
             json_response(Message::response(id, Err(e)).to_vec())
         }
     }
@@ -388,7 +388,7 @@ async fn get(app: App, headers: HeaderMap) -> Result<Response, Reject> {
 
 fn delete(app: App, headers: HeaderMap) -> Result<Response, Reject> {
     let session = session_of(&app, &headers)?;
-    app.gw.sessions.remove(&session.id);
+    app.gw.close_session(&session.id);
     tracing::debug!(session = %session.id, "session ended by the client");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
