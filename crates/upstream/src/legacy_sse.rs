@@ -279,14 +279,15 @@ impl Backend for LegacySseUpstream {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
         Box::pin(async move {
-            let mux = self.current.lock().clone();
-            match mux {
-                Some(mux) => mux.call(method, params, opts, timeout).await,
-                None => Err(CallError::Unavailable {
-                    server: self.name.to_string(),
-                    reason: self.status.borrow().describe(),
-                }),
-            }
+            let mux = crate::mux::live_connection(
+                &self.current,
+                &self.status,
+                &self.name,
+                timeout,
+                &opts.cancel,
+            )
+            .await?;
+            mux.call(method, params, opts, timeout).await
         })
     }
 

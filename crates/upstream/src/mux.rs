@@ -281,6 +281,43 @@ impl Mux {
     }
 }
 
+/// The live connection of a channel-based upstream (stdio, legacy SSE); between a crash and
+/// the next start, waits for the restart within `timeout`, unless the server is crash-looping
+/// or stopped.
+pub(crate) async fn live_connection(
+    current: &parking_lot::Mutex<Option<Arc<Mux>>>,
+    status: &tokio::sync::watch::Sender<crate::Status>,
+    server: &str,
+    timeout: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Arc<Mux>, CallError> {
+    use crate::Status;
+    if let Some(mux) = current.lock().clone() {
+        return Ok(mux);
+    }
+    let mut rx = status.subscribe();
+    let back = tokio::time::timeout(
+        timeout,
+        rx.wait_for(|s| {
+            matches!(
+                s,
+                Status::Ready(_) | Status::CrashLoop { .. } | Status::Stopped
+            )
+        }),
+    );
+    tokio::select! {
+        _ = back => {}
+        _ = cancel.cancelled() => return Err(CallError::Cancelled),
+    }
+    current
+        .lock()
+        .clone()
+        .ok_or_else(|| CallError::Unavailable {
+            server: server.to_owned(),
+            reason: status.borrow().describe(),
+        })
+}
+
 /// The call a message that names no request belongs to: only when every call in flight comes
 /// from the same client session (then the newest of them), so a message is never delivered to
 /// a client that did not cause it.

@@ -263,13 +263,6 @@ impl StdioUpstream {
         mux.fail_all(&why);
         end
     }
-
-    fn unavailable(&self) -> CallError {
-        CallError::Unavailable {
-            server: self.name.to_string(),
-            reason: self.status.borrow().describe(),
-        }
-    }
 }
 
 enum RunEnd {
@@ -293,33 +286,15 @@ impl Backend for StdioUpstream {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
         Box::pin(async move {
-            let mux = self.current.lock().clone();
-            match mux {
-                Some(mux) => mux.call(method, params, opts, timeout).await,
-                None => {
-                    // Between a crash and the next start: wait for the restart, within the
-                    // call's timeout, unless the server is crash-looping or stopped.
-                    let mut rx = self.status.subscribe();
-                    let back = tokio::time::timeout(
-                        timeout,
-                        rx.wait_for(|s| {
-                            matches!(
-                                s,
-                                Status::Ready(_) | Status::CrashLoop { .. } | Status::Stopped
-                            )
-                        }),
-                    );
-                    tokio::select! {
-                        _ = back => {}
-                        _ = opts.cancel.cancelled() => return Err(CallError::Cancelled),
-                    }
-                    let mux = self.current.lock().clone();
-                    match mux {
-                        Some(mux) => mux.call(method, params, opts, timeout).await,
-                        None => Err(self.unavailable()),
-                    }
-                }
-            }
+            let mux = crate::mux::live_connection(
+                &self.current,
+                &self.status,
+                &self.name,
+                timeout,
+                &opts.cancel,
+            )
+            .await?;
+            mux.call(method, params, opts, timeout).await
         })
     }
 
