@@ -164,6 +164,13 @@ fn http_clients_reach_every_upstream_kind() {
     let gw = Gateway::start(&up.yaml);
     let py = py_client(&["--url", &gw.url], CALLS);
     check_calls("python/http", &py);
+    // The Python SDK's default mode probes `server/discover` first and falls back to
+    // `initialize`; the gateway must not break that fallback.
+    let auto = py_client(
+        &["--url", &gw.url, "--mode", "auto"],
+        &[("py__add", r#"{"a":1,"b":1}"#)],
+    );
+    assert_eq!(call(&auto, "py__add")["text"], "2", "{auto}");
     let ts = ts_client(&["--url", &gw.url], CALLS);
     check_calls("typescript/http", &ts);
     assert_eq!(ts["protocolVersion"], "2025-11-25");
