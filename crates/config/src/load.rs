@@ -316,6 +316,15 @@ impl Config {
                     }
                 }
             }
+            if s.isolation == crate::Isolation::Session && s.command.is_none() {
+                p.push(
+                    Problem::new(
+                        at("isolation"),
+                        "`session` isolation applies to stdio servers (`command`)",
+                    )
+                    .fix("remove `isolation` for HTTP servers"),
+                );
+            }
             if s.timeout.0.is_zero() {
                 p.push(Problem::new(at("timeout"), "must be above zero").fix("e.g. `60s`"));
             }

@@ -168,3 +168,11 @@ fn schema_is_strict() {
     assert_eq!(s["additionalProperties"], serde_json::Value::Bool(false));
     assert!(s["$defs"]["ServerConfig"]["properties"]["command"].is_object());
 }
+
+#[test]
+fn session_isolation_is_for_stdio_servers() {
+    let c = parse("servers:\n  a: {command: x, isolation: session}\n").unwrap();
+    assert_eq!(c.servers["a"].isolation, Isolation::Session);
+    let got = problems("servers:\n  b: {url: \"http://x\", isolation: session}\n").join("\n");
+    assert!(got.contains("servers.b.isolation"), "{got}");
+}

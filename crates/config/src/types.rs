@@ -188,6 +188,12 @@ pub struct ServerConfig {
     /// Claude Desktop/Cline style switch; `disabled: true` is the same as `enabled: false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// `shared` (default): one process serves every client session. `session`: each client
+    /// session gets its own process (started on its first call, stopped when the session
+    /// ends), for servers that keep per-client state or send sampling/elicitation/roots
+    /// requests to clients that call them concurrently. Listings come from a shared instance.
+    #[serde(default, skip_serializing_if = "Isolation::is_shared")]
+    pub isolation: Isolation,
     /// Name used in front of this server's tools and prompts instead of the server's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
@@ -256,6 +262,7 @@ impl ServerConfig {
             transport: None,
             enabled: true,
             disabled: false,
+            isolation: Isolation::Shared,
             prefix: None,
             timeout: default_timeout(),
             init_timeout: default_init_timeout(),
@@ -275,6 +282,20 @@ impl ServerConfig {
 
     pub fn is_enabled(&self) -> bool {
         self.enabled && !self.disabled
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    #[default]
+    Shared,
+    Session,
+}
+
+impl Isolation {
+    pub fn is_shared(&self) -> bool {
+        *self == Isolation::Shared
     }
 }
 

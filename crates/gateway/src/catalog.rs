@@ -71,7 +71,10 @@ impl Kind {
 pub struct Server {
     pub name: Arc<str>,
     pub prefix: String,
+    /// The shared instance: listings, stateless calls, and every call unless isolated.
     pub upstream: Upstream,
+    /// The entry, to start per-session instances (`isolation: session`).
+    pub config: switchboard_config::ServerConfig,
 }
 
 #[derive(Default)]

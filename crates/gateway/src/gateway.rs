@@ -12,8 +12,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Kind, Server};
-use crate::session::Sessions;
+use crate::session::{Session, Sessions};
 use crate::subscriptions::Subscriptions;
+use switchboard_config::Isolation;
 
 pub struct Gateway {
     pub config: Arc<Config>,
@@ -21,6 +22,8 @@ pub struct Gateway {
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
     pub subscriptions: Subscriptions,
+    /// Per-session instances of `isolation: session` servers, by (server, session id).
+    isolated: parking_lot::Mutex<std::collections::HashMap<(usize, Arc<str>), Upstream>>,
     refreshes: parking_lot::Mutex<std::collections::HashMap<usize, PendingRefresh>>,
     in_flight: AtomicUsize,
     drained: Notify,
@@ -64,6 +67,7 @@ impl Gateway {
                 name: Arc::from(name.as_str()),
                 prefix: sc.prefix.clone().unwrap_or_else(|| name.clone()),
                 upstream: Upstream::start(name, sc, events_tx.clone()),
+                config: sc.clone(),
             });
         }
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
@@ -73,6 +77,7 @@ impl Gateway {
             sessions: Arc::new(Sessions::default()),
             shutting_down: CancellationToken::new(),
             subscriptions: Subscriptions::default(),
+            isolated: Default::default(),
             refreshes: Default::default(),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -96,11 +101,52 @@ impl Gateway {
         gw
     }
 
-    /// End a client session: close its streams and calls, release its subscriptions.
+    /// The instance of server `idx` that serves `session`: its own process for
+    /// `isolation: session` servers (started on first use), else the shared one.
+    pub fn upstream_for(&self, idx: usize, session: Option<&Arc<Session>>) -> Option<Upstream> {
+        let server = self.catalog.servers().get(idx)?;
+        let Some(session) = session.filter(|_| server.config.isolation == Isolation::Session)
+        else {
+            return Some(server.upstream.clone());
+        };
+        let mut isolated = self.isolated.lock();
+        let key = (idx, session.id.clone());
+        if let Some(up) = isolated.get(&key) {
+            return Some(up.clone());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let up = Upstream::start(&server.name, &server.config, tx);
+        tokio::spawn(isolated_events(
+            session.clone(),
+            idx,
+            self.catalog.clone(),
+            rx,
+        ));
+        tracing::info!(server = %server.name, session = %session.id, "started a per-session instance");
+        isolated.insert(key, up.clone());
+        Some(up)
+    }
+
+    /// End a client session: close its streams and calls, release its subscriptions, stop
+    /// its per-session server instances.
     pub fn close_session(&self, id: &str) {
         let Some(session) = self.sessions.remove(id) else {
             return;
         };
+        let instances: Vec<Upstream> = {
+            let mut isolated = self.isolated.lock();
+            let keys: Vec<_> = isolated
+                .keys()
+                .filter(|(_, s)| **s == *id)
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| isolated.remove(&k))
+                .collect()
+        };
+        for up in instances {
+            tokio::spawn(async move { up.shutdown().await });
+        }
         let subs: Vec<_> = session
             .subscriptions
             .lock()
@@ -191,7 +237,14 @@ impl Gateway {
                 "shutdown grace elapsed; cutting calls still in flight"
             );
         }
-        let stops = self.catalog.servers().iter().map(|s| s.upstream.shutdown());
+        let isolated: Vec<Upstream> = self.isolated.lock().drain().map(|(_, u)| u).collect();
+        let stops = self
+            .catalog
+            .servers()
+            .iter()
+            .map(|s| s.upstream.clone())
+            .chain(isolated)
+            .map(|u| async move { u.shutdown().await });
         futures_util::future::join_all(stops).await;
     }
 
@@ -322,6 +375,46 @@ impl Gateway {
             {
                 out.notify(&msg);
             }
+        }
+    }
+}
+
+/// Events of a per-session instance: its resource updates go to its session; list changes are
+/// taken from the shared instance, so they are ignored here.
+async fn isolated_events(
+    session: Arc<Session>,
+    idx: usize,
+    catalog: Arc<Catalog>,
+    mut rx: mpsc::UnboundedReceiver<UpstreamEvent>,
+) {
+    while let Some(ev) = rx.recv().await {
+        let UpstreamEvent::Notification {
+            notification: n,
+            server,
+        } = ev
+        else {
+            continue;
+        };
+        if n.method != methods::RESOURCES_UPDATED {
+            tracing::debug!(%server, method = %n.method, "per-session instance notification not relayed");
+            continue;
+        }
+        let Some(params) = n.params else { continue };
+        let Ok(mut map) = RawMap::parse(&params) else {
+            continue;
+        };
+        let Some(uri) = map.get_str("uri").map(|u| u.into_owned()) else {
+            continue;
+        };
+        let exposed = catalog.expose_uri(idx, &uri);
+        if session.subscriptions.lock().contains_key(&exposed)
+            && let Some(out) = session.standalone()
+        {
+            map.set("uri", to_raw(&exposed));
+            out.notify(&Message::notification(
+                methods::RESOURCES_UPDATED,
+                Some(map.to_raw()),
+            ));
         }
     }
 }

@@ -283,10 +283,8 @@ impl Gateway {
         method: &str,
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        let server = self
-            .catalog
-            .servers()
-            .get(route.server)
+        let upstream = self
+            .upstream_for(route.server, ctx.session.as_ref())
             .ok_or_else(|| ErrorObject::internal("route to a server that is gone"))?;
         let relay = ctx.session.as_ref().map(|s| {
             Arc::new(CallRelay {
@@ -299,12 +297,19 @@ impl Gateway {
             cancel: ctx.cancel.clone(),
             timeout: None,
         };
-        server.upstream.call(method, Some(params), opts).await.map_err(|e| {
+        upstream.call(method, Some(params), opts).await.map_err(|e| {
             if e.is_upstream_fault() {
-                tracing::warn!(server = %server.name, method, error = %e, "upstream call failed");
+                tracing::warn!(server = %upstream.name(), method, error = %e, "upstream call failed");
             }
             e.to_error_object()
         })
+    }
+
+    fn isolated(&self, server: usize) -> bool {
+        self.catalog
+            .servers()
+            .get(server)
+            .is_some_and(|s| s.config.isolation == switchboard_config::Isolation::Session)
     }
 
     /// One upstream subscription per (server, URI), shared by the sessions that asked.
@@ -321,6 +326,13 @@ impl Gateway {
             ));
         };
         if session.subscriptions.lock().contains_key(uri) {
+            return Ok(empty_object());
+        }
+        if self.isolated(route.server) {
+            // The session's own instance: nothing shared to count.
+            self.forward(ctx, &route, methods::RESOURCES_SUBSCRIBE, params)
+                .await?;
+            session.subscriptions.lock().insert(uri.to_owned(), route);
             return Ok(empty_object());
         }
         if self.subscriptions.acquire(route.server, &route.original)
@@ -346,7 +358,8 @@ impl Gateway {
             .as_ref()
             .and_then(|s| s.subscriptions.lock().remove(uri));
         if let Some(route) = route
-            && self.subscriptions.release(route.server, &route.original)
+            && (self.isolated(route.server)
+                || self.subscriptions.release(route.server, &route.original))
         {
             self.forward(ctx, &route, methods::RESOURCES_UNSUBSCRIBE, params)
                 .await?;

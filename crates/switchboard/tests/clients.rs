@@ -307,3 +307,57 @@ fn legacy_sse_upstreams_are_federated() {
             .contains("\"42\"")
     );
 }
+
+/// Two clients call a stdio server that asks the client's model (sampling) in the middle of
+/// each call, at the same time. With one shared process the gateway cannot tell whose call a
+/// sampling request belongs to, so it refuses rather than guess; with `isolation: session`
+/// each session has its own process and both succeed.
+#[test]
+fn session_isolation_routes_concurrent_sampling_exactly() {
+    let py = python();
+    let script = harness().join("servers/py_server.py");
+    let run_pair = |yaml: &str| {
+        let gw = Gateway::start(yaml);
+        let url = gw.url.clone();
+        let a = std::thread::spawn({
+            let url = url.clone();
+            move || py_client(&["--url", &url], &[("py__slow_ask", r#"{"question":"a"}"#)])
+        });
+        let b = std::thread::spawn(move || {
+            py_client(&["--url", &url], &[("py__slow_ask", r#"{"question":"b"}"#)])
+        });
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        (
+            call(&a, "py__slow_ask").clone(),
+            call(&b, "py__slow_ask").clone(),
+            gw,
+        )
+    };
+    let (a, b, gw) = run_pair(&format!(
+        "servers:\n{}    isolation: session\n",
+        stdio_entry("py", &py, &[&script])
+    ));
+    assert_eq!(a["text"], "model said: 42", "{a}\n{}", gw.logs());
+    assert_eq!(b["text"], "model said: 42", "{b}\n{}", gw.logs());
+    assert!(
+        gw.logs().matches("started a per-session instance").count() >= 2,
+        "{}",
+        gw.logs()
+    );
+
+    let (a, b, gw) = run_pair(&format!("servers:\n{}", stdio_entry("py", &py, &[&script])));
+    let refused = [&a, &b]
+        .iter()
+        .filter(|c| c.to_string().contains("cannot route"))
+        .count();
+    assert!(
+        refused >= 1,
+        "shared process: expected a refused sampling request, got {a} / {b}"
+    );
+    assert!(
+        gw.logs()
+            .contains("unattributable server-to-client request refused"),
+        "{}",
+        gw.logs()
+    );
+}

@@ -47,6 +47,19 @@ async def show_roots(ctx: Context) -> str:
     return ",".join(str(root.uri) for root in r.roots)
 
 
+@mcp.tool()
+async def slow_ask(question: str, ctx: Context) -> str:
+    """Wait a second, then ask the client's model (sampling)."""
+    import anyio
+    await anyio.sleep(1)
+    r = await ctx.session.create_message(
+        messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=question))],
+        max_tokens=50,
+        related_request_id=ctx.request_id,
+    )
+    return f"model said: {r.content.text}"
+
+
 class Name(BaseModel):
     name: str
 
