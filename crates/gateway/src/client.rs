@@ -146,3 +146,42 @@ fn required_capability(method: &str) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// The way back to a stateless (2026-07-28) request: only that request's own stream, and log
+/// messages only at or above the level the request asked for.
+pub struct StatelessRelay {
+    pub out: Option<Outbound>,
+    pub log_level: Option<u8>,
+    pub origin: u64,
+}
+
+impl Relay for StatelessRelay {
+    fn notify(&self, n: Notification) {
+        if n.method == methods::MESSAGE {
+            let Some(min) = self.log_level else { return };
+            if crate::session::message_level(n.params.as_deref()) < min {
+                return;
+            }
+        }
+        if let Some(out) = &self.out {
+            out.notify(&Message::Notification(n));
+        }
+    }
+
+    fn request(&self, method: String, _params: Option<Box<RawValue>>) -> RelayFuture {
+        // Asking a stateless client needs an `input_required` round trip, which the gateway
+        // does not bridge yet; the upstream gets a clear error instead of a hang.
+        Box::pin(async move {
+            Err(ErrorObject::new(
+                codes::INTERNAL_ERROR,
+                format!(
+                    "switchboard cannot send `{method}` to a 2026-07-28 client yet (input_required bridging is not implemented)"
+                ),
+            ))
+        })
+    }
+
+    fn origin(&self) -> u64 {
+        self.origin
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod era;
 pub mod gateway;
 pub mod http;
 pub mod pipeline;

@@ -59,6 +59,8 @@ pub struct RequestCtx {
     pub out: Option<Outbound>,
     pub transport: Transport,
     pub cancel: CancellationToken,
+    /// Set for a stateless 2026-07-28 request: what it declared in `_meta`.
+    pub modern: Option<crate::era::ModernMeta>,
 }
 
 /// What a request is about, for the policy stages.
@@ -97,17 +99,7 @@ impl Gateway {
         };
         let version = version::negotiate(p.protocol_version.as_deref());
         session.set_client(version, p.capabilities, p.client_info);
-        let instructions: Vec<String> = self
-            .catalog
-            .servers()
-            .iter()
-            .filter_map(|s| match s.upstream.status() {
-                switchboard_upstream::Status::Ready(i) => {
-                    i.instructions.as_ref().map(|t| format!("[{}] {t}", s.name))
-                }
-                _ => None,
-            })
-            .collect();
+        let instructions = self.instructions();
         let mut result = serde_json::json!({
             "protocolVersion": version,
             "capabilities": {
@@ -119,10 +111,26 @@ impl Gateway {
             },
             "serverInfo": {"name": "switchboard", "title": "Switchboard MCP gateway", "version": env!("CARGO_PKG_VERSION")}
         });
-        if !instructions.is_empty() {
-            result["instructions"] = serde_json::Value::String(instructions.join("\n\n"));
+        if let Some(i) = instructions {
+            result["instructions"] = serde_json::Value::String(i);
         }
         Ok(to_raw(&result))
+    }
+
+    /// Every upstream's `instructions`, each under its server's name.
+    fn instructions(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .catalog
+            .servers()
+            .iter()
+            .filter_map(|s| match s.upstream.status() {
+                switchboard_upstream::Status::Ready(i) => {
+                    i.instructions.as_ref().map(|t| format!("[{}] {t}", s.name))
+                }
+                _ => None,
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
     }
 
     /// Run one request through the pipeline; always returns the response message. The caller
@@ -139,6 +147,13 @@ impl Gateway {
                 s.touch();
             }
             self.dispatch(&ctx, &req).await
+        };
+        // Modern clients get `resultType`, cache hints and their error codes.
+        let result = match ctx.modern {
+            Some(_) => result
+                .map(|r| crate::era::modernize_result(&req.method, r))
+                .map_err(crate::era::modernize_error),
+            None => result,
         };
         // record: audit + metrics + trace wrap the call (seam; later work fills it).
         tracing::debug!(
@@ -165,6 +180,7 @@ impl Gateway {
         // 6. route and 7. backend.
         match req.method.as_str() {
             methods::PING => Ok(empty_object()),
+            methods::SERVER_DISCOVER => Ok(crate::era::discover(self.instructions())),
             methods::INITIALIZE => Err(ErrorObject::invalid_request(
                 "the session is already initialized",
             )),
@@ -286,16 +302,27 @@ impl Gateway {
         let upstream = self
             .upstream_for(route.server, ctx.session.as_ref())
             .ok_or_else(|| ErrorObject::internal("route to a server that is gone"))?;
-        let relay = ctx.session.as_ref().map(|s| {
-            Arc::new(CallRelay {
+        let relay: Option<Arc<dyn Relay>> = match (&ctx.session, &ctx.modern) {
+            (Some(s), _) => Some(Arc::new(CallRelay {
                 session: s.clone(),
                 out: ctx.out.clone(),
-            }) as Arc<dyn Relay>
-        });
+            })),
+            (None, Some(meta)) => Some(Arc::new(crate::client::StatelessRelay {
+                out: ctx.out.clone(),
+                log_level: meta.log_level,
+                origin: crate::session::next_origin(),
+            })),
+            (None, None) => None,
+        };
         let opts = CallOptions {
             relay,
             cancel: ctx.cancel.clone(),
             timeout: None,
+        };
+        // Upstreams speak the session era today: a modern client's envelope is the gateway's.
+        let params = match ctx.modern {
+            Some(_) => crate::era::strip_request_meta(params),
+            None => params,
         };
         upstream.call(method, Some(params), opts).await.map_err(|e| {
             if e.is_upstream_fault() {

@@ -18,6 +18,11 @@ type Waiter = oneshot::Sender<Result<Box<RawValue>, ErrorObject>>;
 
 static NEXT_ORIGIN: AtomicU64 = AtomicU64::new(1);
 
+/// A fresh relay origin: one per session, or one per stateless request.
+pub fn next_origin() -> u64 {
+    NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A session that never sends `notifications/initialized` is closed after this long, so
 /// anonymous `initialize` floods cannot hold every session slot.
 pub const UNINITIALIZED_LIMIT: Duration = Duration::from_secs(60);
@@ -39,6 +44,19 @@ pub fn level_index(level: &str) -> Option<u8> {
         .iter()
         .position(|l| *l == level)
         .and_then(|i| u8::try_from(i).ok())
+}
+
+/// The level of a `notifications/message` (its params), `debug` if unreadable.
+pub fn message_level(params: Option<&RawValue>) -> u8 {
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        #[serde(borrow)]
+        level: Option<&'a str>,
+    }
+    params
+        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+        .and_then(|p| p.level.and_then(level_index))
+        .unwrap_or(0)
 }
 
 pub fn level_name(index: u8) -> &'static str {
@@ -73,7 +91,7 @@ impl Session {
     pub fn new(id: Arc<str>) -> Arc<Self> {
         Arc::new(Self {
             id,
-            origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
+            origin: next_origin(),
             protocol_version: parking_lot::RwLock::new(String::new()),
             client_capabilities: parking_lot::RwLock::new(serde_json::Value::Null),
             client_info: parking_lot::RwLock::new(serde_json::Value::Null),
@@ -129,16 +147,7 @@ impl Session {
 
     /// Whether a `notifications/message` with these params passes the session's level.
     pub fn wants_log(&self, params: Option<&RawValue>) -> bool {
-        #[derive(serde::Deserialize)]
-        struct P<'a> {
-            #[serde(borrow)]
-            level: Option<&'a str>,
-        }
-        let level = params
-            .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
-            .and_then(|p| p.level.and_then(level_index))
-            .unwrap_or(0);
-        level >= self.log_level.load(Ordering::Relaxed)
+        message_level(params) >= self.log_level.load(Ordering::Relaxed)
     }
 
     /// The session's standalone stream (HTTP GET stream, or stdout for stdio).

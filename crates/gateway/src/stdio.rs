@@ -73,6 +73,7 @@ where
                     out: Some(out.clone()),
                     transport: Transport::Stdio,
                     cancel,
+                    modern: None,
                 };
                 let in_flight = gw.begin_request();
                 let gw = gw.clone();

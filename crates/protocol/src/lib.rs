@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod error;
+pub mod headers;
 pub mod message;
 pub mod methods;
 pub mod rawmap;

@@ -30,6 +30,7 @@ async fn request(
         out: None,
         transport: Transport::Stdio,
         cancel: CancellationToken::new(),
+        modern: None,
     };
     let req = Request {
         id: Id::Num(1),

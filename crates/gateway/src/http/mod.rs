@@ -4,6 +4,7 @@
 
 mod events;
 mod guard;
+mod modern;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -65,8 +66,8 @@ impl IntoResponse for Reject {
 }
 
 #[derive(Clone)]
-struct App {
-    gw: Arc<Gateway>,
+pub(super) struct App {
+    pub(super) gw: Arc<Gateway>,
     edge: Arc<EdgePolicy>,
 }
 
@@ -166,6 +167,17 @@ async fn mcp(
             Err(rej) => Reject::new(rej.status(), format!("cannot read request body: {rej}"))
                 .into_response(),
         },
+        // Without a session, GET and DELETE have nothing to act on (2026-07-28 clients only POST).
+        Method::GET | Method::DELETE if !headers.contains_key(HEADER_SESSION_ID) => {
+            let mut r = Reject::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} needs an Mcp-Session-Id (a session from initialize); stateless clients only POST"),
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            r
+        }
         Method::GET => get(app, headers)
             .await
             .unwrap_or_else(IntoResponse::into_response),
@@ -210,12 +222,33 @@ async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Rej
             "Accept must include application/json and text/event-stream",
         ));
     }
-    let header_version = guard::protocol_version(&headers)?;
     let msg = parse_message(&body).map_err(|f| Reject {
         status: StatusCode::BAD_REQUEST,
         error: f.error,
         id: f.id,
     })?;
+    // The era is told by the message: a stateless 2026-07-28 request never touches sessions.
+    let raw_version = headers
+        .get(switchboard_protocol::version::HEADER_PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    // Inside a session, only the body can make a request modern: a legacy client sending a
+    // wrong version header gets the legacy answer that names the header.
+    let header_signal = raw_version.filter(|_| !headers.contains_key(HEADER_SESSION_ID));
+    let msg = match msg {
+        Message::Request(req) if crate::era::is_modern(&req, header_signal) => {
+            return Ok(modern::request(app, headers, req).await);
+        }
+        // 2026-07-28 defines no client notifications over HTTP: accepted and ignored.
+        Message::Notification(_) | Message::Response(_)
+            if raw_version.is_some_and(switchboard_protocol::version::is_modern)
+                && !headers.contains_key(HEADER_SESSION_ID) =>
+        {
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        other => other,
+    };
+    let header_version = guard::protocol_version(&headers)?;
     if let Message::Request(req) = &msg
         && req.method == methods::INITIALIZE
     {
@@ -302,6 +335,7 @@ async fn run(
         out: (mode != ResponseMode::Json).then(|| out.clone()),
         transport: Transport::Http,
         cancel,
+        modern: None,
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
@@ -332,7 +366,7 @@ async fn run(
     sse_headers(log.body(1, true))
 }
 
-fn sse_headers(body: Body) -> Response {
+pub(super) fn sse_headers(body: Body) -> Response {
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(

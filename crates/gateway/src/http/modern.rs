@@ -1,0 +1,191 @@
+//! Stateless 2026-07-28 requests on the Streamable HTTP endpoint: the header rung of the
+//! validation ladder, dispatch without a session, status codes by error, and answers as JSON
+//! or as a plain event stream (no ids: a modern stream is not resumed; closing it cancels).
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use switchboard_protocol::version::{HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION};
+use switchboard_protocol::{
+    ErrorObject, Id, Message, RawMap, Request, codes, headers, methods, sse,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{App, sse_headers};
+use crate::client::{Out, Outbound};
+use crate::era::{self, ModernMeta};
+use crate::pipeline::{RequestCtx, Transport};
+
+fn error_response(id: Id, err: ErrorObject, status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = Message::response(id, Err(err)).to_vec();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn mismatch(message: String) -> ErrorObject {
+    ErrorObject::new(
+        codes::HEADER_MISMATCH,
+        format!("Header mismatch: {message}"),
+    )
+}
+
+/// Exactly one value of a routing header, trimmed.
+fn single(headers: &HeaderMap, name: &str) -> Result<Option<String>, ErrorObject> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(mismatch(format!("{name} appears more than once")));
+    }
+    let v = first
+        .to_str()
+        .map_err(|_| mismatch(format!("{name} is not visible ASCII")))?;
+    Ok(Some(v.trim_matches(|c| c == ' ' || c == '\t').to_owned()))
+}
+
+/// Rung 2: `MCP-Protocol-Version`, `Mcp-Method` and (for named methods) `Mcp-Name` must be
+/// present and agree with the body.
+fn check_headers(headers: &HeaderMap, req: &Request, meta: &ModernMeta) -> Result<(), ErrorObject> {
+    match single(headers, HEADER_PROTOCOL_VERSION)? {
+        Some(v) if v == meta.version => {}
+        Some(v) => {
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header '{v}' does not match _meta protocolVersion '{}'",
+                meta.version
+            )));
+        }
+        None => {
+            return Err(mismatch(
+                "the MCP-Protocol-Version header is required".into(),
+            ));
+        }
+    }
+    match single(headers, HEADER_METHOD)? {
+        Some(m) if m == req.method => {}
+        Some(m) => {
+            return Err(mismatch(format!(
+                "Mcp-Method '{m}' does not match the method '{}'",
+                req.method
+            )));
+        }
+        None => return Err(mismatch("the Mcp-Method header is required".into())),
+    }
+    let key = match req.method.as_str() {
+        methods::TOOLS_CALL | methods::PROMPTS_GET => "name",
+        methods::RESOURCES_READ => "uri",
+        _ => return Ok(()),
+    };
+    let body_value = req
+        .params
+        .as_deref()
+        .and_then(|p| RawMap::parse(p).ok())
+        .and_then(|m| m.get_str(key).map(|v| v.into_owned()));
+    let header = single(headers, HEADER_NAME)?
+        .ok_or_else(|| mismatch("the Mcp-Name header is required".into()))?;
+    let decoded = headers::decode_value(&header)
+        .ok_or_else(|| mismatch("Mcp-Name is not valid base64".into()))?;
+    match body_value {
+        Some(v) if v == decoded => Ok(()),
+        Some(v) => Err(mismatch(format!(
+            "Mcp-Name '{decoded}' does not match params.{key} '{v}'"
+        ))),
+        // A missing name is the handler's to report (-32602).
+        None => Ok(()),
+    }
+}
+
+/// Serve one modern request.
+pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Response {
+    let id = req.id.clone();
+    let meta = match era::read_meta(&req) {
+        Ok(m) => m,
+        Err(e) => return error_response(id, e, 400),
+    };
+    if let Err(e) = check_headers(&headers, &req, &meta) {
+        return error_response(id, e, 400);
+    }
+    if let Err(e) = era::check_version(&meta) {
+        return error_response(id, e, 400);
+    }
+    if let Err(e) = era::check_method(&req.method) {
+        return error_response(id, e, 404);
+    }
+    if app.gw.shutting_down.is_cancelled() {
+        return error_response(
+            id,
+            ErrorObject::new(codes::SHUTTING_DOWN, "switchboard is shutting down"),
+            503,
+        );
+    }
+    let (out, mut rx) = Outbound::channel(64);
+    let cancel = CancellationToken::new();
+    let ctx = RequestCtx {
+        session: None,
+        out: Some(out.clone()),
+        transport: Transport::Http,
+        cancel: cancel.clone(),
+        modern: Some(meta),
+    };
+    let in_flight = app.gw.begin_request();
+    let gw = app.gw.clone();
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        let resp = gw.handle_request(ctx, req).await;
+        out.finish(&resp).await;
+    });
+    // For a modern request, the client closing its connection is the cancellation.
+    let guard = cancel.drop_guard();
+    match rx.recv().await {
+        Some(Out::Final(bytes)) => {
+            guard.disarm();
+            let status = match switchboard_protocol::parse_message(&bytes) {
+                Ok(Message::Response(r)) => r
+                    .result
+                    .as_ref()
+                    .err()
+                    .map_or(200, |e| era::http_status(e, false)),
+                _ => 200,
+            };
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
+        Some(Out::Message(first)) => {
+            let stream = futures_util::stream::unfold(
+                (Some(first), rx, Some(guard), false),
+                |(first, mut rx, guard, done)| async move {
+                    if done {
+                        return None;
+                    }
+                    let (bytes, last) = match first {
+                        Some(b) => (b, false),
+                        None => match rx.recv().await? {
+                            Out::Message(b) => (b, false),
+                            Out::Final(b) => (b, true),
+                        },
+                    };
+                    let guard = if last {
+                        guard.map(|g| g.disarm());
+                        None
+                    } else {
+                        guard
+                    };
+                    let mut frame = Vec::with_capacity(bytes.len() + 24);
+                    sse::encode_event(&bytes, None, &mut frame);
+                    Some((
+                        Ok::<_, Infallible>(Bytes::from(frame)),
+                        (None, rx, guard, last),
+                    ))
+                },
+            );
+            sse_headers(Body::from_stream(stream))
+        }
+        None => error_response(
+            id,
+            ErrorObject::internal("the request ended without a response"),
+            500,
+        ),
+    }
+}
