@@ -65,6 +65,42 @@ where
                 let result = gw.initialize(&session, req.params.as_deref());
                 out.send(&Message::response(req.id, result)).await;
             }
+            // A 2026-07-28 request on stdio: stateless, validated without headers, never
+            // touching the session's capabilities or log level.
+            Message::Request(req) if crate::era::is_modern(&req, None) => {
+                let checked = crate::era::read_meta(&req).and_then(|meta| {
+                    crate::era::check_version(&meta)?;
+                    crate::era::check_method(&req.method)?;
+                    Ok(meta)
+                });
+                let meta = match checked {
+                    Ok(meta) => meta,
+                    Err(e) => {
+                        out.send(&Message::response(req.id, Err(e))).await;
+                        continue;
+                    }
+                };
+                let cancel = session.begin(&req.id);
+                let cancelled = cancel.clone();
+                let ctx = RequestCtx {
+                    session: None,
+                    out: Some(out.clone()),
+                    transport: Transport::Stdio,
+                    cancel,
+                    modern: Some(meta),
+                };
+                let in_flight = gw.begin_request();
+                let (gw, out, session) = (gw.clone(), out.clone(), session.clone());
+                tokio::spawn(async move {
+                    let _in_flight = in_flight;
+                    let id = req.id.clone();
+                    let resp = gw.handle_request(ctx, req).await;
+                    session.end(&id);
+                    if !cancelled.is_cancelled() || session.closed.is_cancelled() {
+                        out.finish(&resp).await;
+                    }
+                });
+            }
             Message::Request(req) => {
                 let cancel = session.begin(&req.id);
                 let cancelled = cancel.clone();

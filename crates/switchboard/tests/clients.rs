@@ -171,6 +171,10 @@ fn http_clients_reach_every_upstream_kind() {
         &["--url", &gw.url, "--mode", "auto"],
         &[("py__add", r#"{"a":1,"b":1}"#)],
     );
+    assert_eq!(
+        auto["protocol_version"], "2026-07-28",
+        "auto mode should negotiate the stateless era"
+    );
     assert_eq!(call(&auto, "py__add")["text"], "2", "{auto}");
     let ts = ts_client(&["--url", &gw.url], CALLS);
     check_calls("typescript/http", &ts);
@@ -219,6 +223,26 @@ fn stdio_clients_reach_every_upstream_kind() {
     ];
     let py = py_client(&target, CALLS);
     check_calls("python/stdio", &py);
+    assert_eq!(py["protocol_version"], "2025-11-25");
+    // The same gateway over stdio serves a 2026-07-28 client statelessly, beside legacy ones.
+    let mut auto_target = target.to_vec();
+    auto_target.splice(0..0, ["--mode", "auto"]);
+    let auto = py_client(
+        &auto_target,
+        &[
+            ("company__get_employee_info", r#"{"employee_id":"E006"}"#),
+            ("py__add", r#"{"a":3,"b":4}"#),
+        ],
+    );
+    assert_eq!(auto["protocol_version"], "2026-07-28", "{auto}");
+    assert!(
+        call(&auto, "company__get_employee_info")["text"]
+            .as_str()
+            .unwrap()
+            .contains("E006"),
+        "{auto}"
+    );
+    assert_eq!(call(&auto, "py__add")["text"], "7", "{auto}");
     let ts = ts_client(&target, CALLS);
     check_calls("typescript/stdio", &ts);
 }

@@ -61,6 +61,7 @@ async def main():
     async with Client(target, mode=opts["mode"], sampling_callback=sampling,
                       elicitation_callback=elicitation, logging_callback=logging_cb,
                       list_roots_callback=list_roots) as c:
+        out["protocol_version"] = c.protocol_version
         tools = await c.list_tools()
         out["tools"] = [t.name for t in tools.tools]
         for name, args in opts["calls"]:
