@@ -96,6 +96,8 @@ pub struct Snapshot {
     names: [HashMap<String, Route>; 4],
     /// (server, exposed template, original template)
     templates: Vec<(usize, String, String)>,
+    /// Exposed tool name → its `x-mcp-header` marks (tools without marks are absent).
+    param_headers: HashMap<String, Arc<Vec<crate::params::ParamHeader>>>,
 }
 
 pub struct Catalog {
@@ -233,6 +235,22 @@ impl Catalog {
                         }
                         continue;
                     }
+                    if kind == Kind::Tools {
+                        let schema = map
+                            .get("inputSchema")
+                            .and_then(|s| serde_json::from_str::<serde_json::Value>(s.get()).ok())
+                            .unwrap_or_default();
+                        match crate::params::collect(&schema) {
+                            Ok(marks) if marks.is_empty() => {}
+                            Ok(marks) => {
+                                snap.param_headers.insert(exposed.clone(), Arc::new(marks));
+                            }
+                            Err(why) => {
+                                tracing::warn!(server = %server.name, tool = %original, %why, "tool not offered: invalid x-mcp-header");
+                                continue;
+                            }
+                        }
+                    }
                     if exposed != original {
                         map.set_str(kind.name_key(), &exposed);
                     }
@@ -304,6 +322,11 @@ impl Catalog {
         }
         out.push('}');
         RawValue::from_string(out).map_err(ErrorObject::internal)
+    }
+
+    /// The `x-mcp-header` marks of an exposed tool, if it has any.
+    pub fn param_headers(&self, tool: &str) -> Option<Arc<Vec<crate::params::ParamHeader>>> {
+        self.snapshot().param_headers.get(tool).cloned()
     }
 
     pub fn route_tool(&self, name: &str) -> Option<Route> {

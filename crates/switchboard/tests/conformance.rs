@@ -178,6 +178,7 @@ fn modern_clients_through_the_gateway() {
         "completion-complete",
         "caching",
         "http-header-validation",
+        "http-custom-header-server-validation",
         "dns-rebinding-protection",
         "json-schema-2020-12",
     ] {

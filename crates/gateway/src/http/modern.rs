@@ -97,6 +97,41 @@ fn check_headers(headers: &HeaderMap, req: &Request, meta: &ModernMeta) -> Resul
     }
 }
 
+/// `Mcp-Param-*` headers of a `tools/call` must mirror the arguments its tool marks with
+/// `x-mcp-header` (an unknown tool is the handler's to report).
+fn check_params(app: &App, headers: &HeaderMap, req: &Request) -> Result<(), ErrorObject> {
+    if req.method != methods::TOOLS_CALL {
+        return Ok(());
+    }
+    let Some(params) = req.params.as_deref().and_then(|p| RawMap::parse(p).ok()) else {
+        return Ok(());
+    };
+    let Some(marks) = params
+        .get_str("name")
+        .and_then(|n| app.gw.catalog.param_headers(&n))
+    else {
+        return Ok(());
+    };
+    let arguments: Option<serde_json::Value> = params
+        .get("arguments")
+        .and_then(|a| serde_json::from_str(a.get()).ok());
+    for mark in marks.iter() {
+        let header = single(
+            headers,
+            &format!("mcp-param-{}", mark.name.to_ascii_lowercase()),
+        )?;
+        let decoded =
+            match header {
+                Some(h) => Some(headers::decode_value(&h).ok_or_else(|| {
+                    mismatch(format!("Mcp-Param-{} is not valid base64", mark.name))
+                })?),
+                None => None,
+            };
+        crate::params::check(mark, arguments.as_ref(), decoded.as_deref()).map_err(mismatch)?;
+    }
+    Ok(())
+}
+
 /// Serve one modern request.
 pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Response {
     let id = req.id.clone();
@@ -104,7 +139,9 @@ pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Respo
         Ok(m) => m,
         Err(e) => return error_response(id, e, 400),
     };
-    if let Err(e) = check_headers(&headers, &req, &meta) {
+    if let Err(e) =
+        check_headers(&headers, &req, &meta).and_then(|()| check_params(&app, &headers, &req))
+    {
         return error_response(id, e, 400);
     }
     if let Err(e) = era::check_version(&meta) {
