@@ -22,6 +22,8 @@ pub struct Gateway {
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
     pub subscriptions: Subscriptions,
+    /// Open `subscriptions/listen` streams of stateless clients.
+    pub listeners: crate::listen::Listeners,
     /// Per-session instances of `isolation: session` servers, by (server, session id).
     isolated: parking_lot::Mutex<std::collections::HashMap<(usize, Arc<str>), Upstream>>,
     refreshes: parking_lot::Mutex<std::collections::HashMap<usize, PendingRefresh>>,
@@ -77,6 +79,7 @@ impl Gateway {
             sessions: Arc::new(Sessions::default()),
             shutting_down: CancellationToken::new(),
             subscriptions: Subscriptions::default(),
+            listeners: Default::default(),
             isolated: Default::default(),
             refreshes: Default::default(),
             in_flight: AtomicUsize::new(0),
@@ -154,21 +157,46 @@ impl Gateway {
             .map(|(_, r)| r)
             .collect();
         for route in subs {
-            if self.subscriptions.release(route.server, &route.original)
-                && let Some(server) = self.catalog.servers().get(route.server)
+            self.release_subscription(&route);
+        }
+    }
+
+    /// Count a subscriber of `route`; the first one subscribes the upstream.
+    pub(crate) async fn acquire_subscription(&self, route: &crate::catalog::Route) {
+        if self.subscriptions.acquire(route.server, &route.original)
+            && let Some(server) = self.catalog.servers().get(route.server)
+        {
+            let params = to_raw(&serde_json::json!({"uri": route.original}));
+            if let Err(e) = server
+                .upstream
+                .call(
+                    methods::RESOURCES_SUBSCRIBE,
+                    Some(params),
+                    Default::default(),
+                )
+                .await
             {
-                let up = server.upstream.clone();
-                let params = to_raw(&serde_json::json!({"uri": route.original}));
-                tokio::spawn(async move {
-                    let _ = up
-                        .call(
-                            methods::RESOURCES_UNSUBSCRIBE,
-                            Some(params),
-                            Default::default(),
-                        )
-                        .await;
-                });
+                tracing::warn!(server = %server.name, uri = %route.original, error = %e, "cannot subscribe upstream");
             }
+        }
+    }
+
+    /// Drop a subscriber of `route`; the last one unsubscribes the upstream.
+    pub(crate) fn release_subscription(&self, route: &crate::catalog::Route) {
+        if self.subscriptions.release(route.server, &route.original)
+            && let Some(server) = self.catalog.servers().get(route.server)
+        {
+            let up = server.upstream.clone();
+            let params = to_raw(&serde_json::json!({"uri": route.original}));
+            tokio::spawn(async move {
+                let _ = up
+                    .call(
+                        methods::RESOURCES_UNSUBSCRIBE,
+                        Some(params),
+                        Default::default(),
+                    )
+                    .await;
+            });
         }
     }
 
@@ -231,6 +259,7 @@ impl Gateway {
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.cancel();
         self.sessions.close_streams();
+        self.close_listeners().await;
         if !self.drain(grace).await {
             tracing::warn!(
                 in_flight = self.requests_in_flight(),
@@ -349,6 +378,7 @@ impl Gateway {
                 continue;
             }
             sent.push(method);
+            self.announce_to_listeners(*kind);
             let msg = Message::notification(method, None);
             for s in self.sessions.all() {
                 if let Some(out) = s.standalone() {
@@ -367,6 +397,7 @@ impl Gateway {
             return;
         };
         let exposed = self.catalog.expose_uri(server, &uri);
+        self.update_listeners(&exposed);
         map.set("uri", to_raw(&exposed));
         let msg = Message::notification(methods::RESOURCES_UPDATED, Some(map.to_raw()));
         for s in self.sessions.all() {

@@ -12,6 +12,7 @@ pub mod client;
 pub mod era;
 pub mod gateway;
 pub mod http;
+pub mod listen;
 pub mod params;
 pub mod pipeline;
 pub mod session;

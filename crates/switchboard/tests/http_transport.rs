@@ -648,3 +648,88 @@ async fn modern_stateless_requests_and_their_validation() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.headers["allow"], "POST");
 }
+
+/// `subscriptions/listen`: the acknowledgement comes first, list changes are tagged with the
+/// subscription id, and a filter without tools gets no tool changes.
+#[tokio::test]
+async fn modern_listen_streams_get_tagged_filtered_changes() {
+    use futures_util::StreamExt;
+    let gw = gateway();
+    let url = gw.url.clone();
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let open = |id: u32, filter: &str| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"subscriptions/listen","params":{{"notifications":{filter},{meta}}}}}"#
+        );
+        reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .body(body)
+            .send()
+    };
+    let tools = open(51, r#"{"toolsListChanged":true}"#).await.unwrap();
+    let prompts = open(52, r#"{"promptsListChanged":true}"#).await.unwrap();
+    assert_eq!(tools.headers()["content-type"], "text/event-stream");
+    let mut tools = tools.bytes_stream();
+    let mut prompts = prompts.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("acknowledged") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), tools.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains(r#""io.modelcontextprotocol/subscriptionId":51"#),
+        "{seen}"
+    );
+    // Trigger a tool-list change upstream through a modern call.
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":53,"method":"tools/call","params":{{"name":"conf__test_trigger_tool_change","arguments":{{}},{meta}}}}}"#
+    );
+    let r = send(
+        reqwest::Method::POST,
+        &gw.url,
+        None,
+        Some(&call),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "conf__test_trigger_tool_change"),
+        ],
+    )
+    .await;
+    assert!(r.body.contains("\"result\""), "{}", r.body);
+    while !seen.contains("notifications/tools/list_changed") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), tools.next())
+            .await
+            .unwrap_or_else(|_| panic!("no tools/list_changed on the listen stream: {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let change = seen
+        .lines()
+        .find(|l| l.contains("tools/list_changed"))
+        .unwrap();
+    assert!(
+        change.contains(r#""io.modelcontextprotocol/subscriptionId":51"#),
+        "{change}"
+    );
+    // The prompts-only listener got its acknowledgement and nothing about tools.
+    let mut other = String::new();
+    while let Ok(Some(Ok(chunk))) =
+        tokio::time::timeout(std::time::Duration::from_millis(700), prompts.next()).await
+    {
+        other.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        other.contains("acknowledged") && !other.contains("tools/list_changed"),
+        "{other}"
+    );
+}

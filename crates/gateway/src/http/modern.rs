@@ -157,6 +157,9 @@ pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Respo
             503,
         );
     }
+    if req.method == methods::SUBSCRIPTIONS_LISTEN {
+        return listen(app, req).await;
+    }
     let (out, mut rx) = Outbound::channel(64);
     let cancel = CancellationToken::new();
     let ctx = RequestCtx {
@@ -225,4 +228,36 @@ pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Respo
             500,
         ),
     }
+}
+
+/// A `subscriptions/listen` stream: the acknowledgement first, then matching notifications,
+/// keep-alive comments while quiet; it ends when the client closes it (the listener is then
+/// dropped) or, on shutdown, with the listen request's result.
+async fn listen(app: App, req: Request) -> Response {
+    const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+    let (out, rx) = Outbound::channel(256);
+    let guard = match app.gw.listen(&req, out).await {
+        Ok(g) => g,
+        Err(e) => return error_response(req.id, e, 400),
+    };
+    let stream = futures_util::stream::unfold((rx, Some(guard)), |(mut rx, guard)| async move {
+        let guard = guard?;
+        let item = tokio::select! {
+            m = rx.recv() => m,
+            _ = tokio::time::sleep(KEEPALIVE) => {
+                return Some((Ok::<_, Infallible>(Bytes::from_static(b": keep-alive\n\n")), (rx, Some(guard))));
+            }
+        };
+        let (bytes, last) = match item? {
+            Out::Message(b) => (b, false),
+            Out::Final(b) => (b, true),
+        };
+        let mut frame = Vec::with_capacity(bytes.len() + 24);
+        sse::encode_event(&bytes, None, &mut frame);
+        Some((Ok(Bytes::from(frame)), (rx, (!last).then_some(guard))))
+    });
+    let mut resp = sse_headers(Body::from_stream(stream));
+    resp.headers_mut()
+        .insert("x-accel-buffering", http::HeaderValue::from_static("no"));
+    resp
 }
