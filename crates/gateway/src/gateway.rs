@@ -380,8 +380,12 @@ impl Gateway {
             sent.push(method);
             self.announce_to_listeners(*kind);
             let msg = Message::notification(method, None);
+            // Only sessions that went through `initialize`: on stdio the session exists from
+            // the start, and a 2026-07-28 client there hears changes through its listens.
             for s in self.sessions.all() {
-                if let Some(out) = s.standalone() {
+                if !s.protocol_version.read().is_empty()
+                    && let Some(out) = s.standalone()
+                {
                     out.notify(&msg);
                 }
             }

@@ -34,6 +34,8 @@ where
     });
 
     let max = usize::try_from(gw.config.http.max_body_bytes).unwrap_or(usize::MAX);
+    // Open `subscriptions/listen` streams, by the listen request's id.
+    let mut listens = std::collections::HashMap::new();
     // Lines as bytes, so invalid UTF-8 is answered as a parse error instead of ending input.
     let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max);
     let mut lines = FramedRead::new(input, codec);
@@ -80,6 +82,18 @@ where
                         continue;
                     }
                 };
+                // A listen stream on stdio lives until the client cancels it (or input ends).
+                if req.method == switchboard_protocol::methods::SUBSCRIPTIONS_LISTEN {
+                    match gw.listen(&req, out.clone()).await {
+                        Ok(guard) => {
+                            listens.insert(req.id.clone(), guard);
+                        }
+                        Err(e) => {
+                            out.send(&Message::response(req.id, Err(e))).await;
+                        }
+                    }
+                    continue;
+                }
                 let cancel = session.begin(&req.id);
                 let cancelled = cancel.clone();
                 let ctx = RequestCtx {
@@ -126,11 +140,26 @@ where
                     }
                 });
             }
+            Message::Notification(n) if n.method == switchboard_protocol::methods::CANCELLED => {
+                // Cancelling a listen ends it; anything else is a call in flight.
+                let id = n
+                    .params
+                    .as_deref()
+                    .and_then(|p| switchboard_protocol::RawMap::parse(p).ok())
+                    .and_then(|m| {
+                        m.get("requestId")
+                            .and_then(|r| serde_json::from_str(r.get()).ok())
+                    });
+                if id.is_none_or(|id: switchboard_protocol::Id| listens.remove(&id).is_none()) {
+                    gw.handle_notification(Some(&session), n);
+                }
+            }
             Message::Notification(n) => gw.handle_notification(Some(&session), n),
             Message::Response(r) => gw.handle_response(&session, r),
         }
     }
-    // stdin closed: the client is gone. Let calls in flight finish, then stop.
+    // stdin closed: the client is gone. Its listens end; calls in flight finish, then stop.
+    listens.clear();
     let grace = gw.config.http.shutdown_grace.0.min(Duration::from_secs(10));
     gw.drain(grace).await;
     gw.close_session(&session.id);

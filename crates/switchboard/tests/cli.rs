@@ -231,3 +231,74 @@ fn stdio_mode_answers_garbage_with_errors_and_keeps_going() {
             .contains("E005")
     );
 }
+
+/// Over stdio, a 2026-07-28 client's `subscriptions/listen` is acknowledged, gets tagged list
+/// changes, ends with `notifications/cancelled`, and the client never gets the legacy
+/// session's untagged notifications.
+#[test]
+fn stdio_modern_listen_until_cancelled() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::time::Duration;
+    let cfg = tmp_file(
+        "stdio-listen.yaml",
+        &format!(
+            "federation: {{prefix: none}}\nservers:\n{}",
+            stdio_entry("conf", &workspace_bin("conformance-server"), &[])
+        ),
+    );
+    let mut child = Command::new(switchboard())
+        .args(["stdio", "--config", cfg.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let trigger = |id: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"test_trigger_tool_change","arguments":{{}},{meta}}}}}"#
+        )
+    };
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":9,"method":"subscriptions/listen","params":{{"notifications":{{"toolsListChanged":true}},{meta}}}}}"#).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    writeln!(stdin, "{}", trigger(10)).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":9}}}}"#
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    writeln!(stdin, "{}", trigger(11)).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    drop(stdin);
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let _ = child.wait();
+    let all = lines.join("\n");
+    assert!(
+        lines[0].contains("notifications/subscriptions/acknowledged")
+            && lines[0].contains(r#"subscriptionId":9"#),
+        "{all}"
+    );
+    let changes: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("tools/list_changed"))
+        .collect();
+    assert_eq!(
+        changes.len(),
+        1,
+        "one tagged change before the cancel, none after, none untagged: {all}"
+    );
+    assert!(
+        changes[0].contains(r#""io.modelcontextprotocol/subscriptionId":9"#),
+        "{all}"
+    );
+    assert!(
+        all.contains(r#""id":10"#) && all.contains(r#""id":11"#),
+        "{all}"
+    );
+}
