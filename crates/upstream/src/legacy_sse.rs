@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use switchboard_config::ServerConfig;
 use switchboard_protocol::methods;
@@ -17,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::init::{initialize_params, parse_initialize_result};
-use crate::mux::Mux;
+use crate::mux::{Channel, Mux};
 use crate::supervisor::backoff;
 use crate::{Backend, CallError, CallOptions, Status, UpstreamEvent};
 
@@ -26,9 +25,7 @@ const MAX_EVENT: usize = 64 * 1024 * 1024;
 const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct LegacySseUpstream {
-    name: Arc<str>,
-    current: Mutex<Option<Arc<Mux>>>,
-    status: watch::Sender<Status>,
+    channel: Channel,
     shutdown: CancellationToken,
 }
 
@@ -40,9 +37,7 @@ impl LegacySseUpstream {
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Arc<dyn Backend> {
         let this = Arc::new(Self {
-            name,
-            current: Mutex::new(None),
-            status,
+            channel: Channel::new(name, status),
             shutdown: CancellationToken::new(),
         });
         let run = this.clone();
@@ -278,23 +273,11 @@ impl Backend for LegacySseUpstream {
         opts: CallOptions,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
-        Box::pin(async move {
-            let mux = crate::mux::live_connection(
-                &self.current,
-                &self.status,
-                &self.name,
-                timeout,
-                &opts.cancel,
-            )
-            .await?;
-            mux.call(method, params, opts, timeout).await
-        })
+        Box::pin(self.channel.call(method, params, opts, timeout))
     }
 
     fn notify(&self, method: &str, params: Option<Box<RawValue>>) {
-        if let Some(mux) = self.current.lock().clone() {
-            mux.notify(method, params);
-        }
+        self.channel.notify(method, params)
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -307,5 +290,12 @@ impl Backend for LegacySseUpstream {
             )
             .await;
         })
+    }
+}
+
+impl std::ops::Deref for LegacySseUpstream {
+    type Target = Channel;
+    fn deref(&self) -> &Channel {
+        &self.channel
     }
 }

@@ -281,6 +281,50 @@ impl Mux {
     }
 }
 
+/// What the channel-based upstreams (stdio, legacy SSE) share: the server's name, its live
+/// multiplexed connection (none between a crash and the next start) and its status.
+pub(crate) struct Channel {
+    pub name: Arc<str>,
+    pub current: parking_lot::Mutex<Option<Arc<Mux>>>,
+    pub status: tokio::sync::watch::Sender<crate::Status>,
+}
+
+impl Channel {
+    pub(crate) fn new(name: Arc<str>, status: tokio::sync::watch::Sender<crate::Status>) -> Self {
+        Self {
+            name,
+            current: parking_lot::Mutex::new(None),
+            status,
+        }
+    }
+
+    /// A call on the live connection, waiting for a restart if there is none.
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        opts: CallOptions,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>, CallError> {
+        let mux = live_connection(
+            &self.current,
+            &self.status,
+            &self.name,
+            timeout,
+            &opts.cancel,
+        )
+        .await?;
+        mux.call(method, params, opts, timeout).await
+    }
+
+    /// A notification on the live connection; dropped when there is none.
+    pub(crate) fn notify(&self, method: &str, params: Option<Box<RawValue>>) {
+        if let Some(mux) = self.current.lock().clone() {
+            mux.notify(method, params);
+        }
+    }
+}
+
 /// The live connection of a channel-based upstream (stdio, legacy SSE); between a crash and
 /// the next start, waits for the restart within `timeout`, unless the server is crash-looping
 /// or stopped.

@@ -14,13 +14,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::init::{initialize_params, parse_initialize_result};
-use crate::mux::Mux;
+use crate::mux::{Channel, Mux};
 use crate::{Backend, CallError, CallOptions, Status, UpstreamEvent, stdio};
 
 pub(crate) struct StdioUpstream {
-    name: Arc<str>,
-    current: Mutex<Option<Arc<Mux>>>,
-    status: watch::Sender<Status>,
+    channel: Channel,
     shutdown: CancellationToken,
     stopped: watch::Receiver<bool>,
 }
@@ -76,9 +74,7 @@ impl StdioUpstream {
     ) -> Arc<dyn Backend> {
         let (stopped_tx, stopped) = watch::channel(false);
         let this = Arc::new(Self {
-            name,
-            current: Mutex::new(None),
-            status,
+            channel: Channel::new(name, status),
             shutdown: CancellationToken::new(),
             stopped,
         });
@@ -285,23 +281,11 @@ impl Backend for StdioUpstream {
         opts: CallOptions,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
-        Box::pin(async move {
-            let mux = crate::mux::live_connection(
-                &self.current,
-                &self.status,
-                &self.name,
-                timeout,
-                &opts.cancel,
-            )
-            .await?;
-            mux.call(method, params, opts, timeout).await
-        })
+        Box::pin(self.channel.call(method, params, opts, timeout))
     }
 
     fn notify(&self, method: &str, params: Option<Box<RawValue>>) {
-        if let Some(mux) = self.current.lock().clone() {
-            mux.notify(method, params);
-        }
+        self.channel.notify(method, params)
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -310,6 +294,13 @@ impl Backend for StdioUpstream {
             let mut stopped = self.stopped.clone();
             let _ = stopped.wait_for(|s| *s).await;
         })
+    }
+}
+
+impl std::ops::Deref for StdioUpstream {
+    type Target = Channel;
+    fn deref(&self) -> &Channel {
+        &self.channel
     }
 }
 
