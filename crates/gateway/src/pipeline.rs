@@ -188,37 +188,20 @@ impl Gateway {
             methods::PROMPTS_LIST => self.list(Kind::Prompts, params),
             methods::RESOURCES_LIST => self.list(Kind::Resources, params),
             methods::RESOURCES_TEMPLATES_LIST => self.list(Kind::Templates, params),
-            methods::TOOLS_CALL => {
-                let Target::Tool(name) = &target else {
-                    return Err(mismatch());
+            methods::TOOLS_CALL | methods::PROMPTS_GET => {
+                let route = match &target {
+                    Target::Tool(name) => self
+                        .catalog
+                        .route_tool(name)
+                        .ok_or_else(|| unknown("tool", name))?,
+                    Target::Prompt(name) => self
+                        .catalog
+                        .route_prompt(name)
+                        .ok_or_else(|| unknown("prompt", name))?,
+                    _ => return Err(mismatch()),
                 };
-                let route = self
-                    .catalog
-                    .route_tool(name)
-                    .ok_or_else(|| unknown("tool", name))?;
-                self.forward(
-                    ctx,
-                    &route,
-                    &req.method,
-                    rewrite(params, "name", &route.original)?,
-                )
-                .await
-            }
-            methods::PROMPTS_GET => {
-                let Target::Prompt(name) = &target else {
-                    return Err(mismatch());
-                };
-                let route = self
-                    .catalog
-                    .route_prompt(name)
-                    .ok_or_else(|| unknown("prompt", name))?;
-                self.forward(
-                    ctx,
-                    &route,
-                    &req.method,
-                    rewrite(params, "name", &route.original)?,
-                )
-                .await
+                let params = rewrite(params, "name", &route.original)?;
+                self.forward(ctx, &route, &req.method, params).await
             }
             methods::RESOURCES_READ
             | methods::RESOURCES_SUBSCRIBE

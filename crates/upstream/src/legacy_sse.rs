@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, header};
 use serde_json::value::RawValue;
 use switchboard_config::ServerConfig;
 use switchboard_protocol::methods;
@@ -55,14 +55,9 @@ impl LegacySseUpstream {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        let mut headers = HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            if let (Ok(k), Ok(v)) = (
-                HeaderName::try_from(k.as_str()),
-                HeaderValue::try_from(v.as_str()),
-            ) {
-                headers.insert(k, v);
-            }
+        let (headers, bad) = crate::http::config_headers(&cfg);
+        if let Some(h) = bad {
+            tracing::warn!(server = %self.name, header = %h, "header is not a valid HTTP header; left out");
         }
         let mut attempt = 0u32;
         while !self.shutdown.is_cancelled() {
@@ -83,13 +78,8 @@ impl LegacySseUpstream {
             attempt += 1;
             let wait = backoff(&cfg.restart, attempt);
             tracing::warn!(server = %self.name, %reason, retry_in = ?wait, "legacy SSE upstream down; reconnecting");
-            let _ = self.status.send(Status::Restarting {
-                reason,
-                retry_in: wait,
-            });
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.cancelled() => break,
+            if !crate::http::back_off(&self.status, &self.shutdown, reason, wait).await {
+                break;
             }
         }
         let _ = self.status.send(Status::Stopped);

@@ -72,6 +72,43 @@ pub(crate) struct HttpUpstream {
     calls: Calls,
 }
 
+/// The configured `headers` as an HTTP header map, and the first one that is not a valid
+/// header (left out), if any.
+pub(crate) fn config_headers(cfg: &ServerConfig) -> (HeaderMap, Option<String>) {
+    let mut headers = HeaderMap::new();
+    let mut bad = None;
+    for (k, v) in &cfg.headers {
+        match (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            (Ok(k), Ok(v)) => {
+                headers.insert(k, v);
+            }
+            _ => bad = bad.or_else(|| Some(k.clone())),
+        }
+    }
+    (headers, bad)
+}
+
+/// Report the upstream down and wait `wait` before the next attempt; false if the gateway
+/// shut down meanwhile.
+pub(crate) async fn back_off(
+    status: &watch::Sender<Status>,
+    shutdown: &CancellationToken,
+    reason: String,
+    wait: Duration,
+) -> bool {
+    let _ = status.send(Status::Restarting {
+        reason,
+        retry_in: wait,
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
 enum PostError {
     /// The server does not know this session (any more).
     SessionGone(Arc<Session>),
@@ -87,19 +124,7 @@ impl HttpUpstream {
     ) -> Arc<dyn Backend> {
         let url = cfg.url.as_deref().unwrap_or_default();
         let parsed = reqwest::Url::parse(url);
-        let mut headers = HeaderMap::new();
-        let mut bad_header = None;
-        for (k, v) in &cfg.headers {
-            match (
-                HeaderName::try_from(k.as_str()),
-                HeaderValue::try_from(v.as_str()),
-            ) {
-                (Ok(k), Ok(v)) => {
-                    headers.insert(k, v);
-                }
-                _ => bad_header = Some(k.clone()),
-            }
-        }
+        let (headers, bad_header) = config_headers(&cfg);
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -173,13 +198,8 @@ impl HttpUpstream {
                     attempt += 1;
                     let wait = backoff(&self.cfg.restart, attempt);
                     tracing::warn!(server = %self.name, %reason, retry_in = ?wait, "cannot connect to upstream");
-                    let _ = self.status.send(Status::Restarting {
-                        reason,
-                        retry_in: wait,
-                    });
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.shutdown.cancelled() => break,
+                    if !back_off(&self.status, &self.shutdown, reason, wait).await {
+                        break;
                     }
                 }
             }
