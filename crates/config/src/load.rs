@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::interpolate::interpolate;
-use crate::{Config, ConfigError, PrefixMode, Problem, TransportKind};
+use crate::{Config, ConfigError, PrefixMode, Problem, ProtocolMode, TransportKind};
 
 /// Load and validate the configuration file at `path`, reading `${ENV}` from the process.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -195,6 +195,179 @@ fn closest<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
 }
 
 impl Config {
+    /// The roles in force: the configured ones, or the defaults when `auth` is on.
+    pub fn effective_roles(&self) -> indexmap::IndexMap<String, crate::RoleConfig> {
+        if self.roles.is_empty() && self.auth.is_some() {
+            crate::default_roles()
+        } else {
+            self.roles.clone()
+        }
+    }
+
+    fn validate_auth(&self, p: &mut Vec<Problem>) {
+        let roles = self.effective_roles();
+        let known = |r: &str| roles.contains_key(r);
+        let names = || roles.keys().cloned().collect::<Vec<_>>().join(", ");
+        for (name, role) in &roles {
+            for (tool, rate) in &role.tool_limits {
+                if let Err(e) = crate::parse_rate(rate) {
+                    p.push(
+                        Problem::new(format!("roles.{name}.tool_limits.{tool}"), e)
+                            .fix("write e.g. `10/min`"),
+                    );
+                }
+            }
+            if let Some(rate) = &role.rate_limit
+                && let Err(e) = crate::parse_rate(rate)
+            {
+                p.push(
+                    Problem::new(format!("roles.{name}.rate_limit"), e).fix("write e.g. `100/min`"),
+                );
+            }
+        }
+        let Some(auth) = &self.auth else {
+            if !self.roles.is_empty() {
+                p.push(
+                    Problem::new(
+                        "roles",
+                        "roles are defined but `auth` is not, so nobody is given one",
+                    )
+                    .fix("add an `auth:` section (api_keys, jwt, anonymous_role)"),
+                );
+            }
+            return;
+        };
+        for (key, role) in [
+            ("auth.anonymous_role", &auth.anonymous_role),
+            ("auth.stdio.role", &auth.stdio.role),
+        ] {
+            if let Some(r) = role
+                && !known(r)
+            {
+                p.push(
+                    Problem::new(key, format!("role `{r}` is not defined"))
+                        .fix(format!("use one of: {}", names())),
+                );
+            }
+        }
+        for (i, j) in auth.jwt.iter().enumerate() {
+            let at = |k: &str| format!("auth.jwt[{i}].{k}");
+            let sources = [
+                j.secret.is_some(),
+                j.public_key.is_some(),
+                j.public_key_file.is_some(),
+                j.jwks_url.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if sources != 1 {
+                p.push(
+                    Problem::new(format!("auth.jwt[{i}]"), "needs exactly one key source")
+                        .fix("set one of `secret`, `public_key`, `public_key_file`, `jwks_url`"),
+                );
+            }
+            let alg = j.algorithm.to_ascii_uppercase();
+            let hmac = alg.starts_with("HS");
+            const ALGS: &[&str] = &[
+                "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                "ES256", "ES384", "EDDSA",
+            ];
+            if !ALGS.contains(&alg.as_str()) {
+                p.push(
+                    Problem::new(
+                        at("algorithm"),
+                        format!("`{}` is not accepted", j.algorithm),
+                    )
+                    .fix("use HS256/384/512, RS256/384/512, PS256/384/512, ES256/384 or EdDSA"),
+                );
+            } else if hmac != j.secret.is_some() && sources == 1 {
+                p.push(
+                    Problem::new(
+                        at("algorithm"),
+                        format!("`{}` does not fit the key source", j.algorithm),
+                    )
+                    .fix("HS* algorithms take `secret`; the others a public key or `jwks_url`"),
+                );
+            }
+            if let Some(s) = &j.secret
+                && s.len() < 32
+            {
+                p.push(
+                    Problem::new(at("secret"), "is shorter than 32 bytes")
+                        .fix("use a long random secret from ${ENV}"),
+                );
+            }
+            if j.audience.is_empty() {
+                p.push(
+                    Problem::new(
+                        at("audience"),
+                        "is empty: tokens meant for other services would be accepted",
+                    )
+                    .fix("name this gateway's audience, e.g. its URL"),
+                );
+            }
+            if let Some(r) = &j.default_role
+                && !known(r)
+            {
+                p.push(
+                    Problem::new(at("default_role"), format!("role `{r}` is not defined"))
+                        .fix(format!("use one of: {}", names())),
+                );
+            }
+        }
+        if let Some(o) = &auth.oauth {
+            if !(o.resource.starts_with("http://") || o.resource.starts_with("https://")) {
+                p.push(
+                    Problem::new(
+                        "auth.oauth.resource",
+                        format!("`{}` is not an http(s) URL", o.resource),
+                    )
+                    .fix("write this endpoint's public URL, e.g. https://mcp.example.com/mcp"),
+                );
+            }
+            if o.authorization_servers.is_empty() {
+                p.push(
+                    Problem::new(
+                        "auth.oauth.authorization_servers",
+                        "is empty: clients cannot learn where to get a token",
+                    )
+                    .fix("list your authorization server's issuer URL"),
+                );
+            }
+            if o.introspection.is_none() && auth.jwt.is_empty() {
+                p.push(
+                    Problem::new(
+                        "auth.oauth",
+                        "no way to check tokens: neither `introspection` nor a `jwt` issuer",
+                    )
+                    .fix("add `introspection` or a `jwt` entry for the authorization server"),
+                );
+            }
+            if let Some(r) = &o.default_role
+                && !known(r)
+            {
+                p.push(
+                    Problem::new(
+                        "auth.oauth.default_role",
+                        format!("role `{r}` is not defined"),
+                    )
+                    .fix(format!("use one of: {}", names())),
+                );
+            }
+        }
+        if auth.api_keys.is_none()
+            && auth.jwt.is_empty()
+            && auth.anonymous_role.is_none()
+            && auth.oauth.is_none()
+        {
+            p.push(
+                Problem::new("auth", "accepts no credential and has no anonymous role, so every request would be refused")
+                    .fix("add `api_keys`, `jwt` or `anonymous_role`"),
+            );
+        }
+    }
+
     /// Semantic checks the schema cannot express. Returns every problem found.
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
@@ -227,6 +400,18 @@ impl Config {
                 )
                 .fix("use `__` (the default) or another separator"),
             );
+        }
+        self.validate_auth(&mut p);
+        for (i, key) in self.mrtr.keys.iter().enumerate() {
+            if key.len() < 32 {
+                p.push(
+                    Problem::new(
+                        format!("mrtr.keys[{i}]"),
+                        format!("is {} bytes; an HMAC key needs at least 32", key.len()),
+                    )
+                    .fix("generate one with `openssl rand -base64 48` and pass it as ${ENV}"),
+                );
+            }
         }
         let mut prefixes: Vec<(&str, &str)> = Vec::new();
         for (name, s) in &self.servers {
@@ -261,6 +446,15 @@ impl Config {
                 );
             }
             prefixes.push((name, prefix));
+            if s.protocol == ProtocolMode::Modern && s.transport == Some(TransportKind::Sse) {
+                p.push(
+                    Problem::new(
+                        at("protocol"),
+                        "the legacy HTTP+SSE transport cannot carry protocol 2026-07-28",
+                    )
+                    .fix("use `protocol: legacy` (or `auto`), or `type: http`"),
+                );
+            }
             match (&s.command, &s.url) {
                 (Some(_), Some(_)) => p.push(
                     Problem::new(format!("servers.{name}"), "has both `command` and `url`")

@@ -176,3 +176,38 @@ fn session_isolation_is_for_stdio_servers() {
     let got = problems("servers:\n  b: {url: \"http://x\", isolation: session}\n").join("\n");
     assert!(got.contains("servers.b.isolation"), "{got}");
 }
+
+#[test]
+fn protocol_eras_and_mrtr_keys() {
+    let c = parse(
+        r#"
+mrtr: {keys: ["${TOKEN}-0123456789abcdef0123456789abcdef"], state_ttl: 2m}
+servers:
+  a: {command: x, protocol: modern, probe_timeout: 2s}
+  b: {url: "http://127.0.0.1:1/mcp"}
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.servers["a"].protocol, ProtocolMode::Modern);
+    assert_eq!(c.servers["a"].probe_timeout, Dur::secs(2));
+    assert_eq!(c.servers["b"].protocol, ProtocolMode::Auto);
+    assert_eq!(c.mrtr.state_ttl, Dur::secs(120));
+    let p = problems(
+        r#"
+mrtr: {keys: ["short"]}
+servers:
+  old: {url: "http://127.0.0.1:1/sse", type: sse, protocol: modern}
+"#,
+    );
+    let all = p.join("\n");
+    assert!(
+        all.contains("mrtr.keys[0]") && all.contains("at least 32"),
+        "{all}"
+    );
+    assert!(all.contains("servers.old.protocol"), "{all}");
+    let p = problems("servers:\n  c: {command: x, protocol: newest}\n").join("\n");
+    assert!(
+        p.contains("servers.c.protocol") && p.contains("newest"),
+        "{p}"
+    );
+}

@@ -20,6 +20,25 @@ pub struct Config {
     /// Logging of the gateway itself.
     #[serde(default)]
     pub log: LogConfig,
+    /// Multi round-trip requests of protocol 2026-07-28: how the `requestState` the gateway
+    /// hands to modern clients is protected and how long it lives.
+    #[serde(default)]
+    pub mrtr: MrtrConfig,
+    /// Who may call: API keys, JWTs; the anonymous role. Absent: no authentication, every
+    /// caller may do everything (fine on a loopback-only listener, nowhere else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+    /// What each role may do and how often. Defaults (when `auth` is set and this is not):
+    /// `admin` (everything, 1000/min), `developer` (everything, 100/min), `viewer` (`read_*`,
+    /// `get_*`, `list_*`, `search_*` tools, every resource and prompt, 50/min).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub roles: IndexMap<String, RoleConfig>,
+    /// Where rate-limit budgets live: in this process, or in Redis shared by every replica.
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
+    /// A tamper-evident record of every request. Absent: no audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditConfig>,
     /// The upstream MCP servers, by name. A Claude Desktop `mcpServers` entry is accepted
     /// unchanged (`command`/`args`/`env`/`cwd`, or `url`/`headers`), and the key may be spelled
     /// `mcpServers` too.
@@ -213,6 +232,19 @@ pub struct ServerConfig {
     /// How a crashed stdio server is restarted.
     #[serde(default, skip_serializing_if = "is_default_restart")]
     pub restart: RestartPolicy,
+    /// Protocol era to speak with this server. `auto` (default): `initialize` (2025-11-25 and
+    /// earlier), then `server/discover` (2026-07-28); whatever the server accepts is used, and
+    /// each client is served in its own era when the server speaks it. `legacy`: `initialize`
+    /// only. `modern`: `server/discover` only, stateless requests.
+    #[serde(default, skip_serializing_if = "ProtocolMode::is_auto")]
+    pub protocol: ProtocolMode,
+    /// How long to wait for an answer to the `server/discover` probe before deciding the
+    /// server is session-era only.
+    #[serde(
+        default = "default_probe_timeout",
+        skip_serializing_if = "is_default_probe_timeout"
+    )]
+    pub probe_timeout: Dur,
     /// On stop: after closing stdin, wait this long before SIGTERM, and again before SIGKILL.
     #[serde(
         default = "default_shutdown_timeout",
@@ -248,6 +280,12 @@ fn default_init_timeout() -> Dur {
 fn default_shutdown_timeout() -> Dur {
     Dur::secs(3)
 }
+fn default_probe_timeout() -> Dur {
+    Dur::secs(5)
+}
+fn is_default_probe_timeout(d: &Dur) -> bool {
+    *d == default_probe_timeout()
+}
 
 impl ServerConfig {
     /// An entry for a stdio server with defaults for every gateway option.
@@ -267,6 +305,8 @@ impl ServerConfig {
             timeout: default_timeout(),
             init_timeout: default_init_timeout(),
             restart: RestartPolicy::default(),
+            protocol: ProtocolMode::Auto,
+            probe_timeout: default_probe_timeout(),
             shutdown_timeout: default_shutdown_timeout(),
         }
     }
@@ -296,6 +336,357 @@ pub enum Isolation {
 impl Isolation {
     pub fn is_shared(&self) -> bool {
         *self == Isolation::Shared
+    }
+}
+
+/// Which protocol era to speak with an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolMode {
+    /// Probe: `initialize`, then `server/discover`; use every era the server accepts.
+    #[default]
+    Auto,
+    /// Session-based revisions only (2025-11-25 and earlier).
+    Legacy,
+    /// Stateless 2026-07-28 only.
+    Modern,
+}
+
+impl ProtocolMode {
+    pub fn is_auto(&self) -> bool {
+        *self == ProtocolMode::Auto
+    }
+}
+
+/// Authentication. Several methods may be configured at once; the first that recognises the
+/// presented credential decides.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Role of requests that carry no credential. Unset: they get HTTP 401.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_role: Option<String>,
+    /// API keys (`X-API-Key: …` or `Authorization: Bearer …`), kept hashed in a file managed
+    /// with `switchboard keys create|list|revoke`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_keys: Option<ApiKeysConfig>,
+    /// JWT issuers accepted as `Authorization: Bearer …`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jwt: Vec<JwtConfig>,
+    /// The identity of `switchboard stdio`'s client (whoever started the process).
+    pub stdio: StdioIdentity,
+    /// OAuth 2.1 resource server (the MCP authorization spec): protected-resource metadata
+    /// (RFC 9728), challenges that point clients to the authorization server, required scopes,
+    /// and token introspection (RFC 7662) for opaque tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthConfig>,
+}
+
+/// This gateway as an OAuth 2.1 protected resource.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The canonical URI of this MCP endpoint, e.g. `https://mcp.example.com/mcp`. Tokens must
+    /// name it in `aud` (list it in the `jwt` issuers' `audience` too).
+    pub resource: String,
+    /// Authorization servers clients should get tokens from (their issuer URLs).
+    pub authorization_servers: Vec<String>,
+    /// Scopes every token must carry (`scope` claim or introspection answer); a token lacking
+    /// one gets HTTP 403 with an `insufficient_scope` challenge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Introspection for opaque (non-JWT) tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<IntrospectionConfig>,
+    /// Claim (in the introspection answer) naming the role.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Role for introspected tokens without that claim; unset: refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_role: Option<String>,
+}
+
+/// An RFC 7662 introspection endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    pub url: String,
+    /// The gateway's client credentials at the authorization server (HTTP Basic).
+    pub client_id: String,
+    pub client_secret: String,
+    /// How long an answer is reused (never past the token's `exp`).
+    #[serde(default = "default_introspection_cache")]
+    pub cache: Dur,
+}
+
+fn default_introspection_cache() -> Dur {
+    Dur::secs(60)
+}
+
+/// Where API keys are stored.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeysConfig {
+    /// The key store (JSON; SHA-256 hashes only, never the keys). Relative paths are relative
+    /// to the working directory. Changes (new or revoked keys) are picked up within seconds.
+    pub file: String,
+}
+
+/// One accepted JWT issuer and how its tokens are verified.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values; the token must name one of them.
+    pub audience: Vec<String>,
+    /// The one algorithm this issuer's tokens may use (`HS256`, `RS256`, `PS256`, `ES256`,
+    /// `EdDSA`, …); `none` is never accepted.
+    pub algorithm: String,
+    /// HMAC secret (HS*), at least 32 bytes; use `${ENV}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Public key in PEM, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Public key in PEM, from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<String>,
+    /// JWKS endpoint: fetched at start, cached, refetched on an unknown `kid` (at most every
+    /// 30 s) and every `jwks_refresh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh: Dur,
+    /// Claim holding the role: a name or a dotted path (`realm_access.roles`); a string, or an
+    /// array whose first configured role is used.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Role when the claim is absent; unset: such tokens are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_role: Option<String>,
+    /// Clock skew tolerated for `exp` and `nbf`.
+    #[serde(default = "default_leeway")]
+    pub leeway: Dur,
+}
+
+fn default_role_claim() -> String {
+    "role".into()
+}
+fn default_leeway() -> Dur {
+    Dur::secs(30)
+}
+fn default_jwks_refresh() -> Dur {
+    Dur::secs(3600)
+}
+
+/// Identity of the stdio client.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StdioIdentity {
+    pub subject: String,
+    /// Its role; unset: `anonymous_role`, else unrestricted (the local user started it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+impl Default for StdioIdentity {
+    fn default() -> Self {
+        Self {
+            subject: "stdio".into(),
+            role: None,
+        }
+    }
+}
+
+/// What a role may do. Patterns use `*` as a wildcard. A bare pattern names tools (matched
+/// against the namespaced name, e.g. `github__create_issue`, and the server's own name,
+/// `create_issue`); `prompt:PATTERN` names prompts the same way; `resource:PATTERN` matches
+/// resource URIs; `*` alone allows everything. Deny beats allow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleConfig {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    /// Requests per identity, e.g. `100/min`, `10/s`, `5000/hour`. Unset: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    /// Extra limits on calls of particular tools, per identity: tool pattern (as in `allow`)
+    /// → rate. A call spends from every entry its tool matches, besides `rate_limit`.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub tool_limits: IndexMap<String, String>,
+}
+
+impl RoleConfig {
+    pub fn new(allow: &[&str], rate_limit: &str) -> Self {
+        Self {
+            allow: allow.iter().map(|s| (*s).to_owned()).collect(),
+            deny: Vec::new(),
+            rate_limit: Some(rate_limit.to_owned()),
+            tool_limits: IndexMap::new(),
+        }
+    }
+}
+
+/// The roles used when `auth` is configured and `roles` is not (the reference limits).
+pub fn default_roles() -> IndexMap<String, RoleConfig> {
+    let mut m = IndexMap::new();
+    m.insert("admin".into(), RoleConfig::new(&["*"], "1000/min"));
+    m.insert("developer".into(), RoleConfig::new(&["*"], "100/min"));
+    m.insert(
+        "viewer".into(),
+        RoleConfig::new(
+            &[
+                "read_*",
+                "get_*",
+                "list_*",
+                "search_*",
+                "resource:*",
+                "prompt:*",
+            ],
+            "50/min",
+        ),
+    );
+    m
+}
+
+/// A rate like `100/min`: (requests, period).
+pub fn parse_rate(s: &str) -> Result<(u32, std::time::Duration), String> {
+    let (n, per) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not a rate; write e.g. `100/min`"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}`: the count must be a positive integer"))?;
+    let period = match per.trim() {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3600,
+        "d" | "day" => 86400,
+        other => {
+            return Err(format!(
+                "`{s}`: unknown period `{other}`; use s, min, hour or day"
+            ));
+        }
+    };
+    Ok((n, std::time::Duration::from_secs(period)))
+}
+
+/// The store of rate-limit budgets.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// `memory` (this process) or `redis` (one budget across replicas; an atomic GCRA script).
+    pub store: LimitStore,
+    /// Redis URL for `store: redis`.
+    pub redis_url: String,
+    /// Prefix of the Redis keys.
+    pub key_prefix: String,
+    /// When Redis cannot be reached: `allow` the request (and log), or `deny` it.
+    pub on_store_error: OnStoreError,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            store: LimitStore::Memory,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "switchboard:rl:".into(),
+            on_store_error: OnStoreError::Allow,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitStore {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStoreError {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// Where audit records go and what they keep.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `sqlite` (default), `jsonl` (a file of JSON lines), or `stdout` (JSON lines; `serve`
+    /// only, since `stdio` owns stdout).
+    pub sink: AuditSink,
+    /// The SQLite database or JSONL file.
+    pub path: String,
+    /// Argument keys whose values are replaced by `[REDACTED]` (case-insensitive, matched as
+    /// substrings of the key: `token` covers `access_token`).
+    pub redact: Vec<String>,
+    /// Keep the (redacted) arguments in each record; off keeps only their digest.
+    pub record_arguments: bool,
+    /// Sync every batch to disk before answering (survives power loss, not just a crash).
+    pub fsync: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            sink: AuditSink::Sqlite,
+            path: "switchboard-audit.db".into(),
+            redact: [
+                "password",
+                "passwd",
+                "secret",
+                "token",
+                "api_key",
+                "apikey",
+                "authorization",
+                "credential",
+                "private_key",
+                "cookie",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+            record_arguments: true,
+            fsync: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSink {
+    #[default]
+    Sqlite,
+    Jsonl,
+    Stdout,
+}
+
+/// Protection of the `requestState` handed to modern clients in `input_required` results.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MrtrConfig {
+    /// HMAC-SHA256 keys, at least 32 bytes each (use `${ENV}`). The first signs; all verify,
+    /// so a key can be rotated in. Replicas must share them. With none, a random key is made at
+    /// start: states then do not survive a restart or reach another replica.
+    pub keys: Vec<String>,
+    /// How long a client may take to answer an `input_required` result.
+    pub state_ttl: Dur,
+}
+
+impl Default for MrtrConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            state_ttl: Dur::secs(10 * 60),
+        }
     }
 }
 

@@ -93,12 +93,19 @@ pub struct Route {
 #[derive(Default)]
 pub struct Snapshot {
     items: [Vec<Box<RawValue>>; 4],
+    /// Per item: (exposed name or URI, original), for filtering by permission.
+    keys: [Vec<(String, String)>; 4],
     names: [HashMap<String, Route>; 4],
     /// (server, exposed template, original template)
     templates: Vec<(usize, String, String)>,
     /// Exposed tool name → its `x-mcp-header` marks (tools without marks are absent).
     param_headers: HashMap<String, Arc<Vec<crate::params::ParamHeader>>>,
+    /// Exposed tool name → its compiled `inputSchema` (absent: not compilable, not checked).
+    validators: HashMap<String, Arc<jsonschema::Validator>>,
 }
+
+/// Whether a listed item, by (exposed name or URI, original), may be shown.
+pub type Visible<'a> = &'a dyn Fn(&str, &str) -> bool;
 
 pub struct Catalog {
     cfg: FederationConfig,
@@ -240,6 +247,16 @@ impl Catalog {
                             .get("inputSchema")
                             .and_then(|s| serde_json::from_str::<serde_json::Value>(s.get()).ok())
                             .unwrap_or_default();
+                        // Compiled once per rebuild; `$ref`s are resolved within the schema
+                        // only (no remote fetching is built in).
+                        match jsonschema::validator_for(&schema) {
+                            Ok(v) => {
+                                snap.validators.insert(exposed.clone(), Arc::new(v));
+                            }
+                            Err(e) => {
+                                tracing::warn!(server = %server.name, tool = %original, error = %e, "inputSchema does not compile; arguments of this tool are not validated");
+                            }
+                        }
                         match crate::params::collect(&schema) {
                             Ok(marks) if marks.is_empty() => {}
                             Ok(marks) => {
@@ -255,6 +272,7 @@ impl Catalog {
                         map.set_str(kind.name_key(), &exposed);
                     }
                     snap.items[kind.index()].push(map.to_raw());
+                    snap.keys[kind.index()].push((exposed.clone(), original.clone()));
                     if kind == Kind::Templates {
                         snap.templates
                             .push((idx, exposed.clone(), original.clone()));
@@ -273,14 +291,19 @@ impl Catalog {
     }
 
     /// One page of a merged list, as a JSON result object.
+    /// A page of the merged list of `kind`, keeping only items `visible(exposed, original)`
+    /// allows (all when `None`). Cursors are positions in the whole list, so a filtered page
+    /// never reveals how many items were hidden.
     pub fn page(
         &self,
         kind: Kind,
         cursor: Option<&str>,
         extra_meta: Option<Box<RawValue>>,
+        visible: Option<Visible<'_>>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let snap = self.snapshot();
         let items = &snap.items[kind.index()];
+        let keys = &snap.keys[kind.index()];
         let start = match cursor {
             None => 0,
             Some(c) => decode_cursor(c)
@@ -291,25 +314,36 @@ impl Catalog {
                     ))
                 })?,
         };
-        let end = if self.cfg.page_size == 0 {
-            items.len()
+        let limit = if self.cfg.page_size == 0 {
+            usize::MAX
         } else {
-            (start + self.cfg.page_size).min(items.len())
+            self.cfg.page_size
         };
         let mut out = String::with_capacity(
-            64 + items[start..end]
+            64 + items[start..]
                 .iter()
+                .take(limit)
                 .map(|i| i.get().len() + 1)
                 .sum::<usize>(),
         );
         out.push_str("{\"");
         out.push_str(kind.key());
         out.push_str("\":[");
-        for (i, item) in items[start..end].iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+        let mut taken = 0;
+        let mut end = start;
+        while end < items.len() && taken < limit {
+            let shown = match (visible, keys.get(end)) {
+                (Some(f), Some((exposed, original))) => f(exposed, original),
+                _ => true,
+            };
+            if shown {
+                if taken > 0 {
+                    out.push(',');
+                }
+                out.push_str(items[end].get());
+                taken += 1;
             }
-            out.push_str(item.get());
+            end += 1;
         }
         out.push(']');
         if end < items.len() {
@@ -322,6 +356,11 @@ impl Catalog {
         }
         out.push('}');
         RawValue::from_string(out).map_err(ErrorObject::internal)
+    }
+
+    /// The compiled `inputSchema` of an exposed tool.
+    pub fn validator(&self, tool: &str) -> Option<Arc<jsonschema::Validator>> {
+        self.snapshot().validators.get(tool).cloned()
     }
 
     /// The `x-mcp-header` marks of an exposed tool, if it has any.

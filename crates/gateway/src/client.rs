@@ -138,7 +138,7 @@ impl Relay for CallRelay {
     }
 }
 
-fn required_capability(method: &str) -> Option<&'static str> {
+pub(crate) fn required_capability(method: &str) -> Option<&'static str> {
     match method {
         methods::SAMPLING_CREATE_MESSAGE => Some("sampling"),
         methods::ELICITATION_CREATE => Some("elicitation"),

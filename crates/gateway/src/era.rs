@@ -160,6 +160,7 @@ pub fn http_status(err: &ErrorObject, from_envelope: bool) -> u16 {
         | codes::UNSUPPORTED_PROTOCOL_VERSION => 400,
         codes::INVALID_PARAMS if from_envelope => 400,
         codes::METHOD_NOT_FOUND => 404,
+        codes::RATE_LIMITED => 429,
         _ => 200,
     }
 }
@@ -224,7 +225,7 @@ pub fn modernize_error(err: ErrorObject) -> ErrorObject {
 }
 
 /// The `server/discover` result for the federated catalogue.
-pub fn discover(instructions: Option<String>) -> Box<RawValue> {
+pub fn discover(instructions: Option<String>, extensions: &[&str]) -> Box<RawValue> {
     let mut result = serde_json::json!({
         "resultType": "complete",
         "supportedVersions": version::ALL_VERSIONS,
@@ -241,6 +242,13 @@ pub fn discover(instructions: Option<String>) -> Box<RawValue> {
     });
     if let Some(i) = instructions {
         result["instructions"] = serde_json::Value::String(i);
+    }
+    if !extensions.is_empty() {
+        let map: serde_json::Map<String, serde_json::Value> = extensions
+            .iter()
+            .map(|e| ((*e).to_owned(), serde_json::json!({})))
+            .collect();
+        result["capabilities"]["extensions"] = serde_json::Value::Object(map);
     }
     to_raw(&result)
 }

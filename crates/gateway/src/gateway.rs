@@ -24,6 +24,16 @@ pub struct Gateway {
     pub subscriptions: Subscriptions,
     /// Open `subscriptions/listen` streams of stateless clients.
     pub listeners: crate::listen::Listeners,
+    /// Signs and verifies the `requestState` of `input_required` results.
+    pub mrtr: crate::mrtr::StateKeys,
+    /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
+    pub parked: crate::parked::Parked,
+    /// Who is calling (API keys, JWTs, the anonymous role).
+    pub auth: crate::auth::Authenticator,
+    /// Per-identity request budgets by role.
+    pub limits: crate::limits::Limits,
+    /// The tamper-evident record of every request.
+    pub audit: crate::audit::Audit,
     /// Per-session instances of `isolation: session` servers, by (server, session id).
     isolated: parking_lot::Mutex<std::collections::HashMap<(usize, Arc<str>), Upstream>>,
     refreshes: parking_lot::Mutex<std::collections::HashMap<usize, PendingRefresh>>,
@@ -55,7 +65,25 @@ impl Gateway {
     /// Start every enabled upstream and wait until each is ready or has failed (bounded by
     /// their `init_timeout`s and by `settle`), so the first listing is complete. Servers still
     /// starting after `settle` join later; clients then get `list_changed`.
-    pub async fn start(config: Config, settle: Duration) -> Arc<Gateway> {
+    pub async fn start(config: Config, settle: Duration) -> Result<Arc<Gateway>, String> {
+        Self::start_as(config, settle, false).await
+    }
+
+    /// As [`Gateway::start`]; `stdio` says stdout carries MCP (the audit sink may not use it).
+    pub async fn start_as(
+        config: Config,
+        settle: Duration,
+        stdio: bool,
+    ) -> Result<Arc<Gateway>, String> {
+        // What can fail comes first, before any upstream process is started.
+        let limits = crate::limits::Limits::from_config(&config).await?;
+        let auth =
+            crate::auth::Authenticator::from_config(&config).map_err(|e| format!("auth: {e}"))?;
+        auth.prefetch().await;
+        let audit = match &config.audit {
+            Some(a) => crate::audit::Audit::open(a, !stdio).map_err(|e| format!("audit: {e}"))?,
+            None => crate::audit::Audit::off(),
+        };
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut servers = Vec::new();
         let mut longest = Duration::ZERO;
@@ -73,6 +101,7 @@ impl Gateway {
             });
         }
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
+        let mrtr = crate::mrtr::StateKeys::from_config(&config.mrtr);
         let gw = Arc::new(Gateway {
             config: Arc::new(config),
             catalog: catalog.clone(),
@@ -80,6 +109,11 @@ impl Gateway {
             shutting_down: CancellationToken::new(),
             subscriptions: Subscriptions::default(),
             listeners: Default::default(),
+            mrtr,
+            parked: Default::default(),
+            auth,
+            limits,
+            audit,
             isolated: Default::default(),
             refreshes: Default::default(),
             in_flight: AtomicUsize::new(0),
@@ -96,12 +130,28 @@ impl Gateway {
                     .is_ready()
                 {
                     catalog.refresh(i, &Kind::ALL).await;
+                    return true;
                 }
+                false
             }
         });
-        futures_util::future::join_all(waits).await;
-        tokio::spawn(gw.clone().event_loop(events_rx));
-        gw
+        let listed: Vec<bool> = futures_util::future::join_all(waits).await;
+        // A server's first `Ready` is covered by the listing just made: refreshing again would
+        // only race the first calls (its requests are not attributable while the gateway's
+        // own calls are in flight).
+        let mut events_rx = events_rx;
+        let mut early = Vec::new();
+        while let Ok(ev) = events_rx.try_recv() {
+            match ev {
+                UpstreamEvent::Ready { ref server }
+                    if catalog
+                        .server_index(server)
+                        .is_some_and(|i| listed.get(i).copied().unwrap_or(false)) => {}
+                other => early.push(other),
+            }
+        }
+        tokio::spawn(gw.clone().event_loop(early, events_rx));
+        Ok(gw)
     }
 
     /// The instance of server `idx` that serves `session`: its own process for
@@ -279,8 +329,21 @@ impl Gateway {
 
     /// Upstream events. Never waits on an upstream itself: list refreshes run in their own
     /// tasks, so one slow server cannot delay another's events.
-    async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<UpstreamEvent>) {
+    async fn event_loop(
+        self: Arc<Self>,
+        early: Vec<UpstreamEvent>,
+        mut rx: mpsc::UnboundedReceiver<UpstreamEvent>,
+    ) {
+        for ev in early {
+            self.on_event(ev);
+        }
         while let Some(ev) = rx.recv().await {
+            self.on_event(ev);
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, ev: UpstreamEvent) {
+        {
             match ev {
                 UpstreamEvent::Ready { server } => {
                     if let Some(i) = self.catalog.server_index(&server) {

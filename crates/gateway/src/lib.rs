@@ -7,15 +7,24 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
+pub mod auth;
+pub mod bridge;
 pub mod catalog;
 pub mod client;
 pub mod era;
+mod forward;
 pub mod gateway;
 pub mod http;
+pub mod limits;
 pub mod listen;
+pub mod mrtr;
 pub mod params;
+pub mod parked;
 pub mod pipeline;
+pub mod policy;
 pub mod session;
+mod stages;
 pub mod stdio;
 pub mod subscriptions;
 

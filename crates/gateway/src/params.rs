@@ -120,6 +120,27 @@ pub fn check(
     }
 }
 
+/// The `Mcp-Param-*` headers (name after the prefix, encoded value) a call with `arguments`
+/// carries to a 2026-07-28 HTTP upstream.
+pub fn header_values(marks: &[ParamHeader], arguments: Option<&Value>) -> Vec<(String, String)> {
+    marks
+        .iter()
+        .filter_map(|m| {
+            let v = arguments.and_then(|a| m.path.iter().try_fold(a, |v, k| v.get(k)))?;
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((
+                m.name.clone(),
+                switchboard_protocol::headers::encode_value(&text),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +160,11 @@ mod tests {
         assert!(check(&marks[1], Some(&args), Some("3")).is_ok());
         assert!(check(&marks[0], Some(&json!({})), Some("eu")).is_err());
         assert!(check(&marks[0], Some(&json!({})), None).is_ok());
+        assert_eq!(
+            header_values(&marks, Some(&args)),
+            vec![("Region".into(), "eu".into()), ("N".into(), "3".into())]
+        );
+        assert!(header_values(&marks, Some(&json!({}))).is_empty());
     }
 
     #[test]

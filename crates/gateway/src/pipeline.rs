@@ -21,13 +21,15 @@ use switchboard_protocol::{
     ErrorObject, Message, Notification, RawMap, Request, Response, codes, empty_object, methods,
     to_raw, version,
 };
-use switchboard_upstream::{CallOptions, Relay};
+use switchboard_upstream::CallOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Kind, Route};
-use crate::client::{CallRelay, Outbound};
+use crate::client::Outbound;
 use crate::gateway::Gateway;
+use crate::policy::Subject;
 use crate::session::{Session, level_index};
+use crate::stages::rate_limited;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -35,21 +37,7 @@ pub enum Transport {
     Stdio,
 }
 
-/// Who is calling. Filled by the authenticate stage.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub subject: Arc<str>,
-    pub role: Option<Arc<str>>,
-}
-
-impl Identity {
-    pub fn anonymous() -> Self {
-        Self {
-            subject: Arc::from("anonymous"),
-            role: None,
-        }
-    }
-}
+pub use crate::auth::Identity;
 
 /// Everything the pipeline knows about one request besides the message.
 pub struct RequestCtx {
@@ -61,11 +49,18 @@ pub struct RequestCtx {
     pub cancel: CancellationToken,
     /// Set for a stateless 2026-07-28 request: what it declared in `_meta`.
     pub modern: Option<crate::era::ModernMeta>,
+    /// Who is calling (the transport authenticated them).
+    pub identity: Arc<Identity>,
+    /// The client's address (HTTP), for the audit trail.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Set by authorization when it refuses the request (recorded as `denied`, answered as
+    /// unknown).
+    pub denied: std::sync::atomic::AtomicBool,
 }
 
 /// What a request is about, for the policy stages.
 #[derive(Debug)]
-enum Target {
+pub(crate) enum Target {
     Tool(String),
     Prompt(String),
     Resource(String),
@@ -155,7 +150,12 @@ impl Gateway {
                 .map_err(crate::era::modernize_error),
             None => result,
         };
-        // record: audit + metrics + trace wrap the call (seam; later work fills it).
+        // record: audit (metrics and traces: later work) wrap the call.
+        if self.audit.enabled() && req.method != methods::PING {
+            self.audit
+                .log(self.audit_record(&ctx, &req, &result, started))
+                .await;
+        }
         tracing::debug!(
             method = %req.method,
             id = %req.id,
@@ -173,21 +173,58 @@ impl Gateway {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
         let target = self.target(&req.method, params)?;
-        // 1. authenticate — the transport attached the caller (seam).
-        let _identity = Identity::anonymous();
-        // 2. authorize (seam) — 3. rate limit (seam) — 4. validate (seam) — 5. cache (seam).
-        let _ = &target;
+        // 1. authenticate — the transport attached the caller.
+        let identity = &ctx.identity;
+        // 2. authorize: a denied target is answered exactly like one that does not exist.
+        self.authorize(identity, &target).inspect_err(|_| {
+            ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
+        })?;
+        // 3. rate limit: only calls that may be made spend budget.
+        if req.method != methods::PING
+            && let Err((limited, rate)) = self.limits.check(identity).await
+        {
+            return Err(rate_limited(identity, limited, rate, None));
+        }
+        if let Target::Tool(name) = &target
+            && let Some(route) = self.catalog.route_tool(name)
+            && let Err((limited, rate)) = self
+                .limits
+                .check_tool(identity, name, &route.original)
+                .await
+        {
+            return Err(rate_limited(identity, limited, rate, Some(name)));
+        }
+        // 4. validate: a tool's arguments against its inputSchema, before any upstream sees them.
+        if let Target::Tool(name) = &target {
+            self.validate_arguments(name, params)?;
+        }
+        // 5. cache (seam).
         // 6. route and 7. backend.
         match req.method.as_str() {
             methods::PING => Ok(empty_object()),
-            methods::SERVER_DISCOVER => Ok(crate::era::discover(self.instructions())),
+            methods::SERVER_DISCOVER => {
+                let tasks = self.catalog.servers().iter().any(|s| {
+                    s.upstream
+                        .info()
+                        .is_some_and(|i| i.has_extension(methods::TASKS_EXTENSION))
+                });
+                let extensions: &[&str] = if tasks {
+                    &[methods::TASKS_EXTENSION]
+                } else {
+                    &[]
+                };
+                Ok(crate::era::discover(self.instructions(), extensions))
+            }
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => {
+                self.task(ctx, &req.method, params).await
+            }
             methods::INITIALIZE => Err(ErrorObject::invalid_request(
                 "the session is already initialized",
             )),
-            methods::TOOLS_LIST => self.list(Kind::Tools, params),
-            methods::PROMPTS_LIST => self.list(Kind::Prompts, params),
-            methods::RESOURCES_LIST => self.list(Kind::Resources, params),
-            methods::RESOURCES_TEMPLATES_LIST => self.list(Kind::Templates, params),
+            methods::TOOLS_LIST => self.list(Kind::Tools, params, identity),
+            methods::PROMPTS_LIST => self.list(Kind::Prompts, params, identity),
+            methods::RESOURCES_LIST => self.list(Kind::Resources, params, identity),
+            methods::RESOURCES_TEMPLATES_LIST => self.list(Kind::Templates, params, identity),
             methods::TOOLS_CALL | methods::PROMPTS_GET => {
                 let route = match &target {
                     Target::Tool(name) => self
@@ -200,8 +237,13 @@ impl Gateway {
                         .ok_or_else(|| unknown("prompt", name))?,
                     _ => return Err(mismatch()),
                 };
+                let param_headers = match &target {
+                    Target::Tool(name) => self.param_headers(name, params),
+                    _ => Vec::new(),
+                };
                 let params = rewrite(params, "name", &route.original)?;
-                self.forward(ctx, &route, &req.method, params).await
+                self.forward_with(ctx, &route, &req.method, params, param_headers)
+                    .await
             }
             methods::RESOURCES_READ
             | methods::RESOURCES_SUBSCRIBE
@@ -254,7 +296,12 @@ impl Gateway {
         })
     }
 
-    fn list(&self, kind: Kind, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    fn list(
+        &self,
+        kind: Kind,
+        params: Option<&RawValue>,
+        identity: &Identity,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let cursor = match params {
             Some(p) => RawMap::parse(p)
                 .map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?
@@ -272,47 +319,18 @@ impl Gateway {
                 .collect();
             to_raw(&serde_json::json!({"io.switchboard/unavailable": list}))
         });
-        self.catalog.page(kind, cursor.as_deref(), meta)
-    }
-
-    async fn forward(
-        &self,
-        ctx: &RequestCtx,
-        route: &Route,
-        method: &str,
-        params: Box<RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let upstream = self
-            .upstream_for(route.server, ctx.session.as_ref())
-            .ok_or_else(|| ErrorObject::internal("route to a server that is gone"))?;
-        let relay: Option<Arc<dyn Relay>> = match (&ctx.session, &ctx.modern) {
-            (Some(s), _) => Some(Arc::new(CallRelay {
-                session: s.clone(),
-                out: ctx.out.clone(),
-            })),
-            (None, Some(meta)) => Some(Arc::new(crate::client::StatelessRelay {
-                out: ctx.out.clone(),
-                log_level: meta.log_level,
-                origin: crate::session::next_origin(),
-            })),
-            (None, None) => None,
+        let policy = &identity.policy;
+        if policy.allows_everything() {
+            return self.catalog.page(kind, cursor.as_deref(), meta, None);
+        }
+        let subject = match kind {
+            Kind::Tools => Subject::Tool,
+            Kind::Prompts => Subject::Prompt,
+            Kind::Resources | Kind::Templates => Subject::Resource,
         };
-        let opts = CallOptions {
-            relay,
-            cancel: ctx.cancel.clone(),
-            timeout: None,
-        };
-        // Upstreams speak the session era today: a modern client's envelope is the gateway's.
-        let params = match ctx.modern {
-            Some(_) => crate::era::strip_request_meta(params),
-            None => params,
-        };
-        upstream.call(method, Some(params), opts).await.map_err(|e| {
-            if e.is_upstream_fault() {
-                tracing::warn!(server = %upstream.name(), method, error = %e, "upstream call failed");
-            }
-            e.to_error_object()
-        })
+        let visible = |exposed: &str, original: &str| policy.allows(subject, exposed, original);
+        self.catalog
+            .page(kind, cursor.as_deref(), meta, Some(&visible))
     }
 
     fn isolated(&self, server: usize) -> bool {
@@ -401,6 +419,8 @@ impl Gateway {
                     .get_str("name")
                     .ok_or_else(|| ErrorObject::invalid_params("ref/prompt needs `name`"))?
                     .into_owned();
+                // Completing a prompt's arguments needs permission to use the prompt.
+                self.authorize(&ctx.identity, &Target::Prompt(name.clone()))?;
                 (
                     "name",
                     self.catalog
@@ -413,6 +433,7 @@ impl Gateway {
                     .get_str("uri")
                     .ok_or_else(|| ErrorObject::invalid_params("ref/resource needs `uri`"))?
                     .into_owned();
+                self.authorize(&ctx.identity, &Target::Resource(uri.clone()))?;
                 (
                     "uri",
                     self.catalog.route_resource(&uri).ok_or_else(|| {
@@ -461,7 +482,8 @@ impl Gateway {
             .unwrap_or(idx);
         let level_name = crate::session::level_name(min);
         for s in self.catalog.servers() {
-            if matches!(s.upstream.status(), switchboard_upstream::Status::Ready(i) if i.has("logging"))
+            // Session-era servers only: 2026-07-28 requests carry their own log level.
+            if matches!(s.upstream.status(), switchboard_upstream::Status::Ready(i) if i.legacy && i.has("logging"))
             {
                 let up = s.upstream.clone();
                 let params = to_raw(&serde_json::json!({"level": level_name}));
@@ -520,12 +542,12 @@ impl Gateway {
     }
 }
 
-fn unknown(what: &str, name: &str) -> ErrorObject {
+pub(crate) fn unknown(what: &str, name: &str) -> ErrorObject {
     // The same answer whether the name never existed or the caller may not see it.
     ErrorObject::new(codes::INVALID_PARAMS, format!("Unknown {what}: {name}"))
 }
 
-fn rewrite(
+pub(crate) fn rewrite(
     params: Option<&RawValue>,
     key: &str,
     value: &str,

@@ -68,6 +68,8 @@ pub struct Session {
     /// Unique per session; used to attribute messages on shared upstream channels.
     pub origin: u64,
     pub protocol_version: parking_lot::RwLock<String>,
+    /// The subject that opened the session; only it may use it.
+    owner: parking_lot::RwLock<Option<Arc<str>>>,
     client_capabilities: parking_lot::RwLock<serde_json::Value>,
     pub client_info: parking_lot::RwLock<serde_json::Value>,
     pub initialized: AtomicBool,
@@ -93,6 +95,7 @@ impl Session {
             id,
             origin: next_origin(),
             protocol_version: parking_lot::RwLock::new(String::new()),
+            owner: parking_lot::RwLock::new(None),
             client_capabilities: parking_lot::RwLock::new(serde_json::Value::Null),
             client_info: parking_lot::RwLock::new(serde_json::Value::Null),
             initialized: AtomicBool::new(false),
@@ -109,6 +112,16 @@ impl Session {
         })
     }
 
+    /// Bind the session to the identity that opened it.
+    pub fn set_owner(&self, subject: &Arc<str>) {
+        *self.owner.write() = Some(subject.clone());
+    }
+
+    /// Whether `subject` may use this session.
+    pub fn owned_by(&self, subject: &str) -> bool {
+        self.owner.read().as_deref().is_none_or(|o| o == subject)
+    }
+
     pub fn set_client(
         &self,
         version: &str,
@@ -118,6 +131,11 @@ impl Session {
         *self.protocol_version.write() = version.to_owned();
         *self.client_capabilities.write() = capabilities;
         *self.client_info.write() = info;
+    }
+
+    /// The capabilities the client declared in `initialize`.
+    pub fn client_capabilities(&self) -> serde_json::Value {
+        self.client_capabilities.read().clone()
     }
 
     pub fn client_has(&self, capability: &str) -> bool {

@@ -102,6 +102,9 @@ where
                     transport: Transport::Stdio,
                     cancel,
                     modern: Some(meta),
+                    identity: gw.auth.stdio_identity(),
+                    client_ip: None,
+                    denied: Default::default(),
                 };
                 let in_flight = gw.begin_request();
                 let (gw, out, session) = (gw.clone(), out.clone(), session.clone());
@@ -124,6 +127,9 @@ where
                     transport: Transport::Stdio,
                     cancel,
                     modern: None,
+                    identity: gw.auth.stdio_identity(),
+                    client_ip: None,
+                    denied: Default::default(),
                 };
                 let in_flight = gw.begin_request();
                 let gw = gw.clone();

@@ -28,6 +28,9 @@ pub mod codes {
     pub const REQUEST_CANCELLED: i64 = -32005;
     /// Switchboard: the gateway is shutting down.
     pub const SHUTTING_DOWN: i64 = -32006;
+    /// Switchboard: the caller's rate limit is spent; `data.retryAfterMs` says when to retry
+    /// (HTTP 429 with `Retry-After`).
+    pub const RATE_LIMITED: i64 = -32007;
 }
 
 /// A JSON-RPC error object. `data` is kept raw so upstream details pass through unchanged.

@@ -20,6 +20,24 @@ pub fn decode_value(raw: &str) -> Option<String> {
     }
 }
 
+/// Encode a value for a header: plain if it is visible ASCII without leading or trailing
+/// whitespace, else the `=?base64?…?=` sentinel form.
+pub fn encode_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.starts_with("=?base64?");
+    if plain {
+        value.to_owned()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +50,10 @@ mod tests {
             Some("héllo")
         );
         assert_eq!(decode_value("=?base64?###?="), None);
+        for v in ["tools_x", "héllo", " x", "=?base64?no?=", "a\nb"] {
+            assert_eq!(decode_value(&encode_value(v)).as_deref(), Some(v));
+        }
+        assert_eq!(encode_value("plain/name"), "plain/name");
         assert_eq!(
             decode_value("=?base64?abc").as_deref(),
             Some("=?base64?abc")

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod headers;
 pub mod message;
+pub mod meta;
 pub mod methods;
 pub mod rawmap;
 pub mod sse;

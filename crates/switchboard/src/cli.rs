@@ -22,6 +22,7 @@ pub struct ConfigArg {
     #[arg(
         short,
         long,
+        global = true,
         env = "SWITCHBOARD_CONFIG",
         default_value = "switchboard.yaml"
     )]
@@ -81,6 +82,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage API keys (stored hashed in `auth.api_keys.file`; a running gateway picks up
+    /// changes within seconds).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Read and check the audit trail (`audit.path`).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+        /// Read this audit database or JSONL file instead of the configured one.
+        #[arg(long, global = true)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print the JSON Schema of the configuration file (for editors and CI).
     Schema,
     /// Turn a Claude Desktop config (claude_desktop_config.json) into Switchboard YAML.
@@ -91,6 +110,46 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Make a key; it is printed once and never stored.
+    Create {
+        /// A name for the key's holder (unique; used to revoke it).
+        #[arg(long)]
+        name: String,
+        /// The role it grants (one of `roles:`, or admin/developer/viewer by default).
+        #[arg(long)]
+        role: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id or name.
+    Revoke { key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// The newest records.
+    Tail {
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records whose subject, method, target or outcome contains TEXT.
+    Search {
+        text: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain: exits 1 and names the first bad record if any record was edited,
+    /// removed or reordered.
+    Verify,
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -105,6 +164,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             json,
         } => crate::inspect::call(&config.config, &tool, &args, json).await,
+        Command::Keys { action, config } => crate::keys::run(&config.config, action),
+        Command::Audit {
+            action,
+            file,
+            config,
+        } => crate::keys::audit(&config.config, file, action),
         Command::Schema => {
             println!(
                 "{}",

@@ -17,7 +17,9 @@ async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
         level: "warn".into(),
         ..cfg.log.clone()
     });
-    Ok(Gateway::start(cfg, Duration::MAX).await)
+    Gateway::start(cfg, Duration::MAX)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
 }
 
 async fn request(
@@ -31,6 +33,10 @@ async fn request(
         transport: Transport::Stdio,
         cancel: CancellationToken::new(),
         modern: None,
+        // The operator running the command: the stdio identity.
+        identity: gw.auth.stdio_identity(),
+        client_ip: None,
+        denied: Default::default(),
     };
     let req = Request {
         id: Id::Num(1),

@@ -1,8 +1,9 @@
 //! The `switchboard` command: run the gateway (`serve`, `stdio`) and inspect a configuration
-//! (`check`, `tools`, `call`, `schema`, `import-claude`).
+//! (`check`, `tools`, `call`, `schema`, `import-claude`), and manage API keys (`keys`).
 
 mod cli;
 mod inspect;
+mod keys;
 mod logging;
 mod run;
 

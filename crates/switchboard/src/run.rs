@@ -10,8 +10,12 @@ use switchboard_gateway::Gateway;
 /// join when ready and clients get `list_changed`.
 const STARTUP_SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Load the config and check that its authentication can be set up (key file, PEM keys).
 pub fn load(path: &Path) -> anyhow::Result<switchboard_config::Config> {
-    Ok(switchboard_config::load(path)?)
+    let cfg = switchboard_config::load(path)?;
+    switchboard_gateway::auth::Authenticator::from_config(&cfg)
+        .map_err(|e| anyhow::anyhow!("{}: auth: {e}", path.display()))?;
+    Ok(cfg)
 }
 
 pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<ExitCode> {
@@ -30,7 +34,9 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let addr = listener.local_addr()?;
     let path = cfg.http.path.clone();
     let grace = cfg.http.shutdown_grace.0;
-    let gw = Gateway::start(cfg, STARTUP_SETTLE).await;
+    let gw = Gateway::start(cfg, STARTUP_SETTLE)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     for s in gw.catalog.servers() {
         tracing::info!(server = %s.name, status = %s.upstream.status().describe(), "upstream");
     }
@@ -48,7 +54,9 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     crate::logging::init(&cfg.log);
     let grace = cfg.http.shutdown_grace.0;
     let signal = shutdown_signal();
-    let gw = Gateway::start(cfg, STARTUP_SETTLE).await;
+    let gw = Gateway::start_as(cfg, STARTUP_SETTLE, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     let serve =
         switchboard_gateway::stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout());
     tokio::select! {

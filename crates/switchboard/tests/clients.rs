@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -181,9 +180,7 @@ fn http_clients_reach_every_upstream_kind() {
     assert_eq!(ts["protocolVersion"], "2025-11-25");
 
     // The Inspector CLI, as a person would run it.
-    let out = Command::new(node())
-        .current_dir(harness())
-        .arg(harness().join("node_modules/@modelcontextprotocol/inspector/cli/build/cli.js"))
+    let out = inspector()
         .args([
             "--cli",
             &gw.url,

@@ -261,6 +261,7 @@ impl Backend for LegacySseUpstream {
         method: &'a str,
         params: Option<Box<RawValue>>,
         opts: CallOptions,
+        _era: crate::Era,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
         Box::pin(self.channel.call(method, params, opts, timeout))

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use error::CallError;
-pub use init::InitInfo;
+pub use init::{Era, InitInfo};
 pub use relay::{Relay, RelayFuture};
 
 /// What the gateway hears from upstreams outside of any call.
@@ -74,7 +74,9 @@ impl Status {
             Status::Starting => "starting".into(),
             Status::Ready(i) => format!(
                 "ready ({} {}, protocol {})",
-                i.server_name, i.server_version, i.protocol_version
+                i.server_name,
+                i.server_version,
+                i.protocols()
             ),
             Status::Restarting { reason, retry_in } => {
                 format!("down: {reason}; restarting in {retry_in:?}")
@@ -106,6 +108,12 @@ pub struct CallOptions {
     pub cancel: CancellationToken,
     /// Overrides the server's configured timeout.
     pub timeout: Option<Duration>,
+    /// The era to send the request in. `Some(Modern)`: the params already carry the caller's
+    /// modern `_meta`. `None`: the gateway's own request; the server's session is used when it
+    /// has one, else a modern request stamped with the gateway's own `_meta`.
+    pub era: Option<Era>,
+    /// `Mcp-Param-*` headers (name after the prefix, value) for a 2026-07-28 HTTP request.
+    pub param_headers: Vec<(String, String)>,
 }
 
 impl Default for CallOptions {
@@ -114,6 +122,79 @@ impl Default for CallOptions {
             relay: None,
             cancel: CancellationToken::new(),
             timeout: None,
+            era: None,
+            param_headers: Vec::new(),
+        }
+    }
+}
+
+/// A server that speaks only 2026-07-28 has no session to send list changes on: while it is
+/// ready, keep a `subscriptions/listen` open to it, so its list changes reach the gateway as
+/// session-era servers' do. Reopened (with backoff) when it ends.
+async fn listen_for_changes(up: Upstream) {
+    let mut rx = up.status.clone();
+    let mut failures = 0u32;
+    loop {
+        let info = {
+            let Ok(s) = rx
+                .wait_for(|s| matches!(s, Status::Ready(_) | Status::Stopped))
+                .await
+            else {
+                return;
+            };
+            match &*s {
+                Status::Ready(info) => info.clone(),
+                _ => return,
+            }
+        };
+        let wants = |cap: &str| {
+            info.capabilities
+                .get(cap)
+                .and_then(|c| c.get("listChanged"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
+        let filter = serde_json::json!({
+            "toolsListChanged": wants("tools"),
+            "promptsListChanged": wants("prompts"),
+            "resourcesListChanged": wants("resources"),
+        });
+        if info.legacy
+            || filter
+                .as_object()
+                .is_none_or(|f| f.values().all(|v| v == false))
+        {
+            // Changes arrive on the session, or the server announces none: wait for a change.
+            if rx.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let cancel = CancellationToken::new();
+        let opts = CallOptions {
+            cancel: cancel.clone(),
+            // Open for as long as the server is up.
+            timeout: Some(Duration::from_secs(365 * 24 * 3600)),
+            ..CallOptions::default()
+        };
+        let params = switchboard_protocol::to_raw(&serde_json::json!({"notifications": filter}));
+        let started = std::time::Instant::now();
+        let call = up.call(
+            switchboard_protocol::methods::SUBSCRIPTIONS_LISTEN,
+            Some(params),
+            opts,
+        );
+        tokio::select! {
+            r = call => {
+                if started.elapsed() > Duration::from_secs(60) {
+                    failures = 0;
+                }
+                failures += 1;
+                let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)));
+                tracing::debug!(server = %up.name, outcome = ?r.map(|_| ()), retry_in = ?wait, "upstream subscriptions/listen ended; reopening");
+                tokio::time::sleep(wait).await;
+            }
+            _ = rx.changed() => cancel.cancel(),
         }
     }
 }
@@ -124,6 +205,7 @@ trait Backend: Send + Sync {
         method: &'a str,
         params: Option<Box<RawValue>>,
         opts: CallOptions,
+        era: Era,
         timeout: Duration,
     ) -> futures_util::future::BoxFuture<'a, Result<Box<RawValue>, CallError>>;
     fn notify(&self, method: &str, params: Option<Box<RawValue>>);
@@ -153,13 +235,15 @@ impl Upstream {
                 events,
             ),
         };
-        Upstream {
+        let up = Upstream {
             inner,
             name,
             status,
             timeout: config.timeout.0,
             init_timeout: config.init_timeout.0,
-        }
+        };
+        tokio::spawn(listen_for_changes(up.clone()));
+        up
     }
 
     pub fn name(&self) -> &Arc<str> {
@@ -206,7 +290,45 @@ impl Upstream {
                 _ = opts.cancel.cancelled() => return Err(CallError::Cancelled),
             }
         }
-        self.inner.call(method, params, opts, timeout).await
+        let info = match &*self.status.borrow() {
+            Status::Ready(info) => Some(info.clone()),
+            _ => None,
+        };
+        let (era, params) = match (opts.era, &info) {
+            (Some(era), _) => (era, params),
+            (None, Some(info)) if info.own_era() == Era::Modern => (
+                Era::Modern,
+                Some(switchboard_protocol::meta::set_meta(
+                    params.as_deref(),
+                    &init::own_meta(),
+                )),
+            ),
+            (None, _) => (Era::Legacy, params),
+        };
+        if let Some(info) = &info
+            && !info.speaks(era)
+        {
+            return Err(CallError::Failed {
+                server: self.name.to_string(),
+                reason: format!(
+                    "the server does not speak the {} protocol era",
+                    if era == Era::Modern {
+                        "2026-07-28"
+                    } else {
+                        "session"
+                    }
+                ),
+            });
+        }
+        self.inner.call(method, params, opts, era, timeout).await
+    }
+
+    /// What the server said about itself, when it is ready.
+    pub fn info(&self) -> Option<Arc<InitInfo>> {
+        match &*self.status.borrow() {
+            Status::Ready(info) => Some(info.clone()),
+            _ => None,
+        }
     }
 
     /// Send a notification (e.g. `notifications/roots/list_changed`); dropped if not ready.

@@ -69,6 +69,10 @@ impl Mux {
         })
     }
 
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
     fn failed(&self, reason: impl Into<String>) -> CallError {
         CallError::Failed {
             server: self.server.to_string(),

@@ -8,17 +8,22 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
-use switchboard_config::{RestartPolicy, ServerConfig};
+use switchboard_config::{ProtocolMode, RestartPolicy, ServerConfig};
 use switchboard_protocol::methods;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::init::{initialize_params, parse_initialize_result};
+use crate::init::{
+    Discovery, InitInfo, classify_discover, discover_params, initialize_params,
+    parse_initialize_result,
+};
 use crate::mux::{Channel, Mux};
-use crate::{Backend, CallError, CallOptions, Status, UpstreamEvent, stdio};
+use crate::{Backend, CallError, CallOptions, Era, Status, UpstreamEvent, stdio};
 
 pub(crate) struct StdioUpstream {
     channel: Channel,
+    /// The process exited when probed with `server/discover`: later starts skip the probe.
+    skip_probe: std::sync::atomic::AtomicBool,
     shutdown: CancellationToken,
     stopped: watch::Receiver<bool>,
 }
@@ -75,6 +80,7 @@ impl StdioUpstream {
         let (stopped_tx, stopped) = watch::channel(false);
         let this = Arc::new(Self {
             channel: Channel::new(name, status),
+            skip_probe: std::sync::atomic::AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             stopped,
         });
@@ -180,16 +186,19 @@ impl StdioUpstream {
         };
 
         // Handshake, bounded by init_timeout, racing the process exiting.
-        let init = mux.call(
-            methods::INITIALIZE,
-            Some(initialize_params()),
-            CallOptions::default(),
-            cfg.init_timeout.0,
-        );
+        let probing = std::sync::atomic::AtomicBool::new(false);
+        let skip_probe = self.skip_probe.load(std::sync::atomic::Ordering::Relaxed);
         let info = tokio::select! {
-            r = init => r,
+            r = handshake(&mux, cfg, skip_probe, &probing) => r,
             status = proc.child.wait() => {
-                let why = explain(format!("exited during initialize ({})", exit_text(status)));
+                let during_probe = probing.load(std::sync::atomic::Ordering::Relaxed);
+                if during_probe {
+                    // Some session-era servers exit on a method they do not know: do not ask
+                    // again, so the restart comes up.
+                    self.skip_probe.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                let phase = if during_probe { "the server/discover probe" } else { "initialize" };
+                let why = explain(format!("exited during {phase} ({})", exit_text(status)));
                 mux.fail_all(&why);
                 return crashed(why);
             }
@@ -198,13 +207,10 @@ impl StdioUpstream {
                 return RunEnd::Shutdown;
             }
         };
-        let info = match info
-            .map_err(|e| e.to_string())
-            .and_then(|raw| parse_initialize_result(&raw))
-        {
+        let info = match info {
             Ok(i) => Arc::new(i),
             Err(e) => {
-                let why = explain(format!("initialize failed: {e}"));
+                let why = explain(e);
                 stdio::stop(
                     &self.name,
                     &mut proc.child,
@@ -216,9 +222,8 @@ impl StdioUpstream {
                 return crashed(why);
             }
         };
-        mux.notify(methods::INITIALIZED, None);
         *self.current.lock() = Some(mux.clone());
-        tracing::info!(server = %self.name, name = %info.server_name, version = %info.server_version, protocol = %info.protocol_version, "upstream ready");
+        tracing::info!(server = %self.name, name = %info.server_name, version = %info.server_version, protocol = %info.protocols(), "upstream ready");
         let _ = self.status.send(Status::Ready(info));
         let _ = events.send(UpstreamEvent::Ready {
             server: self.name.clone(),
@@ -261,6 +266,71 @@ impl StdioUpstream {
     }
 }
 
+/// `initialize` (unless `protocol: modern`), then the `server/discover` probe (unless
+/// `protocol: legacy`): the server's answer to each decides which eras it is spoken to in.
+async fn handshake(
+    mux: &Mux,
+    cfg: &ServerConfig,
+    skip_probe: bool,
+    probing: &std::sync::atomic::AtomicBool,
+) -> Result<InitInfo, String> {
+    let mut legacy = None;
+    let mut init_problem = None;
+    if cfg.protocol != ProtocolMode::Modern {
+        let r = mux
+            .call(
+                methods::INITIALIZE,
+                Some(initialize_params()),
+                CallOptions::default(),
+                cfg.init_timeout.0,
+            )
+            .await;
+        match r {
+            Ok(raw) => {
+                let info =
+                    parse_initialize_result(&raw).map_err(|e| format!("initialize failed: {e}"))?;
+                mux.notify(methods::INITIALIZED, None);
+                legacy = Some(info);
+            }
+            // A 2026-only server refuses `initialize`; the probe below may still find it.
+            Err(CallError::Rpc(e)) if cfg.protocol == ProtocolMode::Auto => {
+                init_problem = Some(format!("initialize failed: {e}"));
+            }
+            Err(e) => return Err(format!("initialize failed: {e}")),
+        }
+    }
+    let mut modern = None;
+    if cfg.protocol != ProtocolMode::Legacy && !skip_probe {
+        probing.store(true, std::sync::atomic::Ordering::Relaxed);
+        let wait = match cfg.protocol {
+            ProtocolMode::Modern => cfg.init_timeout.0,
+            _ => cfg.probe_timeout.0.min(cfg.init_timeout.0),
+        };
+        let r = mux
+            .call(
+                methods::SERVER_DISCOVER,
+                Some(discover_params()),
+                CallOptions::default(),
+                wait,
+            )
+            .await;
+        probing.store(false, std::sync::atomic::Ordering::Relaxed);
+        match classify_discover(r) {
+            Discovery::Modern(info) => modern = Some(*info),
+            Discovery::Refused(why) => return Err(why),
+            Discovery::Legacy(why) if cfg.protocol == ProtocolMode::Modern => {
+                return Err(format!("`protocol: modern`, but {why}"));
+            }
+            Discovery::Legacy(why) => {
+                tracing::debug!(server = %mux.server(), %why, "upstream speaks session-era protocol only");
+            }
+        }
+    }
+    InitInfo::merge(legacy, modern).ok_or_else(|| {
+        init_problem.unwrap_or_else(|| "neither initialize nor server/discover worked".into())
+    })
+}
+
 enum RunEnd {
     Shutdown,
     Crashed { reason: String, uptime: Duration },
@@ -279,8 +349,10 @@ impl Backend for StdioUpstream {
         method: &'a str,
         params: Option<Box<RawValue>>,
         opts: CallOptions,
+        _era: Era,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
+        // One pipe carries both eras: a modern request is told apart by its `_meta`.
         Box::pin(self.channel.call(method, params, opts, timeout))
     }
 

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 pub use events::Streams;
 pub use guard::EdgePolicy;
 
+use crate::auth::{AuthError, Identity};
 use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
 use crate::pipeline::{RequestCtx, Transport};
@@ -79,10 +80,13 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
         edge: Arc::new(EdgePolicy::new(cfg, listening_on_loopback)),
         gw: gw.clone(),
     };
-    Router::new()
-        .route(&cfg.path, any(mcp))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+    let mut router = Router::new().route(&cfg.path, any(mcp));
+    if let Some(o) = gw.auth.oauth() {
+        for path in o.metadata().1 {
+            router = router.route(&path, axum::routing::get(resource_metadata));
+        }
+    }
+    router.layer(DefaultBodyLimit::max(limit)).with_state(app)
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, end standalone streams, and let
@@ -139,21 +143,41 @@ async fn reap_sessions(gw: Arc<Gateway>) {
         if n > 0 {
             tracing::info!(closed = n, "closed idle sessions");
         }
+        gw.limits.prune();
     }
 }
 
 async fn mcp(
     State(app): State<App>,
     method: Method,
+    extensions: http::Extensions,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     if let Err(r) = app.edge.check(&headers) {
         return r.into_response();
     }
+    let client_ip = extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let identity = match app.gw.auth.authenticate(&headers).await {
+        Ok(i) => i,
+        Err(e) => {
+            app.gw.audit.log_nowait(crate::audit::Record {
+                subject: "-".into(),
+                auth: "-".into(),
+                client_ip: client_ip.map(|ip| ip.to_string()),
+                transport: "http".into(),
+                method: method.to_string(),
+                outcome: "unauthenticated".into(),
+                ..Default::default()
+            });
+            return unauthorized(&app, &e);
+        }
+    };
     match method {
         Method::POST => match body {
-            Ok(body) => post(app, headers, body)
+            Ok(body) => post(app, headers, body, identity, client_ip)
                 .await
                 .unwrap_or_else(IntoResponse::into_response),
             Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => Reject::new(
@@ -178,10 +202,12 @@ async fn mcp(
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             r
         }
-        Method::GET => get(app, headers)
+        Method::GET => get(app, headers, &identity)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Method::DELETE => delete(app, headers).unwrap_or_else(IntoResponse::into_response),
+        Method::DELETE => {
+            delete(app, headers, &identity).unwrap_or_else(IntoResponse::into_response)
+        }
         _ => {
             let mut r = Reject::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -195,7 +221,47 @@ async fn mcp(
     }
 }
 
-fn session_of(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject> {
+/// 401 (or 403 for a missing scope) with a `WWW-Authenticate` challenge that says what was
+/// wrong and, with OAuth configured, where to get a token.
+fn unauthorized(app: &App, e: &AuthError) -> Response {
+    let (status, challenge) = app.gw.auth.challenge(e);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut r = Reject::new(status, e.to_string()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// RFC 9728 protected-resource metadata.
+async fn resource_metadata(State(app): State<App>) -> Response {
+    match app.gw.auth.oauth() {
+        Some(o) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "max-age=300"),
+            ],
+            o.metadata().0.to_vec(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A session, only for the identity that opened it: to anyone else it does not exist.
+fn session_of(app: &App, headers: &HeaderMap, identity: &Identity) -> Result<Arc<Session>, Reject> {
+    let session = session_by_id(app, headers)?;
+    if !session.owned_by(&identity.subject) {
+        tracing::info!(session = %session.id, subject = %identity.subject, "session used by another identity; refused");
+        return Err(Reject::new(
+            StatusCode::NOT_FOUND,
+            "Session not found: it ended or never existed; initialize a new one",
+        ));
+    }
+    Ok(session)
+}
+
+fn session_by_id(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject> {
     let id = headers
         .get(HEADER_SESSION_ID)
         .and_then(|v| v.to_str().ok())
@@ -213,7 +279,13 @@ fn session_of(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject> {
     })
 }
 
-async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Reject> {
+async fn post(
+    app: App,
+    headers: HeaderMap,
+    body: Bytes,
+    identity: Arc<Identity>,
+    client_ip: Option<std::net::IpAddr>,
+) -> Result<Response, Reject> {
     guard::check_content_type(&headers)?;
     let accepts = guard::accepts(&headers);
     if !accepts.json && !accepts.sse {
@@ -237,7 +309,7 @@ async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Rej
     let header_signal = raw_version.filter(|_| !headers.contains_key(HEADER_SESSION_ID));
     let msg = match msg {
         Message::Request(req) if crate::era::is_modern(&req, header_signal) => {
-            return Ok(modern::request(app, headers, req).await);
+            return Ok(modern::request(app, headers, req, identity, client_ip).await);
         }
         // 2026-07-28 defines no client notifications over HTTP: accepted and ignored.
         Message::Notification(_) | Message::Response(_)
@@ -252,9 +324,14 @@ async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Rej
     if let Message::Request(req) = &msg
         && req.method == methods::INITIALIZE
     {
-        return Ok(initialize(&app, req.id.clone(), req.params.as_deref()));
+        return Ok(initialize(
+            &app,
+            req.id.clone(),
+            req.params.as_deref(),
+            &identity,
+        ));
     }
-    let session = session_of(&app, &headers)?;
+    let session = session_of(&app, &headers, &identity)?;
     if let Some(v) = header_version {
         let negotiated = session.protocol_version.read().clone();
         if !negotiated.is_empty() && v != negotiated {
@@ -268,7 +345,7 @@ async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Rej
     }
     session.touch();
     match msg {
-        Message::Request(req) => Ok(run(app, session, req, accepts).await),
+        Message::Request(req) => Ok(run(app, session, req, accepts, identity, client_ip).await),
         Message::Notification(n) => {
             app.gw.handle_notification(Some(&session), n);
             Ok(StatusCode::ACCEPTED.into_response())
@@ -280,7 +357,12 @@ async fn post(app: App, headers: HeaderMap, body: Bytes) -> Result<Response, Rej
     }
 }
 
-fn initialize(app: &App, id: Id, params: Option<&serde_json::value::RawValue>) -> Response {
+fn initialize(
+    app: &App,
+    id: Id,
+    params: Option<&serde_json::value::RawValue>,
+    identity: &Identity,
+) -> Response {
     if app.gw.sessions.len() >= app.gw.config.http.max_sessions {
         return Reject::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -296,6 +378,7 @@ fn initialize(app: &App, id: Id, params: Option<&serde_json::value::RawValue>) -
         .into_response();
     }
     let session = app.gw.sessions.create();
+    session.set_owner(&identity.subject);
     match app.gw.initialize(&session, params) {
         Ok(result) => {
             let body = Message::response(id, Ok(result)).to_vec();
@@ -312,6 +395,40 @@ fn initialize(app: &App, id: Id, params: Option<&serde_json::value::RawValue>) -
     }
 }
 
+/// A plain JSON answer; a rate-limited call's is a 429 with `Retry-After`.
+fn final_response(body: Vec<u8>) -> Response {
+    match retry_after(&body) {
+        Some(secs) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::CONTENT_TYPE, "application/json".to_owned()),
+                (header::RETRY_AFTER, secs.to_string()),
+            ],
+            body,
+        )
+            .into_response(),
+        None => json_response(body),
+    }
+}
+
+/// Seconds to wait, if `body` is a rate-limit error (checked cheaply before parsing).
+pub(super) fn retry_after(body: &[u8]) -> Option<u64> {
+    const CODE: &[u8] = b"-32007";
+    if !body.windows(CODE.len()).any(|w| w == CODE) {
+        return None;
+    }
+    let Ok(Message::Response(r)) = parse_message(body) else {
+        return None;
+    };
+    let e = r.result.err().filter(|e| e.code == codes::RATE_LIMITED)?;
+    let ms = e
+        .data
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d.get()).ok())
+        .and_then(|d| d.get("retryAfterMs").and_then(serde_json::Value::as_u64))
+        .unwrap_or(1000);
+    Some(ms.div_ceil(1000).max(1))
+}
+
 fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -321,6 +438,8 @@ async fn run(
     session: Arc<Session>,
     req: switchboard_protocol::Request,
     accepts: guard::Accepts,
+    identity: Arc<Identity>,
+    client_ip: Option<std::net::IpAddr>,
 ) -> Response {
     let mode = match (app.gw.config.http.response_mode, accepts.json, accepts.sse) {
         (_, true, false) => ResponseMode::Json,
@@ -336,6 +455,9 @@ async fn run(
         transport: Transport::Http,
         cancel,
         modern: None,
+        identity,
+        client_ip,
+        denied: Default::default(),
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
@@ -350,7 +472,7 @@ async fn run(
     let first = match mode {
         ResponseMode::Sse => None,
         ResponseMode::Json | ResponseMode::Auto => match rx.recv().await {
-            Some(Out::Final(bytes)) => return json_response(bytes),
+            Some(Out::Final(bytes)) => return final_response(bytes),
             Some(Out::Message(bytes)) => Some(bytes),
             None => {
                 return Reject::new(
@@ -379,7 +501,7 @@ pub(super) fn sse_headers(body: Body) -> Response {
 
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-async fn get(app: App, headers: HeaderMap) -> Result<Response, Reject> {
+async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Response, Reject> {
     if !guard::accepts(&headers).sse {
         return Err(Reject::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -387,7 +509,7 @@ async fn get(app: App, headers: HeaderMap) -> Result<Response, Reject> {
         ));
     }
     guard::protocol_version(&headers)?;
-    let session = session_of(&app, &headers)?;
+    let session = session_of(&app, &headers, identity)?;
     // Resuming a response stream the client lost.
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok())
         && let Some((log, from)) = session.streams.resume(last)
@@ -420,8 +542,8 @@ async fn get(app: App, headers: HeaderMap) -> Result<Response, Reject> {
     Ok(sse_headers(Body::from_stream(stream)))
 }
 
-fn delete(app: App, headers: HeaderMap) -> Result<Response, Reject> {
-    let session = session_of(&app, &headers)?;
+fn delete(app: App, headers: HeaderMap, identity: &Identity) -> Result<Response, Reject> {
+    let session = session_of(&app, &headers, identity)?;
     app.gw.close_session(&session.id);
     tracing::debug!(session = %session.id, "session ended by the client");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -76,6 +76,7 @@ fn check_headers(headers: &HeaderMap, req: &Request, meta: &ModernMeta) -> Resul
     let key = match req.method.as_str() {
         methods::TOOLS_CALL | methods::PROMPTS_GET => "name",
         methods::RESOURCES_READ => "uri",
+        methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => "taskId",
         _ => return Ok(()),
     };
     let body_value = req
@@ -133,7 +134,13 @@ fn check_params(app: &App, headers: &HeaderMap, req: &Request) -> Result<(), Err
 }
 
 /// Serve one modern request.
-pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Response {
+pub(super) async fn request(
+    app: App,
+    headers: HeaderMap,
+    req: Request,
+    identity: std::sync::Arc<crate::auth::Identity>,
+    client_ip: Option<std::net::IpAddr>,
+) -> Response {
     let id = req.id.clone();
     let meta = match era::read_meta(&req) {
         Ok(m) => m,
@@ -168,6 +175,9 @@ pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Respo
         transport: Transport::Http,
         cancel: cancel.clone(),
         modern: Some(meta),
+        identity,
+        client_ip,
+        denied: Default::default(),
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
@@ -190,7 +200,15 @@ pub(super) async fn request(app: App, headers: HeaderMap, req: Request) -> Respo
                 _ => 200,
             };
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+            let retry = (status == StatusCode::TOO_MANY_REQUESTS)
+                .then(|| super::retry_after(&bytes))
+                .flatten();
+            let mut r =
+                (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+            if let Some(secs) = retry {
+                r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            r
         }
         Some(Out::Message(first)) => {
             let stream = futures_util::stream::unfold(

@@ -50,6 +50,14 @@ pub fn node() -> PathBuf {
     if n.exists() { n } else { PathBuf::from("node") }
 }
 
+/// The official Inspector CLI, ready for its arguments (`--cli URL …`).
+pub fn inspector() -> Command {
+    let mut cmd = Command::new(node());
+    cmd.current_dir(harness())
+        .arg(harness().join("node_modules/@modelcontextprotocol/inspector/cli/build/cli.js"));
+    cmd
+}
+
 pub fn everything_js() -> PathBuf {
     harness().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
 }
@@ -140,9 +148,14 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(yaml: &str) -> Gateway {
+        Self::start_at(yaml, "127.0.0.1:0")
+    }
+
+    /// Start listening on `listen` (e.g. a port chosen in advance with [`free_port`]).
+    pub fn start_at(yaml: &str, listen: &str) -> Gateway {
         let config = tmp_file("gateway.yaml", yaml);
         let mut child = Command::new(switchboard())
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .args(["serve", "--listen", listen, "--config"])
             .arg(&config)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")

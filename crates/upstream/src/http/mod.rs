@@ -14,16 +14,19 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use parking_lot::RwLock;
 use serde_json::value::RawValue;
-use switchboard_config::ServerConfig;
-use switchboard_protocol::version::{HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
+use switchboard_config::{ProtocolMode, ServerConfig};
+use switchboard_protocol::version::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use switchboard_protocol::{Id, Message, Notification, methods, to_raw};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::init::{InitInfo, initialize_params, parse_initialize_result};
+use crate::init::{
+    Discovery, InitInfo, classify_discover, discover_params, initialize_params,
+    parse_initialize_result,
+};
 use crate::mux::rewrite_progress_token;
 use crate::supervisor::backoff;
-use crate::{Backend, CallError, CallOptions, Relay, Status, UpstreamEvent};
+use crate::{Backend, CallError, CallOptions, Era, Relay, Status, UpstreamEvent};
 
 pub(super) const MAX_EVENT: usize = 64 * 1024 * 1024;
 
@@ -52,7 +55,6 @@ const OUT_OF_BAND_SETTLE: Duration = Duration::from_millis(25);
 struct Session {
     id: Option<HeaderValue>,
     version: HeaderValue,
-    #[allow(dead_code)]
     info: Arc<InitInfo>,
 }
 
@@ -63,6 +65,8 @@ pub(crate) struct HttpUpstream {
     url: reqwest::Url,
     headers: HeaderMap,
     session: RwLock<Option<Arc<Session>>>,
+    /// Set when the server speaks 2026-07-28: no session id, the modern version header.
+    modern: RwLock<Option<Arc<Session>>>,
     status: watch::Sender<Status>,
     events: mpsc::UnboundedSender<UpstreamEvent>,
     next_id: AtomicI64,
@@ -140,6 +144,7 @@ impl HttpUpstream {
             }),
             headers,
             session: RwLock::new(None),
+            modern: RwLock::new(None),
             status,
             events,
             next_id: AtomicI64::new(1),
@@ -170,25 +175,37 @@ impl HttpUpstream {
     async fn maintain(self: Arc<Self>) {
         let mut attempt = 0u32;
         while !self.shutdown.is_cancelled() {
-            match self.initialize().await {
-                Ok(session) => {
+            match self.connect().await {
+                Ok((legacy, info)) => {
                     attempt = 0;
-                    let info = session.info.clone();
                     // The GET stream is open before the server is called ready: servers that
                     // log about calls there must not lose the first call's messages.
-                    let first = self.open_stream(&session).await;
-                    *self.session.write() = Some(session.clone());
-                    tracing::info!(server = %self.name, name = %info.server_name, protocol = %info.protocol_version, "upstream ready");
+                    let first = match &legacy {
+                        Some(session) => Some(self.open_stream(session).await),
+                        None => None,
+                    };
+                    *self.session.write() = legacy.clone();
+                    tracing::info!(server = %self.name, name = %info.server_name, protocol = %info.protocols(), "upstream ready");
                     let _ = self.status.send(Status::Ready(info));
                     let _ = self.events.send(UpstreamEvent::Ready {
                         server: self.name.clone(),
                     });
-                    let listener = tokio::spawn(self.clone().listen(session, first));
+                    let listener = match (legacy, first) {
+                        (Some(session), Some(first)) => {
+                            Some(tokio::spawn(self.clone().listen(session, first)))
+                        }
+                        _ => None,
+                    };
+                    let stop = || {
+                        if let Some(l) = &listener {
+                            l.abort();
+                        }
+                    };
                     tokio::select! {
                         _ = self.reconnect.notified() => {}
-                        _ = self.shutdown.cancelled() => { listener.abort(); break; }
+                        _ = self.shutdown.cancelled() => { stop(); break; }
                     }
-                    listener.abort();
+                    stop();
                     let _ = self.events.send(UpstreamEvent::Down {
                         server: self.name.clone(),
                         reason: "session expired".into(),
@@ -205,6 +222,83 @@ impl HttpUpstream {
             }
         }
         let _ = self.status.send(Status::Stopped);
+    }
+
+    /// Probe with `server/discover` (unless `protocol: legacy`) and `initialize` (unless
+    /// `protocol: modern`); the session, if the server took `initialize`, and what it said.
+    async fn connect(&self) -> Result<(Option<Arc<Session>>, Arc<InitInfo>), String> {
+        let mut modern = None;
+        if self.cfg.protocol != ProtocolMode::Legacy {
+            match self.discover().await? {
+                Discovery::Modern(info) => modern = Some(*info),
+                Discovery::Refused(why) => return Err(why),
+                Discovery::Legacy(why) if self.cfg.protocol == ProtocolMode::Modern => {
+                    return Err(format!("`protocol: modern`, but {why}"));
+                }
+                Discovery::Legacy(why) => {
+                    tracing::debug!(server = %self.name, %why, "upstream speaks session-era protocol only");
+                }
+            }
+        }
+        *self.modern.write() = modern.as_ref().map(|info| {
+            Arc::new(Session {
+                id: None,
+                version: HeaderValue::from_static(version::MODERN_VERSIONS[0]),
+                info: Arc::new(info.clone()),
+            })
+        });
+        let mut legacy = None;
+        if self.cfg.protocol != ProtocolMode::Modern {
+            match self.initialize().await {
+                Ok(session) => legacy = Some(session),
+                // A server that answers discover but not initialize is served statelessly.
+                Err(why) if modern.is_some() => {
+                    tracing::debug!(server = %self.name, %why, "upstream speaks 2026-07-28 only");
+                }
+                Err(why) => return Err(why),
+            }
+        }
+        let info = InitInfo::merge(legacy.as_ref().map(|s| (*s.info).clone()), modern)
+            .ok_or_else(|| "neither initialize nor server/discover worked".to_owned())?;
+        Ok((legacy, Arc::new(info)))
+    }
+
+    /// `server/discover` without a session. Transport failures are errors (retried); any
+    /// answer is classified.
+    async fn discover(&self) -> Result<Discovery, String> {
+        let body = Message::request(
+            Id::Num(0),
+            methods::SERVER_DISCOVER,
+            Some(discover_params()),
+        )
+        .to_vec();
+        let req = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(HEADER_PROTOCOL_VERSION, version::MODERN_VERSIONS[0])
+            .header(version::HEADER_METHOD, methods::SERVER_DISCOVER)
+            .body(body);
+        let wait = self.cfg.probe_timeout.0.min(self.cfg.init_timeout.0);
+        let resp = match tokio::time::timeout(wait, req.send()).await {
+            Err(_) => return Ok(Discovery::Legacy("no answer to server/discover".into())),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "server/discover request failed: {}",
+                    error_chain(&e)
+                ));
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        if resp.status().is_server_error() {
+            return Err(format!("server/discover got HTTP {}", resp.status()));
+        }
+        let r = tokio::time::timeout(wait, read_response(resp, 0, None, None, self))
+            .await
+            .unwrap_or_else(|_| Err(self.failed("server/discover answer did not complete")));
+        Ok(classify_discover(r))
     }
 
     async fn initialize(&self) -> Result<Arc<Session>, String> {
@@ -322,8 +416,14 @@ impl HttpUpstream {
         method: &str,
         params: Option<&RawValue>,
         relay: Option<&Arc<dyn Relay>>,
+        era: Era,
+        param_headers: &[(String, String)],
     ) -> Result<Box<RawValue>, PostError> {
-        let session = self.session.read().clone().ok_or_else(|| {
+        let slot = match era {
+            Era::Legacy => &self.session,
+            Era::Modern => &self.modern,
+        };
+        let session = slot.read().clone().ok_or_else(|| {
             PostError::Call(CallError::Unavailable {
                 server: self.name.to_string(),
                 reason: self.status.borrow().describe(),
@@ -337,6 +437,10 @@ impl HttpUpstream {
                 None => (Some(p.to_owned()), None),
             },
             (_, p) => (p.map(RawValue::to_owned), None),
+        };
+        let name = match era {
+            Era::Modern => params.as_deref().and_then(|p| request_name(method, p)),
+            Era::Legacy => None,
         };
         let body = Message::request(Id::Num(id), method, params).to_vec();
         // Registered before sending: the server may log about the call on its GET stream
@@ -355,13 +459,27 @@ impl HttpUpstream {
         });
         // Armed before sending: a call abandoned while waiting for the response headers (a
         // JSON-mode server sends them with the result) is still cancelled upstream.
+        // A modern request is cancelled by closing its stream, which dropping it does.
         let cancel_guard = CancelOnDrop {
             up: self,
             session: session.clone(),
             id,
-            armed: true,
+            armed: era == Era::Legacy,
         };
-        let resp = match self.post(&session, body).send().await {
+        let mut post = self.post(&session, body);
+        if era == Era::Modern {
+            post = post.header(version::HEADER_METHOD, method);
+            if let Some(name) = name {
+                post = post.header(
+                    version::HEADER_NAME,
+                    switchboard_protocol::headers::encode_value(&name),
+                );
+            }
+            for (name, value) in param_headers {
+                post = post.header(format!("Mcp-Param-{name}"), value.as_str());
+            }
+        }
+        let resp = match post.send().await {
             Ok(r) => r,
             Err(e) => {
                 cancel_guard.disarm();
@@ -520,6 +638,19 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
+/// What `Mcp-Name` carries for a modern request: the tool or prompt name, the resource URI, or
+/// the task id.
+fn request_name(method: &str, params: &RawValue) -> Option<String> {
+    let key = match method {
+        methods::TOOLS_CALL | methods::PROMPTS_GET => "name",
+        methods::RESOURCES_READ => "uri",
+        m if m.starts_with("tasks/") => "taskId",
+        _ => return None,
+    };
+    let map = switchboard_protocol::RawMap::parse(params).ok()?;
+    map.get_str(key).map(|v| v.into_owned())
+}
+
 fn unreachable_url() -> reqwest::Url {
     // Only reached if parsing a constant URL fails, which it does not.
     reqwest::Url::parse("http://127.0.0.1/").unwrap_or_else(|_| unreachable_url())
@@ -542,14 +673,21 @@ impl Backend for HttpUpstream {
         method: &'a str,
         params: Option<Box<RawValue>>,
         opts: CallOptions,
+        era: Era,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
         Box::pin(async move {
+            let once = || {
+                self.call_once(
+                    method,
+                    params.as_deref(),
+                    opts.relay.as_ref(),
+                    era,
+                    &opts.param_headers,
+                )
+            };
             let work = async {
-                match self
-                    .call_once(method, params.as_deref(), opts.relay.as_ref())
-                    .await
-                {
+                match once().await {
                     Ok(r) => Ok(r),
                     Err(PostError::Call(e)) => Err(e),
                     Err(PostError::SessionGone(stale)) => {
@@ -570,10 +708,7 @@ impl Backend for HttpUpstream {
                             rx.wait_for(|s| s.is_ready()),
                         )
                         .await;
-                        match self
-                            .call_once(method, params.as_deref(), opts.relay.as_ref())
-                            .await
-                        {
+                        match once().await {
                             Ok(r) => Ok(r),
                             Err(PostError::Call(e)) => Err(e),
                             Err(PostError::SessionGone(_)) => {

@@ -1,0 +1,258 @@
+//! API keys: `sb_<id>_<secret>`. Only a SHA-256 hash of each key is stored (random 256-bit
+//! secrets need no slow hash), in a JSON file written atomically with mode 0600; a presented key
+//! is found by its id and compared in constant time. The file is re-read when it changes, so
+//! `switchboard keys revoke` takes effect on a running gateway within a second or two.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const PREFIX: &str = "sb_";
+
+/// One key, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// Hex SHA-256 of the whole key.
+    pub sha256: String,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub keys: Vec<KeyRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write key file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no key with id or name `{0}`")]
+    Unknown(String),
+}
+
+fn now_text() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl KeyFile {
+    /// Read a key file; a missing file is an empty store.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| KeyError::Parse {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(KeyError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Write atomically (temporary file + rename), readable by the owner only.
+    pub fn save(&self, path: &Path) -> Result<(), KeyError> {
+        let err = |source| KeyError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let body = serde_json::to_vec_pretty(self).unwrap_or_default();
+        {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp).map_err(err)?;
+            f.write_all(&body).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+
+    /// Make a key for `name` with `role`; returns the key, shown once.
+    pub fn create(&mut self, name: &str, role: &str) -> String {
+        let id = hex(&rand::random::<[u8; 6]>());
+        let secret = B64.encode(rand::random::<[u8; 32]>());
+        let key = format!("{PREFIX}{id}_{secret}");
+        self.keys.push(KeyRecord {
+            id,
+            name: name.to_owned(),
+            role: role.to_owned(),
+            sha256: hex(&Sha256::digest(key.as_bytes())),
+            created: now_text(),
+            revoked: None,
+        });
+        key
+    }
+
+    /// Revoke the key with this id or name.
+    pub fn revoke(&mut self, id_or_name: &str) -> Result<&KeyRecord, KeyError> {
+        let rec = self
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id_or_name || k.name == id_or_name)
+            .ok_or_else(|| KeyError::Unknown(id_or_name.to_owned()))?;
+        if rec.revoked.is_none() {
+            rec.revoked = Some(now_text());
+        }
+        Ok(rec)
+    }
+}
+
+/// What a valid key says about its holder.
+#[derive(Debug, Clone)]
+pub struct KeyHolder {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// The live key store of a running gateway.
+pub struct KeyStore {
+    path: PathBuf,
+    keys: ArcSwap<Vec<KeyRecord>>,
+    checked: Mutex<(Instant, Option<SystemTime>)>,
+}
+
+/// How often the file's modification time is looked at.
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl KeyStore {
+    pub fn open(path: &Path) -> Result<Self, KeyError> {
+        let file = KeyFile::load(path)?;
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok(Self {
+            path: path.to_owned(),
+            keys: ArcSwap::from_pointee(file.keys),
+            checked: Mutex::new((Instant::now(), mtime)),
+        })
+    }
+
+    /// Reload the file if it changed; looked at once per [`RECHECK`], or now when `force`d
+    /// (an unknown key id: a key made moments ago works at once).
+    fn refresh(&self, force: bool) {
+        let mtime = {
+            let mut c = self.checked.lock();
+            if !force && c.0.elapsed() < RECHECK {
+                return;
+            }
+            c.0 = Instant::now();
+            let mtime = std::fs::metadata(&self.path)
+                .and_then(|m| m.modified())
+                .ok();
+            if mtime == c.1 {
+                return;
+            }
+            c.1 = mtime;
+            mtime
+        };
+        match KeyFile::load(&self.path) {
+            Ok(file) => {
+                tracing::info!(path = %self.path.display(), keys = file.keys.len(), "API key file changed; reloaded");
+                self.keys.store(Arc::new(file.keys));
+            }
+            Err(e) => {
+                // Keep the keys we had; a half-written file must not lock everyone out.
+                tracing::error!(error = %e, ?mtime, "API key file unreadable; keeping the previous keys");
+            }
+        }
+    }
+
+    /// The holder of `presented`, if it is a valid, unrevoked key.
+    pub fn verify(&self, presented: &str) -> Option<KeyHolder> {
+        self.refresh(false);
+        let id = presented.strip_prefix(PREFIX)?.split('_').next()?;
+        let mut keys = self.keys.load();
+        if !keys.iter().any(|k| k.id == id) {
+            self.refresh(true);
+            keys = self.keys.load();
+        }
+        let rec = keys.iter().find(|k| k.id == id)?;
+        let digest = hex(&Sha256::digest(presented.as_bytes()));
+        let same: bool = digest.as_bytes().ct_eq(rec.sha256.as_bytes()).into();
+        (same && rec.revoked.is_none()).then(|| KeyHolder {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            role: rec.role.clone(),
+        })
+    }
+
+    /// Whether a presented credential has this store's shape.
+    pub fn looks_like_key(presented: &str) -> bool {
+        presented.starts_with(PREFIX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_verify_until_revoked_and_are_stored_hashed() {
+        let dir = std::env::temp_dir().join(format!("sb-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.json");
+        let mut f = KeyFile::default();
+        let key = f.create("ci", "developer");
+        f.save(&path).unwrap();
+        let stored = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !stored.contains(&key[10..]),
+            "the secret must not be stored"
+        );
+        let store = KeyStore::open(&path).unwrap();
+        let holder = store.verify(&key).unwrap();
+        assert_eq!(
+            (holder.name.as_str(), holder.role.as_str()),
+            ("ci", "developer")
+        );
+        // One character off, another id, or garbage: nothing.
+        let mut wrong = key.clone();
+        wrong.pop();
+        wrong.push(if key.ends_with('A') { 'B' } else { 'A' });
+        assert!(store.verify(&wrong).is_none());
+        assert!(store.verify("sb_000000000000_x").is_none());
+        assert!(store.verify("garbage").is_none());
+        // Revocation reaches the running store once the file changes.
+        let mut f = KeyFile::load(&path).unwrap();
+        f.revoke("ci").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        f.save(&path).unwrap();
+        store.checked.lock().0 = Instant::now() - RECHECK * 2;
+        store.checked.lock().1 = None;
+        assert!(store.verify(&key).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,289 @@
+//! Routing a call to its upstream in the right protocol era: the client's era when the server
+//! speaks it (a relay, wrapping a 2026 upstream's `requestState` in the gateway's signed one),
+//! else the other era through a bridge (`bridge.rs` for session-era clients, `parked.rs` for
+//! 2026 clients); and `tasks/*`, routed by the task ids the gateway hands out.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use switchboard_protocol::{ErrorObject, RawMap, codes, methods, to_raw};
+use switchboard_upstream::{CallOptions, Era, Relay};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Route;
+use crate::client::CallRelay;
+use crate::gateway::Gateway;
+use crate::mrtr::Binding;
+use crate::parked::{Resumed, Round, Running};
+use crate::pipeline::{RequestCtx, rewrite};
+
+impl Gateway {
+    /// The `Mcp-Param-*` values a call of tool `exposed` carries to a modern HTTP upstream.
+    pub(crate) fn param_headers(
+        &self,
+        exposed: &str,
+        params: Option<&RawValue>,
+    ) -> Vec<(String, String)> {
+        match self.catalog.param_headers(exposed) {
+            Some(marks) if !marks.is_empty() => {
+                crate::params::header_values(&marks, params_of(params).as_ref())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) async fn forward(
+        &self,
+        ctx: &RequestCtx,
+        route: &Route,
+        method: &str,
+        params: Box<RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        self.forward_with(ctx, route, method, params, Vec::new())
+            .await
+    }
+
+    pub(crate) async fn forward_with(
+        &self,
+        ctx: &RequestCtx,
+        route: &Route,
+        method: &str,
+        params: Box<RawValue>,
+        param_headers: Vec<(String, String)>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let upstream = self
+            .upstream_for(route.server, ctx.session.as_ref())
+            .ok_or_else(|| ErrorObject::internal("route to a server that is gone"))?;
+        let relay: Option<Arc<dyn Relay>> = match (&ctx.session, &ctx.modern) {
+            (Some(s), _) => Some(Arc::new(CallRelay {
+                session: s.clone(),
+                out: ctx.out.clone(),
+            })),
+            (None, Some(meta)) => Some(Arc::new(crate::client::StatelessRelay {
+                out: ctx.out.clone(),
+                log_level: meta.log_level,
+                origin: crate::session::next_origin(),
+            })),
+            (None, None) => None,
+        };
+        // The client's era when the server speaks it (pure relay); else the other, bridged.
+        let client_era = match (&ctx.modern, &ctx.session) {
+            (Some(_), _) => Some(Era::Modern),
+            (None, Some(_)) => Some(Era::Legacy),
+            (None, None) => None,
+        };
+        let era = match (client_era, upstream.info()) {
+            (Some(Era::Modern), Some(i)) if !i.speaks(Era::Modern) => Some(Era::Legacy),
+            (Some(Era::Legacy), Some(i)) if !i.speaks(Era::Legacy) => Some(Era::Modern),
+            (e, _) => e,
+        };
+        let server = upstream.name().clone();
+        let call = |params: Box<RawValue>| {
+            let upstream = upstream.clone();
+            let opts = CallOptions {
+                relay: relay.clone(),
+                cancel: ctx.cancel.clone(),
+                timeout: None,
+                era,
+                param_headers: param_headers.clone(),
+            };
+            async move {
+                upstream.call(method, Some(params), opts).await.map_err(|e| {
+                    if e.is_upstream_fault() {
+                        tracing::warn!(server = %upstream.name(), method, error = %e, "upstream call failed");
+                    }
+                    e.to_error_object()
+                })
+            }
+        };
+        match (client_era, era) {
+            (Some(Era::Modern), Some(Era::Modern)) => {
+                // Relay (docs/design §5.4): the upstream's own `requestState` travels inside
+                // the gateway's signed one, bound to this request.
+                let binding = Binding::of(method, &route.original, &server, &params)
+                    .for_principal(&ctx.identity.subject);
+                let (params, state) = crate::mrtr::take_state(params)?;
+                let params = match state {
+                    None => params,
+                    Some(token) => {
+                        let claims = self.mrtr.open(&token, &binding).map_err(|e| {
+                            tracing::info!(server = %server, method, reason = %e, "requestState refused");
+                            crate::mrtr::invalid_state()
+                        })?;
+                        crate::mrtr::put_state(&params, claims.us.as_deref())
+                    }
+                };
+                let result = call(params).await?;
+                if crate::mrtr::is_input_required(&result) {
+                    return Ok(crate::mrtr::rewrite_result_state(&result, |us| {
+                        self.mrtr.seal(&binding, us)
+                    }));
+                }
+                Ok(scope_task_id(&server, result))
+            }
+            (Some(Era::Modern), _) => {
+                // A session-era upstream: the modern envelope is the gateway's, and the
+                // upstream's requests to the client become `input_required` rounds (§5.5).
+                let interactive = matches!(
+                    method,
+                    methods::TOOLS_CALL | methods::PROMPTS_GET | methods::RESOURCES_READ
+                );
+                let Some(meta) = ctx.modern.as_ref().filter(|_| interactive) else {
+                    return call(crate::era::strip_request_meta(params)).await;
+                };
+                let binding = Binding::of(method, &route.original, &server, &params)
+                    .for_principal(&ctx.identity.subject);
+                let (params, state) = crate::mrtr::take_state(params)?;
+                let (params, responses) = crate::mrtr::take_responses(params)?;
+                let progress_token = crate::mrtr::progress_token(&params);
+                let params = crate::era::strip_request_meta(params);
+                let (running, round) = match state {
+                    None => {
+                        let upstream = upstream.clone();
+                        let method = method.to_owned();
+                        let param_headers = param_headers.clone();
+                        // The time the client takes to answer is not the server's: a parked
+                        // call may last its own timeout plus the state's lifetime.
+                        let timeout = self
+                            .catalog
+                            .servers()
+                            .get(route.server)
+                            .map(|s| s.config.timeout.0 + self.mrtr.ttl());
+                        let start = move |relay: Arc<dyn Relay>, cancel: CancellationToken| {
+                            Box::pin(async move {
+                                let opts = CallOptions {
+                                    relay: Some(relay),
+                                    cancel,
+                                    timeout,
+                                    era,
+                                    param_headers,
+                                };
+                                upstream
+                                    .call(&method, Some(params), opts)
+                                    .await
+                                    .map_err(|e| e.to_error_object())
+                            })
+                                as futures_util::future::BoxFuture<'static, _>
+                        };
+                        (
+                            Running::start(ctx.out.clone(), meta, progress_token, start),
+                            1,
+                        )
+                    }
+                    Some(token) => {
+                        let refused = |why: &dyn std::fmt::Display| {
+                            tracing::info!(server = %server, method, reason = %why, "requestState refused");
+                            crate::mrtr::invalid_state()
+                        };
+                        let claims = self.mrtr.open(&token, &binding).map_err(|e| refused(&e))?;
+                        let (Some(handle), Some(r)) = (claims.h, claims.r) else {
+                            return Err(refused(&"not a parked call's state"));
+                        };
+                        let responses = responses.unwrap_or_default();
+                        match self.parked.resume(
+                            &handle,
+                            r,
+                            &responses,
+                            ctx.out.clone(),
+                            meta,
+                            progress_token,
+                        )? {
+                            Resumed::Continue(running) => (running, r + 1),
+                            Resumed::Again { running, missing } => {
+                                return Ok(self.parked.repark(running, missing, r + 1, |h, r| {
+                                    self.mrtr.seal_park(&binding, h, r)
+                                }));
+                            }
+                        }
+                    }
+                };
+                let round = self
+                    .parked
+                    .round(running, round, &ctx.cancel, self.mrtr.ttl(), |h, r| {
+                        self.mrtr.seal_park(&binding, h, r)
+                    })
+                    .await;
+                match round {
+                    Round::Done(result) => result,
+                    Round::Input(result) => Ok(result),
+                }
+            }
+            (Some(Era::Legacy), Some(Era::Modern)) => {
+                let Some(session) = &ctx.session else {
+                    return Err(ErrorObject::internal(
+                        "a session-era request without a session",
+                    ));
+                };
+                crate::bridge::drive_input_required(session, relay.as_ref(), params, call).await
+            }
+            _ => call(params).await,
+        }
+    }
+
+    /// `tasks/get|update|cancel` (the 2026-07-28 tasks extension): routed by the task id the
+    /// gateway handed out, `<server>.<upstream task id>`; nothing is remembered.
+    pub(crate) async fn task(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let Some(meta) = &ctx.modern else {
+            return Err(ErrorObject::method_not_found(method));
+        };
+        let declared = meta
+            .capabilities
+            .get("extensions")
+            .and_then(|e| e.get(methods::TASKS_EXTENSION))
+            .is_some_and(|v| !v.is_null());
+        if !declared {
+            return Err(ErrorObject::new(
+                codes::MISSING_CLIENT_CAPABILITY,
+                format!(
+                    "{method} needs the {} extension in the request's client capabilities",
+                    methods::TASKS_EXTENSION
+                ),
+            )
+            .with_data(to_raw(&serde_json::json!({
+                "requiredCapabilities": {"extensions": {methods::TASKS_EXTENSION: {}}}
+            }))));
+        }
+        let params = params.ok_or_else(|| {
+            ErrorObject::invalid_params(format!("{method} needs params with `taskId`"))
+        })?;
+        let task_id = RawMap::parse(params)
+            .ok()
+            .and_then(|m| m.get_str("taskId").map(|t| t.into_owned()))
+            .ok_or_else(|| {
+                ErrorObject::invalid_params(format!("{method} needs a string `taskId`"))
+            })?;
+        let unknown = || ErrorObject::invalid_params(format!("Unknown task: {task_id}"));
+        let (server, upstream_id) = task_id.split_once('.').ok_or_else(unknown)?;
+        let index = self.catalog.server_index(server).ok_or_else(unknown)?;
+        let route = Route {
+            server: index,
+            original: upstream_id.to_owned(),
+        };
+        let params = rewrite(Some(params), "taskId", upstream_id)?;
+        self.forward(ctx, &route, method, params).await
+    }
+}
+
+/// A task id from an upstream as clients see it: `<server>.<id>`, so that `tasks/*` can be
+/// routed back without remembering anything.
+fn scope_task_id(server: &str, result: Box<RawValue>) -> Box<RawValue> {
+    let Ok(mut map) = RawMap::parse(&result) else {
+        return result;
+    };
+    let Some(id) = map.get_str("taskId").map(|t| t.into_owned()) else {
+        return result;
+    };
+    map.set_str("taskId", &format!("{server}.{id}"));
+    map.to_raw()
+}
+
+/// A call's `arguments`, decoded (only for tools that mirror arguments in headers).
+fn params_of(params: Option<&RawValue>) -> Option<serde_json::Value> {
+    let map = RawMap::parse(params?).ok()?;
+    serde_json::from_str(map.get("arguments")?.get()).ok()
+}

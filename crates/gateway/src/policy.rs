@@ -1,0 +1,238 @@
+//! Authorization: what a role may do, compiled once from `roles:` in the config.
+//!
+//! A pattern is a glob where `*` matches any run of characters. A bare pattern names tools. A
+//! pattern that contains the federation separator (`github__*`, `*__delete_*`) is matched
+//! against the namespaced name; one without it (`read_*`) against the server's own name, so it
+//! works whatever the prefix — and a server whose *prefix* happens to match (`read_x__drop_db`)
+//! gains nothing;
+//! `tool:`, `prompt:` and `resource:` prefixes name the kind explicitly (resources match by URI);
+//! `*` alone allows everything. A deny pattern beats any allow. A denied call is answered exactly
+//! like a call to something that does not exist.
+
+use std::sync::Arc;
+
+use switchboard_config::RoleConfig;
+
+/// What a permission is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Tool,
+    Prompt,
+    Resource,
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    /// `None`: every kind (the bare `*`).
+    kind: Option<Subject>,
+    glob: String,
+    /// Matched against the namespaced name (it names the separator), else the original.
+    namespaced: bool,
+}
+
+impl Pattern {
+    fn parse(s: &str, separator: &str) -> Self {
+        let s = s.trim();
+        if s == "*" {
+            return Self {
+                kind: None,
+                glob: "*".into(),
+                namespaced: true,
+            };
+        }
+        let namespaced = !separator.is_empty() && s.contains(separator);
+        for (prefix, kind) in [
+            ("tool:", Subject::Tool),
+            ("prompt:", Subject::Prompt),
+            ("resource:", Subject::Resource),
+        ] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                return Self {
+                    kind: Some(kind),
+                    glob: rest.to_owned(),
+                    namespaced: namespaced || kind == Subject::Resource,
+                };
+            }
+        }
+        Self {
+            kind: Some(Subject::Tool),
+            glob: s.to_owned(),
+            namespaced,
+        }
+    }
+
+    fn matches(&self, kind: Subject, exposed: &str, original: &str) -> bool {
+        let name = if self.namespaced { exposed } else { original };
+        self.kind.is_none_or(|k| k == kind) && glob(&self.glob, name)
+    }
+}
+
+/// A role's compiled permissions.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    allow_all: bool,
+    allow: Vec<Pattern>,
+    deny: Vec<Pattern>,
+}
+
+impl Policy {
+    /// Everything allowed (no authentication configured, or the local stdio user).
+    pub fn unrestricted() -> Arc<Self> {
+        Arc::new(Self {
+            allow_all: true,
+            allow: Vec::new(),
+            deny: Vec::new(),
+        })
+    }
+
+    /// Nothing allowed (a role that is not defined).
+    pub fn nothing() -> Arc<Self> {
+        Arc::new(Self {
+            allow_all: false,
+            allow: Vec::new(),
+            deny: Vec::new(),
+        })
+    }
+
+    /// Compile a role; `separator` is the federation separator (`__`).
+    pub fn compile(role: &RoleConfig, separator: &str) -> Self {
+        let allow: Vec<Pattern> = role
+            .allow
+            .iter()
+            .map(|p| Pattern::parse(p, separator))
+            .collect();
+        let deny: Vec<Pattern> = role
+            .deny
+            .iter()
+            .map(|p| Pattern::parse(p, separator))
+            .collect();
+        Self {
+            allow_all: deny.is_empty() && allow.iter().any(|p| p.kind.is_none()),
+            allow,
+            deny,
+        }
+    }
+
+    /// Whether everything is allowed, so listings need no filtering.
+    pub fn allows_everything(&self) -> bool {
+        self.allow_all
+    }
+
+    /// Whether `kind` named `exposed` (and `original` upstream) may be used.
+    pub fn allows(&self, kind: Subject, exposed: &str, original: &str) -> bool {
+        if self.allow_all {
+            return true;
+        }
+        self.allow
+            .iter()
+            .any(|p| p.matches(kind, exposed, original))
+            && !self.deny.iter().any(|p| p.matches(kind, exposed, original))
+    }
+}
+
+/// Whether a tool pattern (as written in `allow`) names the tool `exposed` (`original` upstream).
+pub fn tool_matches(pattern: &str, separator: &str, exposed: &str, original: &str) -> bool {
+    Pattern::parse(pattern, separator).matches(Subject::Tool, exposed, original)
+}
+
+/// Glob match with `*` only (any run, including empty). Linear in practice: the classic
+/// two-pointer algorithm with one backtrack point.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(allow: &[&str], deny: &[&str]) -> Policy {
+        Policy::compile(
+            &RoleConfig {
+                allow: allow.iter().map(|s| (*s).to_owned()).collect(),
+                deny: deny.iter().map(|s| (*s).to_owned()).collect(),
+                rate_limit: None,
+                tool_limits: Default::default(),
+            },
+            "__",
+        )
+    }
+
+    #[test]
+    fn globs() {
+        for (p, t, ok) in [
+            ("*", "", true),
+            ("*", "anything", true),
+            ("read_*", "read_code", true),
+            ("read_*", "read_", true),
+            ("read_*", "xread_code", false),
+            ("read_*", "rea", false),
+            ("*__delete_*", "github__delete_repo", true),
+            ("*__delete_*", "github__deleter", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("**", "x", true),
+            ("file:///tmp/*", "file:///tmp/a/b", true),
+            ("file:///tmp/*", "file:///etc/passwd", false),
+        ] {
+            assert_eq!(glob(p, t), ok, "{p} vs {t}");
+        }
+    }
+
+    #[test]
+    fn viewer_cannot_reach_admin_tools_by_any_name() {
+        let viewer = role(&["read_*"], &[]);
+        assert!(viewer.allows(Subject::Tool, "code__read_code", "read_code"));
+        assert!(!viewer.allows(Subject::Tool, "admin__delete_all", "delete_all"));
+        // A server whose prefix looks like an allowed name does not open its other tools.
+        assert!(!viewer.allows(Subject::Tool, "read_x__drop_db", "drop_db"));
+        // Bare patterns are about tools, not prompts or resources.
+        assert!(!viewer.allows(Subject::Prompt, "x__read_me", "read_me"));
+        assert!(!viewer.allows(Subject::Resource, "read_file", "read_file"));
+    }
+
+    #[test]
+    fn deny_beats_allow_and_kinds_are_separate() {
+        let dev = role(
+            &["*"],
+            &["*__delete_*", "resource:file:///etc/*", "prompt:secret*"],
+        );
+        assert!(!dev.allows_everything());
+        assert!(dev.allows(Subject::Tool, "gh__create_issue", "create_issue"));
+        assert!(!dev.allows(Subject::Tool, "gh__delete_repo", "delete_repo"));
+        assert!(dev.allows(Subject::Resource, "file:///tmp/x", "file:///tmp/x"));
+        assert!(!dev.allows(
+            Subject::Resource,
+            "file:///etc/passwd",
+            "file:///etc/passwd"
+        ));
+        assert!(!dev.allows(Subject::Prompt, "p__secret_plan", "secret_plan"));
+        let server = role(&["github__*", "resource:company://*", "prompt:*"], &[]);
+        assert!(server.allows(Subject::Tool, "github__x", "x"));
+        assert!(!server.allows(Subject::Tool, "gitlab__x", "x"));
+        assert!(server.allows(Subject::Resource, "company://e/1", "company://e/1"));
+        assert!(server.allows(Subject::Prompt, "a__b", "b"));
+        assert!(Policy::unrestricted().allows(Subject::Tool, "a", "a"));
+        assert!(!Policy::nothing().allows(Subject::Tool, "a", "a"));
+        assert!(role(&["*"], &[]).allows_everything());
+    }
+}
