@@ -161,30 +161,30 @@ impl KeyStore {
     }
 
     /// Reload the file if it changed; looked at once per [`RECHECK`], or now when `force`d
-    /// (an unknown key id: a key made moments ago works at once).
+    /// (an unknown key id: a key made moments ago works at once). The check and the reload
+    /// happen under one lock, so a request racing a reload waits for it instead of seeing the
+    /// new modification time with the old keys.
     fn refresh(&self, force: bool) {
-        let mtime = {
-            let mut c = self.checked.lock();
-            if !force && c.0.elapsed() < RECHECK {
-                return;
-            }
-            c.0 = Instant::now();
-            let mtime = std::fs::metadata(&self.path)
-                .and_then(|m| m.modified())
-                .ok();
-            if mtime == c.1 {
-                return;
-            }
-            c.1 = mtime;
-            mtime
-        };
+        let mut c = self.checked.lock();
+        if !force && c.0.elapsed() < RECHECK {
+            return;
+        }
+        c.0 = Instant::now();
+        let mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if mtime == c.1 {
+            return;
+        }
         match KeyFile::load(&self.path) {
             Ok(file) => {
                 tracing::info!(path = %self.path.display(), keys = file.keys.len(), "API key file changed; reloaded");
                 self.keys.store(Arc::new(file.keys));
+                c.1 = mtime;
             }
             Err(e) => {
-                // Keep the keys we had; a half-written file must not lock everyone out.
+                // Keep the keys we had (a broken file must not lock everyone out) and look
+                // again at the next check.
                 tracing::error!(error = %e, ?mtime, "API key file unreadable; keeping the previous keys");
             }
         }
@@ -253,6 +253,42 @@ mod tests {
         store.checked.lock().0 = Instant::now() - RECHECK * 2;
         store.checked.lock().1 = None;
         assert!(store.verify(&key).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A key made while the gateway runs works at once for every request racing the reload
+    /// (the failure CI once saw: one request reloading, the others refused meanwhile).
+    #[test]
+    fn a_new_key_works_for_every_concurrent_request() {
+        let dir = std::env::temp_dir().join(format!("sb-keys-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.json");
+        for round in 0..20 {
+            KeyFile::default().save(&path).unwrap();
+            let store = Arc::new(KeyStore::open(&path).unwrap());
+            std::thread::sleep(Duration::from_millis(2));
+            let mut f = KeyFile::load(&path).unwrap();
+            // Many records make the reload slow enough for the others to race it.
+            for i in 0..200 {
+                f.create(&format!("filler{i}"), "viewer");
+            }
+            let key = f.create("new", "developer");
+            f.save(&path).unwrap();
+            let barrier = Arc::new(std::sync::Barrier::new(8));
+            let verdicts: Vec<bool> = (0..8)
+                .map(|_| {
+                    let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        store.verify(&key).is_some()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            assert!(verdicts.iter().all(|v| *v), "round {round}: {verdicts:?}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
