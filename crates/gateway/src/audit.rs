@@ -2,10 +2,14 @@
 //! SHA-256 (`hash = sha256(prev ‖ record)`), so an edited, removed or reordered record breaks
 //! the chain (`switchboard audit verify`).
 //!
-//! One writer thread owns the sink (SQLite in WAL mode, or a JSONL file); requests hand it
-//! their record and wait for the acknowledgement, which comes after the batch holding it is
-//! committed. Concurrent requests share one commit (group commit), so durability costs latency
-//! per batch, not per call: a crash loses no acknowledged record.
+//! A request's record is acknowledged (and the request answered) only once it is on disk
+//! where a crash of the gateway cannot lose it. With the SQLite sink that is the *journal*:
+//! each commit appends the records as JSON lines to `<path>.pending` in one `write(2)`, and a
+//! background thread moves them into the database in batches (one transaction per tick), so a
+//! call pays one system call instead of a SQLite transaction. A gateway that crashed leaves
+//! the journal behind; the next start (and `audit tail|search|verify` meanwhile) reads it.
+//! With `fsync: true` a dedicated thread commits straight to the database (`synchronous=FULL`)
+//! or syncs the JSONL file. Concurrent requests share one commit (group commit).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -149,6 +153,8 @@ enum Writer {
 struct Inline {
     queue: parking_lot::Mutex<Vec<Entry>>,
     sink: parking_lot::Mutex<Sink>,
+    /// The database the journal is moved into (SQLite sink only).
+    importer: Option<Arc<Importer>>,
 }
 
 impl Inline {
@@ -172,6 +178,19 @@ impl Inline {
             }
         }
     }
+
+    /// Move the journal's records into the database.
+    fn flush(&self) {
+        if let Some(importer) = &self.importer {
+            importer.flush(&self.sink);
+        }
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +211,14 @@ pub enum AuditError {
         line: usize,
         why: String,
     },
+    #[error(
+        "audit journal {path} does not continue the database's chain ({why}); move it away to start, and keep it as evidence"
+    )]
+    Journal { path: PathBuf, why: String },
 }
+
+/// How often the journal is moved into the database.
+const IMPORT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Audit {
     /// No audit trail.
@@ -204,11 +230,26 @@ impl Audit {
         }
     }
 
-    /// Open the configured sink and start its writer thread.
+    /// Open the configured sink (recovering a journal a crashed gateway left) and start its
+    /// writer or importer thread.
     pub fn open(cfg: &AuditConfig, stdout_allowed: bool) -> Result<Self, AuditError> {
+        let path = Path::new(&cfg.path);
+        let spawn_err = |source| AuditError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut importer = None;
         let sink = match cfg.sink {
-            AuditSink::Sqlite => Sink::Sqlite(SqliteSink::open(Path::new(&cfg.path), cfg.fsync)?),
-            AuditSink::Jsonl => Sink::Jsonl(JsonlSink::open(Path::new(&cfg.path), cfg.fsync)?),
+            AuditSink::Sqlite if cfg.fsync => Sink::Sqlite(SqliteSink::open(path, true)?),
+            AuditSink::Sqlite => {
+                let mut db = SqliteSink::open(path, false)?;
+                let journal = Journal::open(path, &mut db)?;
+                importer = Some(Arc::new(Importer {
+                    db: parking_lot::Mutex::new(db),
+                }));
+                Sink::Journal(journal)
+            }
+            AuditSink::Jsonl => Sink::Jsonl(JsonlSink::open(path, cfg.fsync)?),
             AuditSink::Stdout => {
                 if !stdout_allowed {
                     tracing::warn!(
@@ -227,16 +268,31 @@ impl Audit {
             std::thread::Builder::new()
                 .name("switchboard-audit".into())
                 .spawn(move || writer(sink, rx))
-                .map_err(|source| AuditError::Io {
-                    path: PathBuf::from(&cfg.path),
-                    source,
-                })?;
+                .map_err(spawn_err)?;
             Writer::Thread(tx)
         } else {
-            Writer::Inline(Arc::new(Inline {
+            let inline = Arc::new(Inline {
                 queue: parking_lot::Mutex::new(Vec::new()),
                 sink: parking_lot::Mutex::new(sink),
-            }))
+                importer,
+            });
+            if inline.importer.is_some() {
+                // Holds the trail weakly: when the gateway lets go, the last flush is `Drop`'s.
+                let weak = Arc::downgrade(&inline);
+                std::thread::Builder::new()
+                    .name("switchboard-audit-import".into())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(IMPORT_EVERY);
+                            match weak.upgrade() {
+                                Some(inline) => inline.flush(),
+                                None => return,
+                            }
+                        }
+                    })
+                    .map_err(spawn_err)?;
+            }
+            Writer::Inline(inline)
         };
         Ok(Self {
             writer: Some(writer),
@@ -247,6 +303,13 @@ impl Audit {
 
     pub fn enabled(&self) -> bool {
         self.writer.is_some()
+    }
+
+    /// Move every journalled record into the database now (graceful shutdown).
+    pub fn flush(&self) {
+        if let Some(Writer::Inline(i)) = &self.writer {
+            i.flush();
+        }
     }
 
     fn submit(&self, entry: Entry) -> bool {
@@ -264,9 +327,13 @@ impl Audit {
     /// Fill `args_sha256` and (if kept) `args` from a request's arguments, redacted.
     pub fn arguments(&self, record: &mut Record, arguments: Option<&serde_json::Value>) {
         let Some(args) = arguments else { return };
-        let mut args = args.clone();
-        redact(&mut args, &self.redact);
-        let text = serde_json::to_string(&args).unwrap_or_default();
+        let text = if self.redact.is_empty() || !has_secret_key(args, &self.redact) {
+            serde_json::to_string(args).unwrap_or_default()
+        } else {
+            let mut args = args.clone();
+            redact(&mut args, &self.redact);
+            serde_json::to_string(&args).unwrap_or_default()
+        };
         record.args_sha256 = Some(hex(&Sha256::digest(text.as_bytes())));
         if self.record_arguments {
             let mut t = text;
@@ -309,7 +376,22 @@ impl Audit {
     }
 }
 
+/// Whether any key at any depth would be redacted (most arguments have none: no copy then).
+fn has_secret_key(value: &serde_json::Value, keys: &[String]) -> bool {
+    match value {
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            keys.iter().any(|s| lower.contains(s.as_str())) || has_secret_key(v, keys)
+        }),
+        serde_json::Value::Array(items) => items.iter().any(|v| has_secret_key(v, keys)),
+        _ => false,
+    }
+}
+
 enum Sink {
+    /// SQLite through the journal (the default).
+    Journal(Journal),
+    /// SQLite, one transaction per commit (`fsync: true`).
     Sqlite(SqliteSink),
     Jsonl(JsonlSink),
     /// JSON lines on stdout (or stderr).
@@ -338,15 +420,20 @@ fn writer(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Entry>) {
 
 /// Append a batch and acknowledge its records once it is committed.
 fn commit(sink: &mut Sink, batch: Vec<Entry>) {
-    let mut records: Vec<Record> = batch.iter().map(|e| e.record.clone()).collect();
+    let n = batch.len();
+    let (records, acks): (Vec<Record>, Vec<_>) =
+        batch.into_iter().map(|e| (e.record, e.ack)).unzip();
     let result = match sink {
-        Sink::Sqlite(s) => s.append(&mut records),
-        Sink::Jsonl(s) => s.append(&mut records),
+        Sink::Journal(j) => j.append(records),
+        Sink::Sqlite(s) => {
+            let mut records = records;
+            s.append(&mut records)
+        }
+        Sink::Jsonl(s) => s.append(records),
         Sink::Stream { stdout, prev, seq } => {
             let mut out = String::new();
-            for r in &mut records {
-                chain(r, prev, seq);
-                out.push_str(&serde_json::to_string(r).unwrap_or_default());
+            for mut r in records {
+                out.push_str(&chain(&mut r, prev, seq));
                 out.push('\n');
             }
             use std::io::Write;
@@ -361,22 +448,274 @@ fn commit(sink: &mut Sink, batch: Vec<Entry>) {
     if let Err(e) = result {
         // Not acknowledged: the requests waiting on these records learn nothing was kept,
         // and the log says why. (Their acks are dropped.)
-        tracing::error!(error = %e, records = batch.len(), "audit records could not be written");
+        tracing::error!(error = %e, records = n, "audit records could not be written");
         return;
     }
-    for e in batch {
-        if let Some(ack) = e.ack {
-            let _ = ack.send(());
+    for ack in acks.into_iter().flatten() {
+        let _ = ack.send(());
+    }
+}
+
+/// Give `r` the next sequence number and its place in the chain; returns its JSON line
+/// (without the newline). The record is serialized once: its hash covers the JSON with an
+/// empty `hash` (the last field), which the line then completes.
+fn chain(r: &mut Record, prev: &mut String, seq: &mut u64) -> String {
+    *seq += 1;
+    r.seq = *seq;
+    r.prev.clone_from(prev);
+    r.hash.clear();
+    let mut json = serde_json::to_string(&*r).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(json.as_bytes());
+    r.hash = hex(&h.finalize());
+    debug_assert!(json.ends_with(r#""hash":""}"#));
+    json.truncate(json.len() - 2);
+    json.push_str(&r.hash);
+    json.push_str("\"}");
+    prev.clone_from(&r.hash);
+    json
+}
+
+/// The records a crashed (or still running) gateway left in the journal files of `db`:
+/// older segments first, then the live journal. A last line cut short by a crash was never
+/// acknowledged and is skipped.
+fn journal_records(db: &Path) -> Result<Vec<(PathBuf, Vec<Record>)>, AuditError> {
+    let mut files = Journal::segments(db)?;
+    files.push((u64::MAX, Journal::live_path(db)));
+    let mut out = Vec::new();
+    for (_, path) in files {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(AuditError::Io { path, source }),
+        };
+        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+        let records = complete
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| AuditError::Parse {
+                    path: path.clone(),
+                    line: i + 1,
+                    why: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<Record>, _>>()?;
+        out.push((path, records));
+    }
+    Ok(out)
+}
+
+/// The SQLite sink's journal: records are acknowledged once appended here.
+struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+    /// Bytes written, to cut a failed append back to whole lines.
+    len: u64,
+    prev: String,
+    seq: u64,
+    /// Appended but not yet handed to the importer.
+    staged: Vec<Record>,
+}
+
+impl Journal {
+    fn live_path(db: &Path) -> PathBuf {
+        let mut p = db.as_os_str().to_owned();
+        p.push(".pending");
+        PathBuf::from(p)
+    }
+
+    /// Journal segments handed to the importer (`<db>.pending.<first seq>`), in order.
+    fn segments(db: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
+        let live = Self::live_path(db);
+        let dir = match live.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let Some(stem) = live
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| format!("{n}."))
+        else {
+            return Ok(Vec::new());
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(source) => return Err(AuditError::Io { path: dir, source }),
+        };
+        let mut out: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_owned();
+                let n = name.strip_prefix(&stem)?.parse().ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Move what a previous run left into `db`, then start an empty journal.
+    fn open(db_path: &Path, db: &mut SqliteSink) -> Result<Self, AuditError> {
+        for (path, records) in journal_records(db_path)? {
+            db.insert(&records).map_err(|e| match e {
+                AuditError::Journal { why, .. } => AuditError::Journal {
+                    path: path.clone(),
+                    why,
+                },
+                e => e,
+            })?;
+            if !records.is_empty() {
+                tracing::warn!(path = %path.display(), records = records.len(), "audit: recovered records a previous run left in its journal");
+            }
+            std::fs::remove_file(&path).map_err(|source| AuditError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let path = Self::live_path(db_path);
+        let file = Self::create(&path)?;
+        Ok(Self {
+            path,
+            file,
+            len: 0,
+            prev: db.prev.clone(),
+            seq: db.seq,
+            staged: Vec::new(),
+        })
+    }
+
+    fn create(path: &Path) -> Result<std::fs::File, AuditError> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(path).map_err(|source| AuditError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn append(&mut self, mut records: Vec<Record>) -> Result<(), AuditError> {
+        use std::io::Write;
+        let (mut prev, mut seq) = (self.prev.clone(), self.seq);
+        let mut out = String::new();
+        for r in &mut records {
+            out.push_str(&chain(r, &mut prev, &mut seq));
+            out.push('\n');
+        }
+        if let Err(source) = self.file.write_all(out.as_bytes()) {
+            // A partial line would corrupt the next; cut back to what was whole.
+            let _ = self.file.set_len(self.len);
+            return Err(AuditError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.len += out.len() as u64;
+        (self.prev, self.seq) = (prev, seq);
+        self.staged.append(&mut records);
+        Ok(())
+    }
+
+    /// Hand the staged records to the importer: the live file becomes a numbered segment and
+    /// a fresh one takes its place. `None` when nothing is staged.
+    fn rotate(&mut self) -> Result<Option<(PathBuf, Vec<Record>)>, AuditError> {
+        let Some(first) = self.staged.first().map(|r| r.seq) else {
+            return Ok(None);
+        };
+        let mut segment = self.path.as_os_str().to_owned();
+        segment.push(format!(".{first}"));
+        let segment = PathBuf::from(segment);
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        std::fs::rename(&self.path, &segment).map_err(io)?;
+        match Self::create(&self.path) {
+            Ok(f) => self.file = f,
+            Err(e) => {
+                // Keep appending to the renamed file (still open); the importer reads it.
+                tracing::error!(error = %e, "audit: could not start a new journal");
+                let _ = std::fs::rename(&segment, &self.path);
+                return Err(e);
+            }
+        }
+        self.len = 0;
+        Ok(Some((segment, std::mem::take(&mut self.staged))))
+    }
+}
+
+/// Moves journal segments into the database.
+struct Importer {
+    db: parking_lot::Mutex<SqliteSink>,
+}
+
+impl Importer {
+    /// Take what is staged (the database lock first, so segments go in in order), insert it
+    /// in one transaction, then delete the segment. A failed import leaves the segment on disk
+    /// and is retried from it, together with any later one, at the next flush.
+    fn flush(&self, sink: &parking_lot::Mutex<Sink>) {
+        let mut db = self.db.lock();
+        let rotated = match &mut *sink.lock() {
+            Sink::Journal(j) => j.rotate(),
+            _ => Ok(None),
+        };
+        let (db_path, fresh) = match rotated {
+            Ok(r) => (db.path.clone(), r),
+            Err(e) => {
+                tracing::error!(error = %e, "audit: journal rotation failed");
+                return;
+            }
+        };
+        let leftover = match Journal::segments(&db_path) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "audit: cannot list journal segments");
+                return;
+            }
+        };
+        let mut fresh = fresh;
+        for (_, path) in leftover {
+            let records = match fresh.take_if(|(p, _)| *p == path) {
+                Some((_, records)) => Ok(records),
+                None => read_segment(&path),
+            };
+            let done = records.and_then(|r| db.insert(&r));
+            match done {
+                Ok(()) => {
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        tracing::error!(error = %e, path = %path.display(), "audit: cannot remove an imported journal segment");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "audit: journal segment not imported; retrying at the next flush");
+                    return;
+                }
+            }
         }
     }
 }
 
-fn chain(r: &mut Record, prev: &mut String, seq: &mut u64) {
-    *seq += 1;
-    r.seq = *seq;
-    r.prev = prev.clone();
-    r.hash = r.compute_hash();
-    *prev = r.hash.clone();
+fn read_segment(path: &Path) -> Result<Vec<Record>, AuditError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AuditError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| AuditError::Parse {
+                path: path.to_owned(),
+                line: i + 1,
+                why: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 struct SqliteSink {
@@ -433,7 +772,19 @@ impl SqliteSink {
         })
     }
 
+    /// Chain and insert new records (one transaction).
     fn append(&mut self, records: &mut [Record]) -> Result<(), AuditError> {
+        let (mut prev, mut seq) = (self.prev.clone(), self.seq);
+        for r in records.iter_mut() {
+            chain(r, &mut prev, &mut seq);
+        }
+        self.insert(records)
+    }
+
+    /// Insert records chained elsewhere (the journal), in one transaction. Records already in
+    /// the database (a recovery repeated after a crash) are skipped; the rest must continue
+    /// the chain exactly.
+    fn insert(&mut self, records: &[Record]) -> Result<(), AuditError> {
         let err = |source| AuditError::Sqlite {
             path: self.path.clone(),
             source,
@@ -446,8 +797,17 @@ impl SqliteSink {
                     "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
                 ))
                 .map_err(err)?;
-            for r in records.iter_mut() {
-                chain(r, &mut prev, &mut seq);
+            for r in records.iter().filter(|r| r.seq > self.seq) {
+                if r.seq != seq + 1 || r.prev != prev {
+                    return Err(AuditError::Journal {
+                        path: self.path.clone(),
+                        why: format!(
+                            "record {} follows record {seq} with prev {}…",
+                            r.seq,
+                            prev.get(..12).unwrap_or(&prev)
+                        ),
+                    });
+                }
                 stmt.execute(rusqlite::params![
                     i64::try_from(r.seq).unwrap_or(i64::MAX),
                     r.time,
@@ -467,6 +827,8 @@ impl SqliteSink {
                     r.hash,
                 ])
                 .map_err(err)?;
+                prev.clone_from(&r.hash);
+                seq = r.seq;
             }
         }
         tx.commit().map_err(err)?;
@@ -496,6 +858,43 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
+/// The database's records followed by those still in its journal. A running gateway may move
+/// a segment into the database between the two reads; a read that sees a gap is repeated.
+fn read_sqlite(path: &Path) -> Result<Vec<Record>, AuditError> {
+    let err = |source| AuditError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let mut attempts = 0;
+    loop {
+        let journal = journal_records(path)?;
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(err)?;
+        let mut stmt = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
+            .map_err(err)?;
+        let mut all = stmt
+            .query_map([], row_to_record)
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let last = all.last().map_or(0, |r| r.seq);
+        let pending: Vec<Record> = journal
+            .into_iter()
+            .flat_map(|(_, records)| records)
+            .filter(|r| r.seq > last)
+            .collect();
+        let gap = pending.first().is_some_and(|r| r.seq != last + 1);
+        attempts += 1;
+        if !gap || attempts == 5 {
+            all.extend(pending);
+            return Ok(all);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Read records from an audit database or JSONL file (by extension or content), oldest first,
 /// optionally filtered by a substring of subject, method, target or outcome.
 pub fn read(path: &Path, filter: Option<&str>) -> Result<Vec<Record>, AuditError> {
@@ -506,20 +905,7 @@ pub fn read(path: &Path, filter: Option<&str>) -> Result<Vec<Record>, AuditError
             source,
         })?;
     let all = if is_sqlite {
-        let err = |source| AuditError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
-        let conn =
-            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(err)?;
-        let mut stmt = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
-            .map_err(err)?;
-        stmt.query_map([], row_to_record)
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?
+        read_sqlite(path)?
     } else {
         let text = std::fs::read_to_string(path).map_err(|source| AuditError::Io {
             path: path.to_owned(),
@@ -587,13 +973,12 @@ impl JsonlSink {
         })
     }
 
-    fn append(&mut self, records: &mut [Record]) -> Result<(), AuditError> {
+    fn append(&mut self, records: Vec<Record>) -> Result<(), AuditError> {
         use std::io::Write;
         let (mut prev, mut seq) = (self.prev.clone(), self.seq);
         let mut out = String::new();
-        for r in records.iter_mut() {
-            chain(r, &mut prev, &mut seq);
-            out.push_str(&serde_json::to_string(r).unwrap_or_default());
+        for mut r in records {
+            out.push_str(&chain(&mut r, &mut prev, &mut seq));
             out.push('\n');
         }
         let io = |source| AuditError::Io {
@@ -697,6 +1082,84 @@ mod tests {
                 .is_err()
         );
         assert!(conn.execute("DELETE FROM audit WHERE seq = 1", []).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn record(subject: &str) -> Record {
+        Record {
+            subject: subject.into(),
+            method: "tools/call".into(),
+            outcome: "ok".into(),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn the_journal_line_is_the_record_and_verifies() {
+        let (mut prev, mut seq) = (GENESIS.to_owned(), 0);
+        let mut r = record("line");
+        r.args = Some("{\"q\":\"\\\"quoted\\\"\"}".into());
+        let line = chain(&mut r, &mut prev, &mut seq);
+        let parsed: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed, r);
+        assert_eq!(r.compute_hash(), r.hash);
+        assert_eq!(verify(&[parsed]).unwrap().0, 1);
+    }
+
+    /// Acknowledged records are readable at once (from the journal), and a journal left by a
+    /// gateway that died before moving it is taken into the database by the next start.
+    #[tokio::test]
+    async fn journalled_records_are_read_at_once_and_recovered_after_a_crash() {
+        let dir = std::env::temp_dir().join(format!("sb-audit-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.db");
+        let cfg = AuditConfig {
+            path: path.display().to_string(),
+            ..AuditConfig::default()
+        };
+        let audit = Audit::open(&cfg, false).unwrap();
+        for i in 0..7 {
+            audit.log(record(&format!("first-{i}"))).await;
+        }
+        // Before any import tick: the records are in the journal, and read shows them.
+        let all = read(&path, None).unwrap();
+        assert_eq!(all.len(), 7);
+        assert_eq!(verify(&all).unwrap().0, 7);
+        // A crash: the process is gone without a flush. Keep a copy of the journal as it was,
+        // let this gateway go (its flush empties the journal), and put the copy back with
+        // the database as the crash left it (empty).
+        let live = Journal::live_path(&path);
+        let journal = std::fs::read(&live).unwrap();
+        drop(audit);
+        assert_eq!(read(&path, None).unwrap().len(), 7);
+        assert!(std::fs::read(&live).unwrap().is_empty());
+        for f in ["a.db", "a.db-wal", "a.db-shm"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        // Half a line at the end: a write the crash cut short, never acknowledged.
+        let mut torn = journal.clone();
+        torn.extend_from_slice(b"{\"seq\":8,\"time\":\"");
+        std::fs::write(&live, &torn).unwrap();
+        let audit = Audit::open(&cfg, false).unwrap();
+        audit.log(record("after")).await;
+        audit.flush();
+        let all = read(&path, None).unwrap();
+        assert_eq!(all.len(), 8, "7 recovered and 1 new");
+        assert_eq!(all[7].subject, "after");
+        assert_eq!(verify(&all).unwrap().0, 8);
+        drop(audit);
+        // A journal that does not continue the chain is refused, not silently merged.
+        std::fs::write(&live, &journal).unwrap();
+        let mut forged = read_segment(&live).unwrap();
+        forged[0].seq = 9;
+        let forged: String = forged
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        std::fs::write(&live, forged).unwrap();
+        let refused = Audit::open(&cfg, false).err().unwrap().to_string();
+        assert!(refused.contains("does not continue"), "{refused}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -325,6 +325,9 @@ impl Gateway {
             .chain(isolated)
             .map(|u| async move { u.shutdown().await });
         futures_util::future::join_all(stops).await;
+        // Leave the audit journal empty: every record in the database.
+        let audit = self.audit.clone();
+        let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
     }
 
     /// Upstream events. Never waits on an upstream itself: list refreshes run in their own

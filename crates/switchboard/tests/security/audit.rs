@@ -179,3 +179,84 @@ async fn every_request_is_audited_and_tampering_is_detected() {
     let (ok, out) = audit_cli(&copy, &["verify"]);
     assert!(!ok && out.contains("BROKEN at record 1"), "{out}");
 }
+
+/// A crash loses no acknowledged record: a gateway killed with SIGKILL in the middle of
+/// concurrent calls leaves a chain that verifies and holds a record for every call that was
+/// answered; the next start takes the journal into the database and chains on.
+#[tokio::test]
+async fn a_killed_gateway_loses_no_acknowledged_record() {
+    let dir = std::env::temp_dir().join(format!("sb-audit-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("audit.db");
+    let yaml = format!(
+        "auth:\n  anonymous_role: admin\naudit: {{path: \"{db}\"}}\nservers:\n{company}",
+        db = db.display(),
+        company = stdio_entry("company", &workspace_bin("company-api"), &[]),
+    );
+    let mut gw = Gateway::start(&yaml);
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, answered) = (gw.url.clone(), answered.clone());
+            tokio::spawn(async move {
+                // Bounded: at most 400 calls per worker; the kill ends it sooner.
+                for _ in 0..400 {
+                    let a = tool_call(&url, &[], EMPLOYEE, json!({"employee_id": "E001"})).await;
+                    if a.status != 200 {
+                        return;
+                    }
+                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // Kill the moment 150 calls are answered: the latest records are then in the journal
+    // only (it is moved into the database every 100 ms).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 150
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = gw.proc.child.kill();
+    let _ = gw.proc.child.wait();
+    let acknowledged = answered.load(std::sync::atomic::Ordering::SeqCst);
+    for w in workers {
+        let _ = w.await;
+    }
+    assert!(acknowledged > 0, "no call was answered before the kill");
+
+    let count_ok = |out: &str| {
+        out.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["target"] == EMPLOYEE && r["outcome"] == "ok")
+            .count()
+    };
+    let (ok, out) = audit_cli(&db, &["verify"]);
+    assert!(ok && out.contains("chain intact"), "{out}");
+    let (ok, out) = audit_cli(&db, &["tail", "--json", "-n", "100000"]);
+    assert!(ok, "{out}");
+    let recorded = count_ok(&out);
+    assert!(
+        recorded >= acknowledged,
+        "{acknowledged} calls answered, {recorded} recorded"
+    );
+
+    // The next start recovers the journal and chains on; a clean stop leaves it empty.
+    let mut gw = Gateway::start(&yaml);
+    assert_eq!(
+        tool_call(&gw.url, &[], EMPLOYEE, json!({"employee_id": "E001"}))
+            .await
+            .status,
+        200
+    );
+    assert!(gw.proc.terminate(Duration::from_secs(10)).is_some());
+    let journal = dir.join("audit.db.pending");
+    assert_eq!(std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0), 0);
+    let (ok, out) = audit_cli(&db, &["verify"]);
+    assert!(ok && out.contains("chain intact"), "{out}");
+    let (_, out) = audit_cli(&db, &["tail", "--json", "-n", "100000"]);
+    assert_eq!(count_ok(&out), recorded + 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
