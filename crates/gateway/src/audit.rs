@@ -179,10 +179,12 @@ impl Inline {
         }
     }
 
-    /// Move the journal's records into the database.
+    /// Move the journal's records into the database. The importer holds the sink briefly (to
+    /// rotate the journal); a request that found it busy then left its record queued for the
+    /// holder, so the importer commits the queue once it lets go.
     fn flush(&self) {
         if let Some(importer) = &self.importer {
-            importer.flush(&self.sink);
+            importer.flush(&self.sink, || self.lead());
         }
     }
 }
@@ -655,15 +657,17 @@ struct Importer {
 }
 
 impl Importer {
-    /// Take what is staged (the database lock first, so segments go in in order), insert it
+    /// Take what is staged (the database lock first, so segments go in in order; `released`
+    /// runs as soon as the sink is free again), insert it
     /// in one transaction, then delete the segment. A failed import leaves the segment on disk
     /// and is retried from it, together with any later one, at the next flush.
-    fn flush(&self, sink: &parking_lot::Mutex<Sink>) {
+    fn flush(&self, sink: &parking_lot::Mutex<Sink>, released: impl FnOnce()) {
         let mut db = self.db.lock();
         let rotated = match &mut *sink.lock() {
             Sink::Journal(j) => j.rotate(),
             _ => Ok(None),
         };
+        released();
         let (db_path, fresh) = match rotated {
             Ok(r) => (db.path.clone(), r),
             Err(e) => {
@@ -1160,6 +1164,35 @@ mod tests {
         std::fs::write(&live, forged).unwrap();
         let refused = Audit::open(&cfg, false).err().unwrap().to_string();
         assert!(refused.contains("does not continue"), "{refused}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A lone request whose record is queued while the importer holds the sink is still
+    /// committed (the importer leads the queue when it lets go), never left waiting.
+    #[tokio::test(flavor = "current_thread")]
+    async fn no_record_waits_on_the_importer() {
+        let dir = std::env::temp_dir().join(format!("sb-audit-lone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = AuditConfig {
+            path: dir.join("a.db").display().to_string(),
+            ..AuditConfig::default()
+        };
+        let audit = Audit::open(&cfg, false).unwrap();
+        // Bounded: about a second of back-to-back records, so the importer ticks ~10 times.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut n = 0;
+        while std::time::Instant::now() < end && n < 1_000_000 {
+            let logged = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                audit.log(record("lone")),
+            )
+            .await;
+            assert!(logged.is_ok(), "record {n} was never committed");
+            n += 1;
+        }
+        drop(audit);
+        assert_eq!(read(&dir.join("a.db"), None).unwrap().len(), n);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
