@@ -45,8 +45,15 @@ pub struct Record {
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex (digests on the request path: no formatting machinery).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 impl Record {
@@ -1099,6 +1106,11 @@ mod tests {
     }
 
     #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
+
+    #[test]
     fn the_journal_line_is_the_record_and_verifies() {
         let (mut prev, mut seq) = (GENESIS.to_owned(), 0);
         let mut r = record("line");
@@ -1183,11 +1195,9 @@ mod tests {
         let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
         let mut n = 0;
         while std::time::Instant::now() < end && n < 1_000_000 {
-            let logged = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                audit.log(record("lone")),
-            )
-            .await;
+            let logged =
+                tokio::time::timeout(std::time::Duration::from_secs(2), audit.log(record("lone")))
+                    .await;
             assert!(logged.is_ok(), "record {n} was never committed");
             n += 1;
         }

@@ -60,9 +60,7 @@ fn now_text() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::audit::hex;
 
 impl KeyFile {
     /// Read a key file; a missing file is an empty store.
