@@ -311,6 +311,16 @@ impl ServerConfig {
         }
     }
 
+    /// An entry for a Streamable HTTP server with defaults for every gateway option.
+    pub fn http(url: impl Into<String>) -> Self {
+        Self {
+            command: None,
+            url: Some(url.into()),
+            transport: Some(TransportKind::Http),
+            ..Self::stdio(String::new(), Vec::new())
+        }
+    }
+
     /// The transport this entry uses, inferring it when `type` is absent.
     pub fn kind(&self) -> TransportKind {
         match (self.transport, &self.command) {

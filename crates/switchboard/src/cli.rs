@@ -100,6 +100,9 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Load-test an MCP server or the gateway with `tools/call`: throughput, latency
+    /// percentiles, success rate, errors; thresholds set the exit code.
+    Load(Box<crate::load::LoadArgs>),
     /// Print the JSON Schema of the configuration file (for editors and CI).
     Schema,
     /// Turn a Claude Desktop config (claude_desktop_config.json) into Switchboard YAML.
@@ -170,6 +173,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             config,
         } => crate::keys::audit(&config.config, file, action),
+        Command::Load(args) => crate::load::run(*args).await,
         Command::Schema => {
             println!(
                 "{}",

@@ -1,9 +1,12 @@
 //! The `switchboard` command: run the gateway (`serve`, `stdio`) and inspect a configuration
 //! (`check`, `tools`, `call`, `schema`, `import-claude`), and manage API keys (`keys`).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 mod inspect;
 mod keys;
+mod load;
 mod logging;
 mod run;
 
