@@ -140,7 +140,10 @@ fn calls(args: &LoadArgs) -> anyhow::Result<Vec<Call>> {
                 );
             }
             for _ in 0..e.weight {
-                out.push(call_of(&e.tool, e.args.clone().unwrap_or_default())?);
+                out.push(call_of(
+                    &e.tool,
+                    e.args.clone().unwrap_or_else(|| serde_json::json!({})),
+                )?);
             }
         }
         return Ok(out);

@@ -34,6 +34,7 @@ fn every_command_has_useful_help() {
         "call",
         "schema",
         "import-claude",
+        "load",
     ] {
         let o = sb(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd} --help: {}", text(&o));
@@ -300,5 +301,106 @@ fn stdio_modern_listen_until_cancelled() {
     assert!(
         all.contains(r#""id":10"#) && all.contains(r#""id":11"#),
         "{all}"
+    );
+}
+
+/// `switchboard load` against the example server over stdio and through a gateway over HTTP:
+/// every call counted, the JSON report consistent, thresholds deciding the exit code, and
+/// failures broken down by kind.
+#[test]
+fn load_reports_and_thresholds_decide_the_exit_code() {
+    let company = workspace_bin("company-api");
+    let company = company.to_str().unwrap();
+    let json = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+    };
+    let o = sb(&[
+        "load",
+        "--tool",
+        "get_employee_info",
+        "--args",
+        r#"{"employee_id":"E001"}"#,
+        "-c",
+        "4",
+        "-n",
+        "200",
+        "--warmup",
+        "20",
+        "--json",
+        "--min-success",
+        "95",
+        "--min-rps",
+        "1",
+        "--",
+        company,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = json(&o);
+    assert_eq!(r["requests"], 200, "{r}");
+    assert_eq!(r["ok"], 200, "{r}");
+    assert_eq!(r["success_percent"], 100.0, "{r}");
+    let l = &r["latency_ms"];
+    assert!(l["p50"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        l["p50"].as_f64() <= l["p99"].as_f64() && l["p99"].as_f64() <= l["max"].as_f64(),
+        "{r}"
+    );
+    assert!(r["load_cpu_us_per_call"].as_f64().unwrap() > 0.0, "{r}");
+
+    // Through the gateway over HTTP, with a mix: an unknown tool fails a third of the calls.
+    let gw = Gateway::start(&format!(
+        "servers:\n{}",
+        stdio_entry("company", &workspace_bin("company-api"), &[])
+    ));
+    let mix = tmp_file(
+        "mix.json",
+        r#"[{"tool": "company__get_employee_info", "args": {"employee_id": "E001"}, "weight": 2},
+            {"tool": "company__no_such_tool", "weight": 1}]"#,
+    );
+    let o = sb(&[
+        "load",
+        "--url",
+        &gw.url,
+        "--mix",
+        mix.to_str().unwrap(),
+        "-c",
+        "6",
+        "-n",
+        "300",
+        "--json",
+        "--min-success",
+        "95",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "below --min-success must fail: {}",
+        text(&o)
+    );
+    let r = json(&o);
+    assert_eq!(r["requests"], 300, "{r}");
+    assert_eq!(r["ok"], 200, "{r}");
+    assert_eq!(r["errors"][0]["count"], 100, "{r}");
+    assert!(
+        r["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("company__no_such_tool: JSON-RPC"),
+        "{r}"
+    );
+    assert_eq!(r["thresholds_failed"].as_array().unwrap().len(), 1, "{r}");
+
+    // Bad input is named, not a panic.
+    let o = sb(&["load", "--tool", "x", "--args", "[1]", "--url", &gw.url]);
+    assert!(
+        !o.status.success() && text(&o).contains("must be a JSON object"),
+        "{}",
+        text(&o)
+    );
+    let o = sb(&["load", "--tool", "x"]);
+    assert!(
+        !o.status.success() && text(&o).contains("say what to load"),
+        "{}",
+        text(&o)
     );
 }
