@@ -141,7 +141,40 @@ pub struct KeyHolder {
 pub struct KeyStore {
     path: PathBuf,
     keys: ArcSwap<Vec<KeyRecord>>,
-    checked: Mutex<(Instant, Option<SystemTime>)>,
+    checked: Mutex<(Instant, Option<Stamp>)>,
+}
+
+/// What says the file changed: modification time, size and inode. File times are coarse (a
+/// clock tick of a few ms), so a file changed less than [`SETTLING`] ago is read again anyway:
+/// two saves inside one tick (a key made, then revoked) must not leave the first in force.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    mtime: SystemTime,
+    len: u64,
+    ino: u64,
+}
+
+const SETTLING: Duration = Duration::from_secs(2);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some(Stamp {
+        mtime: m.modified().ok()?,
+        len: m.len(),
+        ino,
+    })
+}
+
+impl Stamp {
+    fn settled(&self) -> bool {
+        SystemTime::now()
+            .duration_since(self.mtime)
+            .is_ok_and(|age| age >= SETTLING)
+    }
 }
 
 /// How often the file's modification time is looked at.
@@ -150,11 +183,10 @@ const RECHECK: Duration = Duration::from_secs(1);
 impl KeyStore {
     pub fn open(path: &Path) -> Result<Self, KeyError> {
         let file = KeyFile::load(path)?;
-        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         Ok(Self {
             path: path.to_owned(),
             keys: ArcSwap::from_pointee(file.keys),
-            checked: Mutex::new((Instant::now(), mtime)),
+            checked: Mutex::new((Instant::now(), stamp(path))),
         })
     }
 
@@ -168,22 +200,22 @@ impl KeyStore {
             return;
         }
         c.0 = Instant::now();
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if mtime == c.1 {
+        let now = stamp(&self.path);
+        if now == c.1 && now.is_none_or(|s| s.settled()) {
             return;
         }
         match KeyFile::load(&self.path) {
             Ok(file) => {
-                tracing::info!(path = %self.path.display(), keys = file.keys.len(), "API key file changed; reloaded");
+                if now != c.1 {
+                    tracing::info!(path = %self.path.display(), keys = file.keys.len(), "API key file changed; reloaded");
+                }
                 self.keys.store(Arc::new(file.keys));
-                c.1 = mtime;
+                c.1 = now;
             }
             Err(e) => {
                 // Keep the keys we had (a broken file must not lock everyone out) and look
                 // again at the next check.
-                tracing::error!(error = %e, ?mtime, "API key file unreadable; keeping the previous keys");
+                tracing::error!(error = %e, "API key file unreadable; keeping the previous keys");
             }
         }
     }
@@ -263,8 +295,8 @@ mod tests {
         let path = dir.join("keys.json");
         for round in 0..20 {
             KeyFile::default().save(&path).unwrap();
+            // No pause: the next save usually lands in the same file-time tick.
             let store = Arc::new(KeyStore::open(&path).unwrap());
-            std::thread::sleep(Duration::from_millis(2));
             let mut f = KeyFile::load(&path).unwrap();
             // Many records make the reload slow enough for the others to race it.
             for i in 0..200 {
