@@ -286,6 +286,26 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A key made and revoked within one file-time tick is refused once the store looks again:
+    /// the second save must not go unseen because its modification time equals the first's.
+    #[test]
+    fn a_revocation_right_after_creation_is_seen() {
+        let dir = std::env::temp_dir().join(format!("sb-keys-tick-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.json");
+        let mut f = KeyFile::default();
+        let key = f.create("quick", "admin");
+        f.save(&path).unwrap();
+        let store = KeyStore::open(&path).unwrap();
+        assert!(store.verify(&key).is_some());
+        f.revoke("quick").unwrap();
+        f.save(&path).unwrap();
+        // The next periodic look (the key's id is known, so no forced reload).
+        store.checked.lock().0 = Instant::now() - RECHECK * 2;
+        assert!(store.verify(&key).is_none(), "revoked key still accepted");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A key made while the gateway runs works at once for every request racing the reload
     /// (the failure CI once saw: one request reloading, the others refused meanwhile).
     #[test]
