@@ -20,6 +20,10 @@ use sha2::{Digest, Sha256};
 use switchboard_config::{AuditConfig, AuditSink};
 use tokio::sync::{mpsc, oneshot};
 
+mod journal;
+
+use journal::{Importer, Journal, journal_records};
+
 /// One audit record, as stored. Field order is part of the hash: do not reorder.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Record {
@@ -487,235 +491,8 @@ fn chain(r: &mut Record, prev: &mut String, seq: &mut u64) -> String {
     json
 }
 
-/// The records a crashed (or still running) gateway left in the journal files of `db`:
-/// older segments first, then the live journal. A last line cut short by a crash was never
-/// acknowledged and is skipped.
-fn journal_records(db: &Path) -> Result<Vec<(PathBuf, Vec<Record>)>, AuditError> {
-    let mut files = Journal::segments(db)?;
-    files.push((u64::MAX, Journal::live_path(db)));
-    let mut out = Vec::new();
-    for (_, path) in files {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(AuditError::Io { path, source }),
-        };
-        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
-        let records = complete
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| AuditError::Parse {
-                    path: path.clone(),
-                    line: i + 1,
-                    why: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<Record>, _>>()?;
-        out.push((path, records));
-    }
-    Ok(out)
-}
-
-/// The SQLite sink's journal: records are acknowledged once appended here.
-struct Journal {
-    path: PathBuf,
-    file: std::fs::File,
-    /// Bytes written, to cut a failed append back to whole lines.
-    len: u64,
-    prev: String,
-    seq: u64,
-    /// Appended but not yet handed to the importer.
-    staged: Vec<Record>,
-}
-
-impl Journal {
-    fn live_path(db: &Path) -> PathBuf {
-        let mut p = db.as_os_str().to_owned();
-        p.push(".pending");
-        PathBuf::from(p)
-    }
-
-    /// Journal segments handed to the importer (`<db>.pending.<first seq>`), in order.
-    fn segments(db: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
-        let live = Self::live_path(db);
-        let dir = match live.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let Some(stem) = live
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(|n| format!("{n}."))
-        else {
-            return Ok(Vec::new());
-        };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(source) => return Err(AuditError::Io { path: dir, source }),
-        };
-        let mut out: Vec<(u64, PathBuf)> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_str()?.to_owned();
-                let n = name.strip_prefix(&stem)?.parse().ok()?;
-                Some((n, e.path()))
-            })
-            .collect();
-        out.sort();
-        Ok(out)
-    }
-
-    /// Move what a previous run left into `db`, then start an empty journal.
-    fn open(db_path: &Path, db: &mut SqliteSink) -> Result<Self, AuditError> {
-        for (path, records) in journal_records(db_path)? {
-            db.insert(&records).map_err(|e| match e {
-                AuditError::Journal { why, .. } => AuditError::Journal {
-                    path: path.clone(),
-                    why,
-                },
-                e => e,
-            })?;
-            if !records.is_empty() {
-                tracing::warn!(path = %path.display(), records = records.len(), "audit: recovered records a previous run left in its journal");
-            }
-            std::fs::remove_file(&path).map_err(|source| AuditError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        let path = Self::live_path(db_path);
-        let file = Self::create(&path)?;
-        Ok(Self {
-            path,
-            file,
-            len: 0,
-            prev: db.prev.clone(),
-            seq: db.seq,
-            staged: Vec::new(),
-        })
-    }
-
-    fn create(path: &Path) -> Result<std::fs::File, AuditError> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        opts.open(path).map_err(|source| AuditError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    }
-
-    fn append(&mut self, mut records: Vec<Record>) -> Result<(), AuditError> {
-        use std::io::Write;
-        let (mut prev, mut seq) = (self.prev.clone(), self.seq);
-        let mut out = String::new();
-        for r in &mut records {
-            out.push_str(&chain(r, &mut prev, &mut seq));
-            out.push('\n');
-        }
-        if let Err(source) = self.file.write_all(out.as_bytes()) {
-            // A partial line would corrupt the next; cut back to what was whole.
-            let _ = self.file.set_len(self.len);
-            return Err(AuditError::Io {
-                path: self.path.clone(),
-                source,
-            });
-        }
-        self.len += out.len() as u64;
-        (self.prev, self.seq) = (prev, seq);
-        self.staged.append(&mut records);
-        Ok(())
-    }
-
-    /// Hand the staged records to the importer: the live file becomes a numbered segment and
-    /// a fresh one takes its place. `None` when nothing is staged.
-    fn rotate(&mut self) -> Result<Option<(PathBuf, Vec<Record>)>, AuditError> {
-        let Some(first) = self.staged.first().map(|r| r.seq) else {
-            return Ok(None);
-        };
-        let mut segment = self.path.as_os_str().to_owned();
-        segment.push(format!(".{first}"));
-        let segment = PathBuf::from(segment);
-        let io = |source| AuditError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        std::fs::rename(&self.path, &segment).map_err(io)?;
-        match Self::create(&self.path) {
-            Ok(f) => self.file = f,
-            Err(e) => {
-                // Keep appending to the renamed file (still open); the importer reads it.
-                tracing::error!(error = %e, "audit: could not start a new journal");
-                let _ = std::fs::rename(&segment, &self.path);
-                return Err(e);
-            }
-        }
-        self.len = 0;
-        Ok(Some((segment, std::mem::take(&mut self.staged))))
-    }
-}
-
-/// Moves journal segments into the database.
-struct Importer {
-    db: parking_lot::Mutex<SqliteSink>,
-}
-
-impl Importer {
-    /// Take what is staged (the database lock first, so segments go in in order; `released`
-    /// runs as soon as the sink is free again), insert it
-    /// in one transaction, then delete the segment. A failed import leaves the segment on disk
-    /// and is retried from it, together with any later one, at the next flush.
-    fn flush(&self, sink: &parking_lot::Mutex<Sink>, released: impl FnOnce()) {
-        let mut db = self.db.lock();
-        let rotated = match &mut *sink.lock() {
-            Sink::Journal(j) => j.rotate(),
-            _ => Ok(None),
-        };
-        released();
-        let (db_path, fresh) = match rotated {
-            Ok(r) => (db.path.clone(), r),
-            Err(e) => {
-                tracing::error!(error = %e, "audit: journal rotation failed");
-                return;
-            }
-        };
-        let leftover = match Journal::segments(&db_path) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "audit: cannot list journal segments");
-                return;
-            }
-        };
-        let mut fresh = fresh;
-        for (_, path) in leftover {
-            let records = match fresh.take_if(|(p, _)| *p == path) {
-                Some((_, records)) => Ok(records),
-                None => read_segment(&path),
-            };
-            let done = records.and_then(|r| db.insert(&r));
-            match done {
-                Ok(()) => {
-                    if let Err(e) = std::fs::remove_file(&path) {
-                        tracing::error!(error = %e, path = %path.display(), "audit: cannot remove an imported journal segment");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, path = %path.display(), "audit: journal segment not imported; retrying at the next flush");
-                    return;
-                }
-            }
-        }
-    }
-}
-
-fn read_segment(path: &Path) -> Result<Vec<Record>, AuditError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AuditError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+/// Records from JSON lines (blank lines skipped); errors name the file and line.
+fn parse_lines(path: &Path, text: &str) -> Result<Vec<Record>, AuditError> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -727,6 +504,15 @@ fn read_segment(path: &Path) -> Result<Vec<Record>, AuditError> {
             })
         })
         .collect()
+}
+
+/// A JSONL audit file or journal segment.
+fn read_jsonl(path: &Path) -> Result<Vec<Record>, AuditError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AuditError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_lines(path, &text)
 }
 
 struct SqliteSink {
@@ -909,8 +695,11 @@ fn read_sqlite(path: &Path) -> Result<Vec<Record>, AuditError> {
 /// Read records from an audit database or JSONL file (by extension or content), oldest first,
 /// optionally filtered by a substring of subject, method, target or outcome.
 pub fn read(path: &Path, filter: Option<&str>) -> Result<Vec<Record>, AuditError> {
-    let is_sqlite = std::fs::read(path)
-        .map(|b| b.starts_with(b"SQLite format 3"))
+    // The header alone tells a database from JSON lines; the file may be large.
+    let mut head = [0u8; 15];
+    let is_sqlite = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map(|n| head[..n] == *b"SQLite format 3")
         .map_err(|source| AuditError::Io {
             path: path.to_owned(),
             source,
@@ -918,21 +707,7 @@ pub fn read(path: &Path, filter: Option<&str>) -> Result<Vec<Record>, AuditError
     let all = if is_sqlite {
         read_sqlite(path)?
     } else {
-        let text = std::fs::read_to_string(path).map_err(|source| AuditError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| AuditError::Parse {
-                    path: path.to_owned(),
-                    line: i + 1,
-                    why: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?
+        read_jsonl(path)?
     };
     Ok(match filter {
         None => all,
@@ -1006,235 +781,4 @@ impl JsonlSink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn records(n: u64) -> Vec<Record> {
-        let (mut prev, mut seq) = (GENESIS.to_owned(), 0);
-        (0..n)
-            .map(|i| {
-                let mut r = Record {
-                    subject: format!("user{i}"),
-                    method: "tools/call".into(),
-                    outcome: "ok".into(),
-                    ..Record::default()
-                };
-                chain(&mut r, &mut prev, &mut seq);
-                r
-            })
-            .collect()
-    }
-
-    #[test]
-    fn any_edit_removal_or_reordering_breaks_the_chain() {
-        let good = records(5);
-        assert_eq!(verify(&good).unwrap().0, 5);
-        let mut edited = good.clone();
-        edited[2].subject = "mallory".into();
-        assert_eq!(verify(&edited).unwrap_err().seq, 3);
-        let mut removed = good.clone();
-        removed.remove(1);
-        assert!(verify(&removed).is_err());
-        let mut swapped = good.clone();
-        swapped.swap(1, 2);
-        assert!(verify(&swapped).is_err());
-        // Rewriting one record's hash to match its edit still breaks the next link.
-        let mut rehashed = good.clone();
-        rehashed[2].subject = "mallory".into();
-        rehashed[2].hash = rehashed[2].compute_hash();
-        assert_eq!(verify(&rehashed).unwrap_err().seq, 4);
-    }
-
-    #[test]
-    fn secrets_are_redacted_at_any_depth() {
-        let mut v = serde_json::json!({"user": "a", "api_key": "k", "nested": {"Access_Token": "t", "list": [{"password": "p"}]}});
-        redact(
-            &mut v,
-            &["token".into(), "password".into(), "api_key".into()],
-        );
-        assert_eq!(v["user"], "a");
-        assert_eq!(v["api_key"], "[REDACTED]");
-        assert_eq!(v["nested"]["Access_Token"], "[REDACTED]");
-        assert_eq!(v["nested"]["list"][0]["password"], "[REDACTED]");
-    }
-
-    #[tokio::test]
-    async fn sqlite_records_survive_reopening_and_chain_on() {
-        let dir = std::env::temp_dir().join(format!("sb-audit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.db");
-        let cfg = AuditConfig {
-            path: path.display().to_string(),
-            ..AuditConfig::default()
-        };
-        for round in 0..2 {
-            let audit = Audit::open(&cfg, false).unwrap();
-            let logs = (0..20).map(|i| {
-                let a = audit.clone();
-                async move {
-                    a.log(Record {
-                        subject: format!("r{round}-{i}"),
-                        method: "tools/call".into(),
-                        outcome: "ok".into(),
-                        ..Record::default()
-                    })
-                    .await
-                }
-            });
-            futures_util::future::join_all(logs).await;
-        }
-        let all = read(&path, None).unwrap();
-        assert_eq!(all.len(), 40);
-        assert_eq!(verify(&all).unwrap().0, 40);
-        // The database refuses edits outright.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        assert!(
-            conn.execute("UPDATE audit SET subject = 'x' WHERE seq = 1", [])
-                .is_err()
-        );
-        assert!(conn.execute("DELETE FROM audit WHERE seq = 1", []).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn record(subject: &str) -> Record {
-        Record {
-            subject: subject.into(),
-            method: "tools/call".into(),
-            outcome: "ok".into(),
-            ..Record::default()
-        }
-    }
-
-    #[test]
-    fn hex_is_lower_case_two_digits_per_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-    }
-
-    #[test]
-    fn the_journal_line_is_the_record_and_verifies() {
-        let (mut prev, mut seq) = (GENESIS.to_owned(), 0);
-        let mut r = record("line");
-        r.args = Some("{\"q\":\"\\\"quoted\\\"\"}".into());
-        let line = chain(&mut r, &mut prev, &mut seq);
-        let parsed: Record = serde_json::from_str(&line).unwrap();
-        assert_eq!(parsed, r);
-        assert_eq!(r.compute_hash(), r.hash);
-        assert_eq!(verify(&[parsed]).unwrap().0, 1);
-    }
-
-    /// Acknowledged records are readable at once (from the journal), and a journal left by a
-    /// gateway that died before moving it is taken into the database by the next start.
-    #[tokio::test]
-    async fn journalled_records_are_read_at_once_and_recovered_after_a_crash() {
-        let dir = std::env::temp_dir().join(format!("sb-audit-journal-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.db");
-        let cfg = AuditConfig {
-            path: path.display().to_string(),
-            ..AuditConfig::default()
-        };
-        let audit = Audit::open(&cfg, false).unwrap();
-        for i in 0..7 {
-            audit.log(record(&format!("first-{i}"))).await;
-        }
-        // Before any import tick: the records are in the journal, and read shows them.
-        let all = read(&path, None).unwrap();
-        assert_eq!(all.len(), 7);
-        assert_eq!(verify(&all).unwrap().0, 7);
-        // A crash: the process is gone without a flush. Keep a copy of the journal as it was,
-        // let this gateway go (its flush empties the journal), and put the copy back with
-        // the database as the crash left it (empty).
-        let live = Journal::live_path(&path);
-        let journal = std::fs::read(&live).unwrap();
-        drop(audit);
-        assert_eq!(read(&path, None).unwrap().len(), 7);
-        assert!(std::fs::read(&live).unwrap().is_empty());
-        for f in ["a.db", "a.db-wal", "a.db-shm"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        // Half a line at the end: a write the crash cut short, never acknowledged.
-        let mut torn = journal.clone();
-        torn.extend_from_slice(b"{\"seq\":8,\"time\":\"");
-        std::fs::write(&live, &torn).unwrap();
-        let audit = Audit::open(&cfg, false).unwrap();
-        audit.log(record("after")).await;
-        audit.flush();
-        let all = read(&path, None).unwrap();
-        assert_eq!(all.len(), 8, "7 recovered and 1 new");
-        assert_eq!(all[7].subject, "after");
-        assert_eq!(verify(&all).unwrap().0, 8);
-        drop(audit);
-        // A journal that does not continue the chain is refused, not silently merged.
-        std::fs::write(&live, &journal).unwrap();
-        let mut forged = read_segment(&live).unwrap();
-        forged[0].seq = 9;
-        let forged: String = forged
-            .iter()
-            .map(|r| serde_json::to_string(r).unwrap() + "\n")
-            .collect();
-        std::fs::write(&live, forged).unwrap();
-        let refused = Audit::open(&cfg, false).err().unwrap().to_string();
-        assert!(refused.contains("does not continue"), "{refused}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A lone request whose record is queued while the importer holds the sink is still
-    /// committed (the importer leads the queue when it lets go), never left waiting.
-    #[tokio::test(flavor = "current_thread")]
-    async fn no_record_waits_on_the_importer() {
-        let dir = std::env::temp_dir().join(format!("sb-audit-lone-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = AuditConfig {
-            path: dir.join("a.db").display().to_string(),
-            ..AuditConfig::default()
-        };
-        let audit = Audit::open(&cfg, false).unwrap();
-        // Bounded: about a second of back-to-back records, so the importer ticks ~10 times.
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        let mut n = 0;
-        while std::time::Instant::now() < end && n < 1_000_000 {
-            let logged =
-                tokio::time::timeout(std::time::Duration::from_secs(2), audit.log(record("lone")))
-                    .await;
-            assert!(logged.is_ok(), "record {n} was never committed");
-            n += 1;
-        }
-        drop(audit);
-        assert_eq!(read(&dir.join("a.db"), None).unwrap().len(), n);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn jsonl_chains_across_restarts_and_edits_show() {
-        let dir = std::env::temp_dir().join(format!("sb-audit-jsonl-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.jsonl");
-        let cfg = AuditConfig {
-            sink: AuditSink::Jsonl,
-            path: path.display().to_string(),
-            ..AuditConfig::default()
-        };
-        for round in 0..2 {
-            let audit = Audit::open(&cfg, false).unwrap();
-            for i in 0..5 {
-                audit
-                    .log(Record {
-                        subject: format!("r{round}-{i}"),
-                        method: "tools/call".into(),
-                        outcome: "ok".into(),
-                        ..Record::default()
-                    })
-                    .await;
-            }
-        }
-        let all = read(&path, None).unwrap();
-        assert_eq!(verify(&all).unwrap().0, 10);
-        assert_eq!(read(&path, Some("r1-")).unwrap().len(), 5);
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replacen("r0-3", "r0-9", 1)).unwrap();
-        assert_eq!(verify(&read(&path, None).unwrap()).unwrap_err().seq, 4);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;
