@@ -230,25 +230,11 @@ impl JwtVerifier {
             .unwrap_or("unknown")
             .to_owned();
         let claim = self.role_claim.iter().try_fold(&claims, |v, k| v.get(k));
-        let mut roles: Vec<String> = match claim {
-            Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let mut roles = claim_words(claim);
         if roles.is_empty() {
             roles.push(self.default_role.clone().ok_or(JwtError::NoRole)?);
         }
-        let scopes = match claims.get("scope").or_else(|| claims.get("scp")) {
-            Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let scopes = claim_words(claims.get("scope").or_else(|| claims.get("scp")));
         Ok(Verified {
             subject,
             roles,
@@ -272,4 +258,16 @@ pub fn issuer_of(token: &str) -> Option<String> {
 /// Whether a bearer credential has a JWT's shape.
 pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
+}
+
+/// A claim holding words: a space-separated string (`"a b"`) or an array of strings.
+fn claim_words(claim: Option<&serde_json::Value>) -> Vec<String> {
+    match claim {
+        Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
