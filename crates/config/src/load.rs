@@ -522,6 +522,24 @@ impl Config {
             if s.timeout.0.is_zero() {
                 p.push(Problem::new(at("timeout"), "must be above zero").fix("e.g. `60s`"));
             }
+            if let Some(pool) = &s.pool {
+                validate_pool(pool, s, &at, &mut p);
+            }
+            if s.max_concurrency == Some(0) {
+                p.push(
+                    Problem::new(at("max_concurrency"), "is 0, so no call could ever be made")
+                        .fix("use at least 1, or remove it for no limit"),
+                );
+            }
+            if s.queue_timeout.is_some() && s.max_concurrency.is_none() {
+                p.push(
+                    Problem::new(
+                        at("queue_timeout"),
+                        "has no effect without `max_concurrency`",
+                    )
+                    .fix("set `max_concurrency`, or remove `queue_timeout`"),
+                );
+            }
             if s.restart.initial_backoff.0 > s.restart.max_backoff.0 {
                 p.push(
                     Problem::new(
@@ -533,5 +551,121 @@ impl Config {
             }
         }
         p
+    }
+}
+
+/// A pool's own checks, and the server settings it cannot go with.
+fn validate_pool(
+    pool: &crate::PoolConfig,
+    s: &crate::ServerConfig,
+    at: &dyn Fn(&str) -> String,
+    p: &mut Vec<Problem>,
+) {
+    if s.kind() != TransportKind::Stdio {
+        p.push(
+            Problem::new(
+                at("pool"),
+                "process pools apply to stdio servers (`command`) only",
+            )
+            .fix("remove `pool`; to bound calls to an HTTP server use `max_concurrency`"),
+        );
+    }
+    if s.isolation == crate::Isolation::Session {
+        p.push(
+            Problem::new(
+                at("pool"),
+                "cannot go with `isolation: session` (each session already has its own process)",
+            )
+            .fix("remove `pool` or `isolation`"),
+        );
+    }
+    if pool.max == 0 {
+        p.push(
+            Problem::new(at("pool.max"), "is 0, so no process could run")
+                .fix("use at least 1, e.g. `max: 10`"),
+        );
+    }
+    if let Some(min) = pool.min
+        && min > pool.max
+    {
+        p.push(
+            Problem::new(
+                at("pool.min"),
+                format!("is {min}, more than `max` ({})", pool.max),
+            )
+            .fix("make `min` ≤ `max`"),
+        );
+    }
+    if pool.idle_timeout.0.is_zero() {
+        p.push(
+            Problem::new(
+                at("pool.idle_timeout"),
+                "is 0, so extra processes would stop between calls",
+            )
+            .fix("e.g. `30s`"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::{Config, from_str};
+
+    fn parse(yaml: &str) -> Result<Config, Vec<String>> {
+        from_str(yaml, Path::new("test.yaml"), &|_| None)
+            .map_err(|e| e.problems().iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn pools_and_concurrency_limits_default_to_todays_behaviour() {
+        let c = parse("servers:\n  a: {command: x}\n").unwrap();
+        let a = &c.servers["a"];
+        assert!(a.pool.is_none() && a.max_concurrency.is_none());
+        assert_eq!(a.queue_wait().0, Duration::from_secs(60));
+        let d = crate::ServerConfig::stdio("x", Vec::new());
+        assert!(d.pool.is_none() && d.max_concurrency.is_none() && d.queue_timeout.is_none());
+
+        let c = parse(
+            "servers:\n  a: {command: x, pool: {max: 4, acquire_timeout: 5s}, max_concurrency: 3}\n  b: {command: x, pool: {max: 1}}\n  c: {url: 'http://h/mcp', max_concurrency: 2, queue_timeout: 250ms}\n",
+        )
+        .unwrap();
+        let a = &c.servers["a"];
+        let pool = a.pool.as_ref().unwrap();
+        assert_eq!((pool.min_processes(), pool.max), (2, 4));
+        assert_eq!(pool.idle_timeout.0, Duration::from_secs(30));
+        // A pooled server queues for as long as it waits for a process.
+        assert_eq!(a.queue_wait().0, Duration::from_secs(5));
+        assert_eq!(c.servers["b"].pool.as_ref().unwrap().min_processes(), 1);
+        assert_eq!(c.servers["c"].queue_wait().0, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn pool_problems_name_the_field_and_the_fix() {
+        let p = parse(
+            "servers:\n  a: {command: x, pool: {min: 5, max: 2}}\n  b: {command: x, pool: {max: 0}, isolation: session}\n  c: {url: 'http://h/mcp', pool: {}}\n  d: {command: x, max_concurrency: 0}\n  e: {command: x, queue_timeout: 1s}\n",
+        )
+        .unwrap_err();
+        let has = |path: &str, text: &str| {
+            assert!(
+                p.iter()
+                    .any(|l| l.starts_with(path) && l.contains(text) && l.contains("fix:")),
+                "no `{path}` problem with `{text}` in {p:#?}"
+            )
+        };
+        has("servers.a.pool.min", "more than `max`");
+        has("servers.b.pool.max", "is 0");
+        has("servers.b.pool:", "isolation: session");
+        has("servers.c.pool:", "stdio servers");
+        has("servers.d.max_concurrency", "is 0");
+        has("servers.e.queue_timeout", "without `max_concurrency`");
+        assert_eq!(p.len(), 6, "{p:#?}");
+        let p = parse("servers:\n  a: {command: x, pool: {maxx: 3}}\n").unwrap_err();
+        assert!(
+            p[0].contains("servers.a.pool.maxx") && p[0].contains("`max`"),
+            "{p:?}"
+        );
     }
 }

@@ -251,6 +251,55 @@ pub struct ServerConfig {
         skip_serializing_if = "is_default_shutdown_timeout"
     )]
     pub shutdown_timeout: Dur,
+    /// A pool of processes for a stdio server that handles one request at a time: calls go
+    /// to the least busy process, more are started under load (up to `max`), idle ones are
+    /// stopped. Absent: one process.
+    // Schema: the entry itself (not "entry or null"), so a mistyped key is named as such.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PoolConfig")]
+    pub pool: Option<PoolConfig>,
+    /// At most this many calls in flight to this server at once (any transport); further
+    /// calls wait in a queue for up to `queue_timeout`, then fail as busy. Absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+    /// With `max_concurrency`: how long a call may wait for its turn (default 60s, or the
+    /// pool's `acquire_timeout` for a pooled server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_timeout: Option<Dur>,
+}
+
+/// A pool of stdio server processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Processes kept running even when idle (the first one always runs). Default: 2, or
+    /// `max` if that is lower.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<usize>,
+    /// Most processes at once.
+    pub max: usize,
+    /// A process beyond `min` with no call for this long is stopped.
+    pub idle_timeout: Dur,
+    /// How long a call waits for a process when none is ready (within the call's `timeout`).
+    pub acquire_timeout: Dur,
+}
+
+impl PoolConfig {
+    /// Processes kept running: `min` (default 2, at most `max`), and at least one.
+    pub fn min_processes(&self) -> usize {
+        self.min.unwrap_or(2).min(self.max).max(1)
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            min: None,
+            max: 10,
+            idle_timeout: Dur::secs(30),
+            acquire_timeout: Dur::secs(60),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -308,6 +357,9 @@ impl ServerConfig {
             protocol: ProtocolMode::Auto,
             probe_timeout: default_probe_timeout(),
             shutdown_timeout: default_shutdown_timeout(),
+            pool: None,
+            max_concurrency: None,
+            queue_timeout: None,
         }
     }
 
@@ -332,6 +384,14 @@ impl ServerConfig {
 
     pub fn is_enabled(&self) -> bool {
         self.enabled && !self.disabled
+    }
+
+    /// How long a call waits for its turn under `max_concurrency`: `queue_timeout`, else the
+    /// pool's `acquire_timeout`, else 60s.
+    pub fn queue_wait(&self) -> Dur {
+        self.queue_timeout
+            .or(self.pool.as_ref().map(|p| p.acquire_timeout))
+            .unwrap_or(Dur::secs(60))
     }
 }
 
