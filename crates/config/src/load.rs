@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::interpolate::interpolate;
-use crate::{Config, ConfigError, PrefixMode, Problem, ProtocolMode, TransportKind};
+use crate::{CacheStore, Config, ConfigError, PrefixMode, Problem, ProtocolMode, TransportKind};
 
 /// Load and validate the configuration file at `path`, reading `${ENV}` from the process.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -402,6 +402,37 @@ impl Config {
             );
         }
         self.validate_auth(&mut p);
+        if self.cache.enabled && self.cache.max_entries == 0 {
+            p.push(
+                Problem::new("cache.max_entries", "is 0, so nothing could be kept")
+                    .fix("set `cache.enabled: false` to turn the cache off, or keep e.g. 1000"),
+            );
+        }
+        if self.cache.store == CacheStore::Redis && !self.cache.redis_url.starts_with("redis") {
+            p.push(
+                Problem::new(
+                    "cache.redis_url",
+                    format!(
+                        "`{}` is not a redis:// or rediss:// URL",
+                        self.cache.redis_url
+                    ),
+                )
+                .fix("e.g. `redis://127.0.0.1:6379`"),
+            );
+        }
+        for (pattern, rule) in &self.cache.tools {
+            if pattern.trim().is_empty() {
+                p.push(
+                    Problem::new("cache.tools", "has an empty pattern").fix("e.g. `weather__*`"),
+                );
+            }
+            if rule.ttl.is_some_and(|t| t.0.is_zero()) {
+                p.push(
+                    Problem::new(format!("cache.tools.{pattern}.ttl"), "is 0")
+                        .fix("write `cache: false` to keep a tool out of the cache"),
+                );
+            }
+        }
         for (i, key) in self.mrtr.keys.iter().enumerate() {
             if key.len() < 32 {
                 p.push(

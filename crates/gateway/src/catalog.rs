@@ -102,6 +102,8 @@ pub struct Snapshot {
     param_headers: HashMap<String, Arc<Vec<crate::params::ParamHeader>>>,
     /// Exposed tool name → its compiled `inputSchema` (absent: not compilable, not checked).
     validators: HashMap<String, Arc<jsonschema::Validator>>,
+    /// Exposed names of tools annotated `readOnlyHint` and `idempotentHint`.
+    read_only_idempotent: std::collections::HashSet<String>,
 }
 
 /// Whether a listed item, by (exposed name or URI, original), may be shown.
@@ -257,6 +259,9 @@ impl Catalog {
                                 tracing::warn!(server = %server.name, tool = %original, error = %e, "inputSchema does not compile; arguments of this tool are not validated");
                             }
                         }
+                        if hinted_read_only_idempotent(&map) {
+                            snap.read_only_idempotent.insert(exposed.clone());
+                        }
                         match crate::params::collect(&schema) {
                             Ok(marks) if marks.is_empty() => {}
                             Ok(marks) => {
@@ -366,6 +371,19 @@ impl Catalog {
     /// The `x-mcp-header` marks of an exposed tool, if it has any.
     pub fn param_headers(&self, tool: &str) -> Option<Arc<Vec<crate::params::ParamHeader>>> {
         self.snapshot().param_headers.get(tool).cloned()
+    }
+
+    /// Whether the upstream annotates tool `name` read-only and idempotent (the cache's hint).
+    pub fn read_only_idempotent(&self, name: &str) -> bool {
+        self.snapshot().read_only_idempotent.contains(name)
+    }
+
+    /// Exposed names and routes of every tool.
+    pub fn tools(&self) -> Vec<(String, Route)> {
+        self.snapshot().names[Kind::Tools.index()]
+            .iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect()
     }
 
     pub fn route_tool(&self, name: &str) -> Option<Route> {
@@ -483,6 +501,15 @@ fn decode_cursor(c: &str) -> Option<usize> {
 }
 
 /// Whether `uri` could come from expanding the RFC 6570 `template` (simple `{var}` forms).
+/// A tool's `annotations` say `readOnlyHint: true` and `idempotentHint: true`.
+fn hinted_read_only_idempotent(tool: &RawMap<'_>) -> bool {
+    let Some(Ok(a)) = tool.get("annotations").map(RawMap::parse) else {
+        return false;
+    };
+    let yes = |k: &str| a.get(k).is_some_and(|v| v.get() == "true");
+    yes("readOnlyHint") && yes("idempotentHint")
+}
+
 pub fn template_matches(template: &str, uri: &str) -> bool {
     let mut literals = Vec::new();
     let mut rest = template;

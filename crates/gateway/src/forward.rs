@@ -39,7 +39,7 @@ impl Gateway {
         method: &str,
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        self.forward_with(ctx, route, method, params, Vec::new())
+        self.forward_with(ctx, route, method, params, Vec::new(), &ctx.cancel)
             .await
     }
 
@@ -50,6 +50,7 @@ impl Gateway {
         method: &str,
         params: Box<RawValue>,
         param_headers: Vec<(String, String)>,
+        cancel: &CancellationToken,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let upstream = self
             .upstream_for(route.server, ctx.session.as_ref())
@@ -82,7 +83,7 @@ impl Gateway {
             let upstream = upstream.clone();
             let opts = CallOptions {
                 relay: relay.clone(),
-                cancel: ctx.cancel.clone(),
+                cancel: cancel.clone(),
                 timeout: None,
                 era,
                 param_headers: param_headers.clone(),
@@ -199,7 +200,7 @@ impl Gateway {
                 };
                 let round = self
                     .parked
-                    .round(running, round, &ctx.cancel, self.mrtr.ttl(), |h, r| {
+                    .round(running, round, cancel, self.mrtr.ttl(), |h, r| {
                         self.mrtr.seal_park(&binding, h, r)
                     })
                     .await;

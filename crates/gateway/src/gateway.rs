@@ -34,6 +34,8 @@ pub struct Gateway {
     pub limits: crate::limits::Limits,
     /// The tamper-evident record of every request.
     pub audit: crate::audit::Audit,
+    /// Kept tool results (pipeline stage 5).
+    pub cache: crate::cache::ResultCache,
     /// Per-session instances of `isolation: session` servers, by (server, session id).
     isolated: parking_lot::Mutex<std::collections::HashMap<(usize, Arc<str>), Upstream>>,
     refreshes: parking_lot::Mutex<std::collections::HashMap<usize, PendingRefresh>>,
@@ -84,6 +86,9 @@ impl Gateway {
             Some(a) => crate::audit::Audit::open(a, !stdio).map_err(|e| format!("audit: {e}"))?,
             None => crate::audit::Audit::off(),
         };
+        let cache =
+            crate::cache::ResultCache::from_config(&config.cache, &config.federation.separator)
+                .await?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut servers = Vec::new();
         let mut longest = Duration::ZERO;
@@ -114,6 +119,7 @@ impl Gateway {
             auth,
             limits,
             audit,
+            cache,
             isolated: Default::default(),
             refreshes: Default::default(),
             in_flight: AtomicUsize::new(0),
@@ -430,6 +436,12 @@ impl Gateway {
                         std::mem::take(&mut entry.announce_always),
                     )
                 };
+                if kinds.contains(&Kind::Tools)
+                    && let Some(server) = gw.catalog.servers().get(idx)
+                {
+                    // The server says its tools changed: what they returned may have too.
+                    gw.cache.invalidate_server(idx, &server.name).await;
+                }
                 let changed = gw.catalog.refresh(idx, &kinds).await;
                 gw.announce(if always { &kinds } else { &changed });
             }

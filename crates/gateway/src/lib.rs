@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bridge;
+pub mod cache;
 pub mod catalog;
 pub mod client;
 pub mod era;

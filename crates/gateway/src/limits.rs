@@ -122,20 +122,7 @@ impl Limits {
         let redis = match rl.store {
             LimitStore::Memory => None,
             LimitStore::Redis => {
-                let client = redis::Client::open(rl.redis_url.as_str())
-                    .map_err(|e| format!("rate_limits.redis_url: {e}"))?;
-                let conn = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    redis::aio::ConnectionManager::new(client),
-                )
-                .await
-                .map_err(|_| format!("rate_limits: no answer from Redis at {}", rl.redis_url))?
-                .map_err(|e| {
-                    format!(
-                        "rate_limits: cannot connect to Redis at {}: {e}",
-                        rl.redis_url
-                    )
-                })?;
+                let conn = connect_redis(&rl.redis_url, "rate_limits").await?;
                 Some(Redis {
                     conn,
                     script: redis::Script::new(GCRA),
@@ -232,4 +219,20 @@ impl Limits {
             l.limiter.shrink_to_fit();
         }
     }
+}
+
+/// A multiplexed Redis connection for config section `section` (errors name it); fails when
+/// Redis does not answer within 5 s.
+pub(crate) async fn connect_redis(
+    url: &str,
+    section: &str,
+) -> Result<redis::aio::ConnectionManager, String> {
+    let client = redis::Client::open(url).map_err(|e| format!("{section}.redis_url: {e}"))?;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        redis::aio::ConnectionManager::new(client),
+    )
+    .await
+    .map_err(|_| format!("{section}: no answer from Redis at {url}"))?
+    .map_err(|e| format!("{section}: cannot connect to Redis at {url}: {e}"))
 }

@@ -198,8 +198,7 @@ impl Gateway {
         if let Target::Tool(name) = &target {
             self.validate_arguments(name, params)?;
         }
-        // 5. cache (seam).
-        // 6. route and 7. backend.
+        // 5. cache (`call_tool`, once the route is known) and 6. route and 7. backend.
         match req.method.as_str() {
             methods::PING => Ok(empty_object()),
             methods::SERVER_DISCOVER => {
@@ -237,13 +236,24 @@ impl Gateway {
                         .ok_or_else(|| unknown("prompt", name))?,
                     _ => return Err(mismatch()),
                 };
-                let param_headers = match &target {
-                    Target::Tool(name) => self.param_headers(name, params),
-                    _ => Vec::new(),
-                };
-                let params = rewrite(params, "name", &route.original)?;
-                self.forward_with(ctx, &route, &req.method, params, param_headers)
-                    .await
+                let upstream_params = rewrite(params, "name", &route.original)?;
+                match &target {
+                    Target::Tool(name) => {
+                        self.call_tool(ctx, name, &route, params, upstream_params)
+                            .await
+                    }
+                    _ => {
+                        self.forward_with(
+                            ctx,
+                            &route,
+                            &req.method,
+                            upstream_params,
+                            Vec::new(),
+                            &ctx.cancel,
+                        )
+                        .await
+                    }
+                }
             }
             methods::RESOURCES_READ
             | methods::RESOURCES_SUBSCRIBE
@@ -268,6 +278,129 @@ impl Gateway {
             methods::COMPLETION_COMPLETE => self.complete(ctx, params).await,
             methods::LOGGING_SET_LEVEL => self.set_level(ctx, params),
             other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+
+    /// A `tools/call`: from the cache when its plan allows, else from its upstream; a
+    /// successful call then drops the results it invalidates (`invalidated_by`).
+    async fn call_tool(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        route: &Route,
+        client_params: Option<&RawValue>,
+        params: Box<RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let param_headers = self.param_headers(name, client_params);
+        let plan = self
+            .cache
+            .plan(
+                name,
+                &route.original,
+                self.catalog.read_only_idempotent(name),
+            )
+            .filter(|_| crate::cache::eligible(client_params));
+        let result = match plan {
+            None => {
+                self.forward_with(
+                    ctx,
+                    route,
+                    methods::TOOLS_CALL,
+                    params,
+                    param_headers,
+                    &ctx.cancel,
+                )
+                .await
+            }
+            Some(plan) => {
+                let scope = self.cache_scope(ctx, plan.scope, route.server);
+                let era = match (&ctx.modern, &ctx.session) {
+                    (Some(_), _) => 2,
+                    (None, Some(_)) => 1,
+                    (None, None) => 0,
+                };
+                let key = crate::cache::key(
+                    &crate::cache::KeyParts {
+                        era,
+                        tool: name,
+                        scope: &scope,
+                    },
+                    client_params,
+                )?;
+                let server = self
+                    .catalog
+                    .servers()
+                    .get(route.server)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| Arc::from(""));
+                // The flight may answer other callers too: it is not cancelled with this
+                // caller. A cancelled caller stops waiting; a waiting one takes the call over.
+                let detached = CancellationToken::new();
+                let flight = self.cache.get_or_call(
+                    key,
+                    plan,
+                    route.server,
+                    &server,
+                    name,
+                    self.forward_with(
+                        ctx,
+                        route,
+                        methods::TOOLS_CALL,
+                        params,
+                        param_headers,
+                        &detached,
+                    ),
+                );
+                tokio::select! {
+                    biased;
+                    _ = ctx.cancel.cancelled() => Err(ErrorObject::new(codes::REQUEST_CANCELLED, "request cancelled")),
+                    r = flight => r,
+                }
+            }
+        };
+        if result.is_ok() && self.cache.has_invalidators() {
+            let targets = self.cache.invalidated_by_call(name, &route.original);
+            if !targets.is_empty() {
+                let tools: Vec<String> = self
+                    .catalog
+                    .tools()
+                    .into_iter()
+                    .filter(|(exposed, r)| {
+                        targets
+                            .iter()
+                            .any(|p| p.matches(crate::policy::Subject::Tool, exposed, &r.original))
+                    })
+                    .map(|(exposed, _)| exposed)
+                    .collect();
+                self.cache.invalidate_tools(&tools).await;
+            }
+        }
+        result
+    }
+
+    /// What besides the arguments a cached result is shared by: the session for servers
+    /// isolated per session, else the plan's scope.
+    fn cache_scope(
+        &self,
+        ctx: &RequestCtx,
+        scope: switchboard_config::CacheScope,
+        server: usize,
+    ) -> String {
+        if self.isolated(server) {
+            return match &ctx.session {
+                Some(s) => format!("session:{}", s.id),
+                None => "stateless".to_owned(),
+            };
+        }
+        let who = &ctx.identity;
+        match scope {
+            switchboard_config::CacheScope::Shared => String::new(),
+            switchboard_config::CacheScope::Role => {
+                format!("role:{}", who.role.as_deref().unwrap_or(""))
+            }
+            switchboard_config::CacheScope::Identity => {
+                format!("identity:{}:{}", who.method, who.subject)
+            }
         }
     }
 

@@ -22,7 +22,7 @@ pub enum Subject {
 }
 
 #[derive(Debug, Clone)]
-struct Pattern {
+pub(crate) struct Pattern {
     /// `None`: every kind (the bare `*`).
     kind: Option<Subject>,
     glob: String,
@@ -31,7 +31,7 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn parse(s: &str, separator: &str) -> Self {
+    pub(crate) fn parse(s: &str, separator: &str) -> Self {
         let s = s.trim();
         if s == "*" {
             return Self {
@@ -61,7 +61,7 @@ impl Pattern {
         }
     }
 
-    fn matches(&self, kind: Subject, exposed: &str, original: &str) -> bool {
+    pub(crate) fn matches(&self, kind: Subject, exposed: &str, original: &str) -> bool {
         let name = if self.namespaced { exposed } else { original };
         self.kind.is_none_or(|k| k == kind) && glob(&self.glob, name)
     }
