@@ -18,7 +18,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -53,6 +53,32 @@ struct Entry {
 enum Unkept {
     Error(ErrorObject),
     Result(Box<RawValue>),
+    /// The upstream asked the caller something (sampling, elicitation, roots) while making
+    /// it: it is that caller's alone, and a caller waiting on the same call makes its own.
+    Personal(Box<RawValue>),
+}
+
+/// A call's relay that notes whether the upstream sent the caller a request.
+pub(crate) struct Watched {
+    pub inner: Arc<dyn switchboard_upstream::Relay>,
+    pub asked: Arc<AtomicBool>,
+}
+
+impl switchboard_upstream::Relay for Watched {
+    fn notify(&self, notification: switchboard_protocol::Notification) {
+        self.inner.notify(notification)
+    }
+    fn request(
+        &self,
+        method: String,
+        params: Option<Box<RawValue>>,
+    ) -> switchboard_upstream::RelayFuture {
+        self.asked.store(true, Ordering::Release);
+        self.inner.request(method, params)
+    }
+    fn origin(&self) -> u64 {
+        self.inner.origin()
+    }
 }
 
 /// How one tool's results are cached.
@@ -282,8 +308,8 @@ impl ResultCache {
     }
 
     /// The answer for `key`: kept, or from `call` (once for all identical calls in flight),
-    /// kept when it may be.
-    #[allow(clippy::too_many_arguments)]
+    /// kept when it may be. `call(asked)` makes the upstream call; it sets `asked` when the
+    /// upstream sends the caller a request (see [`Watched`]).
     pub async fn get_or_call<F>(
         &self,
         key: Key,
@@ -291,13 +317,15 @@ impl ResultCache {
         server: usize,
         server_name: &str,
         tool: &str,
-        call: F,
+        call: impl Fn(Arc<AtomicBool>) -> F,
     ) -> Result<Box<RawValue>, ErrorObject>
     where
         F: Future<Output = Result<Box<RawValue>, ErrorObject>>,
     {
         let epoch = self.epoch.load(Ordering::Acquire);
+        let ran = AtomicBool::new(false);
         let init = async {
+            ran.store(true, Ordering::Relaxed);
             if let Some(r) = &self.remote
                 && let Some((result, left)) = self.remote_get(r, &key).await
             {
@@ -310,7 +338,12 @@ impl ResultCache {
                 }));
             }
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            let result = call.await.map_err(Unkept::Error)?;
+            let asked = Arc::new(AtomicBool::new(false));
+            let result = call(asked.clone()).await.map_err(Unkept::Error)?;
+            if asked.load(Ordering::Acquire) {
+                self.counters.unkept.fetch_add(1, Ordering::Relaxed);
+                return Err(Unkept::Personal(result));
+            }
             if !self.keepable(&result) || self.epoch.load(Ordering::Acquire) != epoch {
                 self.counters.unkept.fetch_add(1, Ordering::Relaxed);
                 return Err(Unkept::Result(result));
@@ -340,6 +373,12 @@ impl ResultCache {
             Err(shared) => match &*shared {
                 Unkept::Error(e) => Err(e.clone()),
                 Unkept::Result(r) => Ok(r.clone()),
+                Unkept::Personal(r) if ran.load(Ordering::Relaxed) => Ok(r.clone()),
+                Unkept::Personal(_) => {
+                    // Another caller's answer: make this caller's own.
+                    self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    call(Arc::new(AtomicBool::new(false))).await
+                }
             },
         }
     }
@@ -699,7 +738,7 @@ mod tests {
         for _ in 0..16 {
             let (c, calls) = (c.clone(), calls.clone());
             joins.push(tokio::spawn(async move {
-                c.get_or_call(k, plan, 0, "s", "t", async {
+                c.get_or_call(k, plan, 0, "s", "t", |_| async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     Ok(raw(serde_json::json!({"content": []})))
@@ -725,7 +764,7 @@ mod tests {
         let k2 = Key([1; 32]);
         for _ in 0..2 {
             let r = c
-                .get_or_call(k2, plan, 0, "s", "u", async {
+                .get_or_call(k2, plan, 0, "s", "u", |_| async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     Ok(raw(serde_json::json!({"content": [], "isError": true})))
                 })
@@ -734,7 +773,7 @@ mod tests {
         }
         for _ in 0..2 {
             let r = c
-                .get_or_call(k2, plan, 0, "s", "u", async {
+                .get_or_call(k2, plan, 0, "s", "u", |_| async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     Err(ErrorObject::internal("boom"))
                 })
@@ -743,6 +782,46 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 5);
         assert_eq!(c.stats().unkept, 2);
+    }
+
+    /// A result made with the caller's input (the upstream asked it something) is not kept,
+    /// and a caller that waited on it makes its own call instead of getting another's answer.
+    #[tokio::test]
+    async fn a_result_that_asked_the_caller_is_not_shared() {
+        let c = Arc::new(cache(CacheConfig::default()).await);
+        let plan = Plan {
+            ttl: Duration::from_secs(60),
+            scope: CacheScope::Shared,
+        };
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut joins = Vec::new();
+        for who in 0..2u64 {
+            let (c, calls) = (c.clone(), calls.clone());
+            joins.push(tokio::spawn(async move {
+                c.get_or_call(Key([5; 32]), plan, 0, "s", "roots", |asked| {
+                    let calls = calls.clone();
+                    async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        asked.store(true, Ordering::Release);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok(raw(serde_json::json!({"content": [], "who": who})))
+                    }
+                })
+                .await
+                .map(|r| r.get().to_owned())
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let answers: Vec<String> = futures_util::future::join_all(joins)
+            .await
+            .into_iter()
+            .map(|j| j.unwrap().unwrap())
+            .collect();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(
+            answers[0].contains("\"who\":0") && answers[1].contains("\"who\":1"),
+            "{answers:?}"
+        );
     }
 
     #[tokio::test]
@@ -758,20 +837,20 @@ mod tests {
             Ok(raw(serde_json::json!({"content": []})))
         };
         let k = Key([0; 32]);
-        c.get_or_call(k, plan, 3, "a", "a__t", call(calls.clone()))
+        c.get_or_call(k, plan, 3, "a", "a__t", |_| call(calls.clone()))
             .await
             .ok();
-        c.get_or_call(k, plan, 3, "a", "a__t", call(calls.clone()))
+        c.get_or_call(k, plan, 3, "a", "a__t", |_| call(calls.clone()))
             .await
             .ok();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         c.invalidate_server(3, "a").await;
-        c.get_or_call(k, plan, 3, "a", "a__t", call(calls.clone()))
+        c.get_or_call(k, plan, 3, "a", "a__t", |_| call(calls.clone()))
             .await
             .ok();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         c.invalidate_tools(&["a__t".into()]).await;
-        c.get_or_call(k, plan, 3, "a", "a__t", call(calls.clone()))
+        c.get_or_call(k, plan, 3, "a", "a__t", |_| call(calls.clone()))
             .await
             .ok();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -779,14 +858,17 @@ mod tests {
         // A call during which an invalidation happens is passed on, not kept.
         let k2 = Key([2; 32]);
         let c2 = c.clone();
-        c.get_or_call(k2, plan, 3, "a", "a__u", async move {
-            c2.invalidate_server(3, "a").await;
-            Ok(raw(serde_json::json!({"content": []})))
+        c.get_or_call(k2, plan, 3, "a", "a__u", |_| {
+            let c2 = c2.clone();
+            async move {
+                c2.invalidate_server(3, "a").await;
+                Ok(raw(serde_json::json!({"content": []})))
+            }
         })
         .await
         .ok();
         let again = Arc::new(AtomicU64::new(0));
-        c.get_or_call(k2, plan, 3, "a", "a__u", call(again.clone()))
+        c.get_or_call(k2, plan, 3, "a", "a__u", |_| call(again.clone()))
             .await
             .ok();
         assert_eq!(again.load(Ordering::SeqCst), 1);
@@ -806,7 +888,7 @@ mod tests {
         for i in 0..100u64 {
             let mut b = [0u8; 32];
             b[..8].copy_from_slice(&i.to_le_bytes());
-            c.get_or_call(Key(b), plan, 0, "s", "t", async {
+            c.get_or_call(Key(b), plan, 0, "s", "t", |_| async {
                 Ok(raw(serde_json::json!({"content": []})))
             })
             .await
@@ -845,10 +927,10 @@ mod tests {
         };
         let k = Key([7; 32]);
         let first = a
-            .get_or_call(k, plan, 0, "s", "s__t", call(calls.clone()))
+            .get_or_call(k, plan, 0, "s", "s__t", |_| call(calls.clone()))
             .await;
         let second = b
-            .get_or_call(k, plan, 0, "s", "s__t", call(calls.clone()))
+            .get_or_call(k, plan, 0, "s", "s__t", |_| call(calls.clone()))
             .await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(
@@ -858,7 +940,7 @@ mod tests {
         assert_eq!(b.stats().remote_hits, 1);
         b.invalidate_tools(&["s__t".into()]).await;
         tokio::time::sleep(Duration::from_millis(250)).await;
-        a.get_or_call(k, plan, 0, "s", "s__t", call(calls.clone()))
+        a.get_or_call(k, plan, 0, "s", "s__t", |_| call(calls.clone()))
             .await
             .ok();
         assert_eq!(
@@ -881,9 +963,12 @@ mod tests {
         for pause in [0, 0, 250] {
             tokio::time::sleep(Duration::from_millis(pause)).await;
             let calls = calls.clone();
-            c.get_or_call(k, plan, 0, "s", "t", async move {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Ok(raw(serde_json::json!({"content": []})))
+            c.get_or_call(k, plan, 0, "s", "t", |_| {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(raw(serde_json::json!({"content": []})))
+                }
             })
             .await
             .ok();

@@ -39,7 +39,7 @@ impl Gateway {
         method: &str,
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        self.forward_with(ctx, route, method, params, Vec::new(), &ctx.cancel)
+        self.forward_with(ctx, route, method, params, Vec::new(), &ctx.cancel, None)
             .await
     }
 
@@ -51,6 +51,7 @@ impl Gateway {
         params: Box<RawValue>,
         param_headers: Vec<(String, String)>,
         cancel: &CancellationToken,
+        asked: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let upstream = self
             .upstream_for(route.server, ctx.session.as_ref())
@@ -66,6 +67,12 @@ impl Gateway {
                 origin: crate::session::next_origin(),
             })),
             (None, None) => None,
+        };
+        let relay = match (relay, asked) {
+            (Some(inner), Some(asked)) => {
+                Some(Arc::new(crate::cache::Watched { inner, asked }) as _)
+            }
+            (relay, _) => relay,
         };
         // The client's era when the server speaks it (pure relay); else the other, bridged.
         let client_era = match (&ctx.modern, &ctx.session) {

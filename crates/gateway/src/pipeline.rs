@@ -250,6 +250,7 @@ impl Gateway {
                             upstream_params,
                             Vec::new(),
                             &ctx.cancel,
+                            None,
                         )
                         .await
                     }
@@ -309,6 +310,7 @@ impl Gateway {
                     params,
                     param_headers,
                     &ctx.cancel,
+                    None,
                 )
                 .await
             }
@@ -336,21 +338,19 @@ impl Gateway {
                 // The flight may answer other callers too: it is not cancelled with this
                 // caller. A cancelled caller stops waiting; a waiting one takes the call over.
                 let detached = CancellationToken::new();
-                let flight = self.cache.get_or_call(
-                    key,
-                    plan,
-                    route.server,
-                    &server,
-                    name,
-                    self.forward_with(
-                        ctx,
-                        route,
-                        methods::TOOLS_CALL,
-                        params,
-                        param_headers,
-                        &detached,
-                    ),
-                );
+                let flight =
+                    self.cache
+                        .get_or_call(key, plan, route.server, &server, name, |asked| {
+                            self.forward_with(
+                                ctx,
+                                route,
+                                methods::TOOLS_CALL,
+                                params.clone(),
+                                param_headers.clone(),
+                                &detached,
+                                Some(asked),
+                            )
+                        });
                 tokio::select! {
                     biased;
                     _ = ctx.cancel.cancelled() => Err(ErrorObject::new(codes::REQUEST_CANCELLED, "request cancelled")),

@@ -390,6 +390,30 @@ fn load_reports_and_thresholds_decide_the_exit_code() {
     );
     assert_eq!(r["thresholds_failed"].as_array().unwrap().len(), 1, "{r}");
 
+    // Both eras over the lean HTTP driver: a session, and stateless 2026-07-28 requests.
+    for (era, expect) in [("legacy", "session"), ("modern", "2026-07-28 stateless")] {
+        let o = sb(&[
+            "load",
+            "--url",
+            &gw.url,
+            "--protocol",
+            era,
+            "--tool",
+            "company__get_employee_info",
+            "--args",
+            r#"{"employee_id":"E002"}"#,
+            "-c",
+            "4",
+            "-n",
+            "100",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let r = json(&o);
+        assert_eq!(r["ok"], 100, "{r}");
+        assert!(r["protocol"].as_str().unwrap().ends_with(expect), "{r}");
+    }
+
     // Bad input is named, not a panic.
     let o = sb(&["load", "--tool", "x", "--args", "[1]", "--url", &gw.url]);
     assert!(

@@ -20,7 +20,12 @@ struct Upstreams {
 fn upstreams() -> Upstreams {
     let (everything, ev_url) = everything_http();
     let (py, py_url) = py_server_http();
-    let mut yaml = String::from("servers:\n");
+    // server-everything annotates its long-running operation read-only and idempotent, so
+    // the cache would answer the second client at once, without progress: these tests check
+    // the relaying of progress, so that tool is kept out of the cache.
+    let mut yaml = String::from(
+        "cache:\n  tools:\n    \"trigger-long-running-operation\": {cache: false}\nservers:\n",
+    );
     yaml += &stdio_entry("company", &workspace_bin("company-api"), &[]);
     yaml += &stdio_entry("py", &python(), &[&harness().join("servers/py_server.py")]);
     yaml += &stdio_entry(

@@ -1,10 +1,14 @@
 //! `switchboard load`: drive `tools/call` load at an MCP server (Streamable HTTP or stdio, the
 //! gateway included) and report throughput, latency percentiles, success rate and errors.
 //!
-//! The target is reached through the gateway's own upstream client (`switchboard-upstream`):
-//! session or stateless era as the server speaks it, pooled keep-alive HTTP connections, every
-//! SSE answer read to its end, stdio requests multiplexed on one pipe. Requests are spread
-//! over `--concurrency` workers; each records its latencies, merged and sorted at the end.
+//! An `http://` target is driven by a lean HTTP/1.1 client (`http.rs`: one keep-alive
+//! connection per worker, bodies pre-serialized, every SSE answer read to its end), so the
+//! driver costs far less CPU per call than what it measures. A stdio target (and `https://`)
+//! goes through the gateway's own upstream client (`switchboard-upstream`), stdio requests
+//! multiplexed on one pipe. Requests are spread over `--concurrency` workers; each records its
+//! latencies, merged and sorted at the end.
+
+mod http;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -248,6 +252,52 @@ fn outcome(result: Result<Box<RawValue>, CallError>) -> Option<String> {
         }
         Err(CallError::Failed { reason, .. }) => Some(format!("failed: {}", short(&reason))),
         Err(CallError::Cancelled) => Some("cancelled".into()),
+        Err(CallError::Busy { limit, .. }) => Some(format!("busy (max_concurrency {limit})")),
+    }
+}
+
+/// How calls reach the target.
+enum Driver {
+    /// The gateway's upstream client (stdio, https).
+    Upstream(Upstream),
+    /// The lean HTTP client, with each call prepared for it (same order as the calls).
+    Http(Arc<http::Target>, Arc<Vec<http::Prepared>>),
+}
+
+impl Driver {
+    async fn shutdown(&self) {
+        match self {
+            Driver::Upstream(u) => u.shutdown().await,
+            Driver::Http(t, _) => t.close().await,
+        }
+    }
+}
+
+/// One call over the worker's connection (opened, or opened again after a failure, here).
+async fn http_call(
+    target: &http::Target,
+    p: &http::Prepared,
+    conn: &mut Option<http::Conn>,
+    id: u64,
+    timeout: Duration,
+) -> Option<String> {
+    if conn.is_none() {
+        match target.connect().await {
+            Ok(c) => *conn = Some(c),
+            Err(e) => return Some(format!("connect: {}", short(&format!("{e:#}")))),
+        }
+    }
+    let c = conn.as_mut()?;
+    match tokio::time::timeout(timeout, c.call(target, p, id)).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => {
+            *conn = None;
+            Some(format!("connection: {}", short(&format!("{e:#}"))))
+        }
+        Err(_) => {
+            *conn = None;
+            Some(format!("timeout after {timeout:?}"))
+        }
     }
 }
 
@@ -259,19 +309,21 @@ struct Budget {
 }
 
 async fn run_phase(
-    upstream: &Upstream,
+    driver: &Arc<Driver>,
     calls: &Arc<Vec<Call>>,
     concurrency: usize,
     budget: Budget,
+    timeout: Duration,
     progress: Option<&indicatif::ProgressBar>,
     record: bool,
 ) -> Vec<Tally> {
     let issued = Arc::new(AtomicU64::new(0));
     let workers = (0..concurrency.max(1)).map(|_| {
-        let (upstream, calls, issued) = (upstream.clone(), calls.clone(), issued.clone());
+        let (driver, calls, issued) = (driver.clone(), calls.clone(), issued.clone());
         let progress = progress.cloned();
         tokio::spawn(async move {
             let mut tally = Tally::default();
+            let mut conn = None;
             loop {
                 let n = issued.fetch_add(1, Ordering::Relaxed);
                 if budget.requests.is_some_and(|max| n >= max)
@@ -279,21 +331,29 @@ async fn run_phase(
                 {
                     break;
                 }
-                let call = &calls[usize::try_from(n).unwrap_or(0) % calls.len()];
+                let i = usize::try_from(n).unwrap_or(0) % calls.len();
+                let call = &calls[i];
                 let start = Instant::now();
-                let result = upstream
-                    .call(
-                        "tools/call",
-                        Some(call.params.clone()),
-                        CallOptions::default(),
-                    )
-                    .await;
+                let result = match &*driver {
+                    Driver::Upstream(upstream) => outcome(
+                        upstream
+                            .call(
+                                "tools/call",
+                                Some(call.params.clone()),
+                                CallOptions::default(),
+                            )
+                            .await,
+                    ),
+                    Driver::Http(target, prepared) => {
+                        http_call(target, &prepared[i], &mut conn, n + 1, timeout).await
+                    }
+                };
                 let took = start.elapsed();
                 if record {
                     tally
                         .latencies
                         .push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-                    match outcome(result) {
+                    match result {
                         None => tally.ok += 1,
                         Some(kind) => tally.error(format!("{}: {kind}", call.tool)),
                     }
@@ -347,22 +407,51 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         },
         until: None,
     };
-    let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let upstream = Upstream::start("target", &cfg, events);
-    let era = match upstream.wait_settled(cfg.init_timeout.0).await {
-        Status::Ready(info) => match info.own_era() {
-            switchboard_upstream::Era::Modern => format!(
-                "{} stateless",
-                info.modern.as_deref().unwrap_or("2026-07-28")
-            ),
-            switchboard_upstream::Era::Legacy => format!("{} session", info.protocol_version),
-        },
-        other => {
-            upstream.shutdown().await;
-            bail!("{label} did not start: {}", other.describe());
+    let (driver, era) = match args.url.as_deref() {
+        Some(url) if url.starts_with("http://") => {
+            let headers: Vec<(String, String)> = cfg
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let target = tokio::time::timeout(
+                cfg.init_timeout.0,
+                http::Target::open(url, &headers, args.protocol),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("{label} did not answer within {:?}", cfg.init_timeout.0))?
+            .with_context(|| format!("{label} did not start"))?;
+            let prepared = calls
+                .iter()
+                .map(|c| target.prepare(&c.tool, &c.params))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let era = target.label.clone();
+            (Driver::Http(Arc::new(target), Arc::new(prepared)), era)
+        }
+        _ => {
+            let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            let upstream = Upstream::start("target", &cfg, events);
+            let era = match upstream.wait_settled(cfg.init_timeout.0).await {
+                Status::Ready(info) => match info.own_era() {
+                    switchboard_upstream::Era::Modern => format!(
+                        "{} stateless",
+                        info.modern.as_deref().unwrap_or("2026-07-28")
+                    ),
+                    switchboard_upstream::Era::Legacy => {
+                        format!("{} session", info.protocol_version)
+                    }
+                },
+                other => {
+                    upstream.shutdown().await;
+                    bail!("{label} did not start: {}", other.describe());
+                }
+            };
+            (Driver::Upstream(upstream), era)
         }
     };
+    let driver = Arc::new(driver);
+    let timeout = Duration::from(args.timeout);
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let draw = !args.no_progress && !args.json && tty;
     if args.warmup > 0 {
@@ -370,7 +459,16 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
             requests: Some(args.warmup),
             until: None,
         };
-        run_phase(&upstream, &calls, args.concurrency, warm, None, false).await;
+        run_phase(
+            &driver,
+            &calls,
+            args.concurrency,
+            warm,
+            timeout,
+            None,
+            false,
+        )
+        .await;
     }
     let progress = draw.then(|| {
         let bar = match budget.requests {
@@ -394,10 +492,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         ..budget
     };
     let tallies = run_phase(
-        &upstream,
+        &driver,
         &calls,
         args.concurrency,
         budget,
+        timeout,
         progress.as_ref(),
         true,
     )
@@ -407,7 +506,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
-    upstream.shutdown().await;
+    driver.shutdown().await;
 
     let mut latencies = Vec::new();
     let mut ok = 0;
