@@ -31,6 +31,9 @@ pub mod codes {
     /// Switchboard: the caller's rate limit is spent; `data.retryAfterMs` says when to retry
     /// (HTTP 429 with `Retry-After`).
     pub const RATE_LIMITED: i64 = -32007;
+    /// Switchboard: the upstream server is at its `max_concurrency` and the call waited its
+    /// `queue_timeout` for a turn in vain.
+    pub const UPSTREAM_BUSY: i64 = -32008;
 }
 
 /// A JSON-RPC error object. `data` is kept raw so upstream details pass through unchanged.

@@ -17,6 +17,16 @@ pub enum CallError {
     Failed { server: String, reason: String },
     #[error("request cancelled")]
     Cancelled,
+    /// `max_concurrency` calls were in flight for the whole `queue_timeout`.
+    #[error(
+        "upstream server '{server}' is busy: {limit} call{} already in flight (its max_concurrency) and none finished within {waited:?}; retry later",
+        if *limit == 1 { "" } else { "s" }
+    )]
+    Busy {
+        server: String,
+        limit: usize,
+        waited: Duration,
+    },
 }
 
 impl CallError {
@@ -32,6 +42,7 @@ impl CallError {
             }
             CallError::Failed { .. } => ErrorObject::new(codes::UPSTREAM_FAILED, self.to_string()),
             CallError::Cancelled => ErrorObject::new(codes::REQUEST_CANCELLED, "request cancelled"),
+            CallError::Busy { .. } => ErrorObject::new(codes::UPSTREAM_BUSY, self.to_string()),
         }
     }
 

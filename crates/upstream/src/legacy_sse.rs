@@ -226,7 +226,7 @@ impl LegacySseUpstream {
             }
         };
         mux.notify(methods::INITIALIZED, None);
-        *self.current.lock() = Some(mux.clone());
+        self.set_current(Some(mux.clone()));
         tracing::info!(server = %self.name, name = %info.server_name, protocol = %info.protocol_version, "legacy SSE upstream ready");
         let _ = self.status.send(Status::Ready(info));
         let _ = events.send(UpstreamEvent::Ready {
@@ -239,7 +239,7 @@ impl LegacySseUpstream {
             _ = self.shutdown.cancelled() => {
                 reader.abort();
                 writer.abort();
-                *self.current.lock() = None;
+                self.set_current(None);
                 mux.fail_all("gateway shutting down");
                 return None;
             }
@@ -248,7 +248,7 @@ impl LegacySseUpstream {
             reason: why.clone(),
             retry_in: Duration::ZERO,
         });
-        *self.current.lock() = None;
+        self.set_current(None);
         writer.abort();
         mux.fail_all(&why);
         Some((why, true))

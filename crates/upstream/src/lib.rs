@@ -14,6 +14,7 @@ mod http;
 mod init;
 mod legacy_sse;
 mod mux;
+mod pool;
 mod relay;
 mod stdio;
 mod supervisor;
@@ -97,6 +98,42 @@ pub struct Upstream {
     status: watch::Receiver<Status>,
     timeout: Duration,
     init_timeout: Duration,
+    /// `max_concurrency`, when set.
+    limit: Option<Arc<Limit>>,
+}
+
+/// At most `max` calls in flight; the rest wait up to `wait` for a turn.
+struct Limit {
+    permits: tokio::sync::Semaphore,
+    max: usize,
+    wait: Duration,
+}
+
+impl Limit {
+    async fn acquire(
+        &self,
+        server: &str,
+        cancel: &CancellationToken,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, CallError> {
+        if let Ok(p) = self.permits.try_acquire() {
+            return Ok(p);
+        }
+        tokio::select! {
+            r = tokio::time::timeout(self.wait, self.permits.acquire()) => match r {
+                Ok(Ok(p)) => Ok(p),
+                // Timed out (the semaphore is never closed).
+                _ => {
+                    tracing::info!(server, max_concurrency = self.max, waited = ?self.wait, "upstream busy: call refused after queueing");
+                    Err(CallError::Busy {
+                        server: server.to_owned(),
+                        limit: self.max,
+                        waited: self.wait,
+                    })
+                }
+            },
+            _ = cancel.cancelled() => Err(CallError::Cancelled),
+        }
+    }
 }
 
 /// A call's options.
@@ -222,9 +259,17 @@ impl Upstream {
         let name: Arc<str> = Arc::from(name);
         let (status_tx, status) = watch::channel(Status::Starting);
         let inner: Arc<dyn Backend> = match config.kind() {
-            TransportKind::Stdio => {
-                supervisor::StdioUpstream::start(name.clone(), config.clone(), status_tx, events)
-            }
+            TransportKind::Stdio => match &config.pool {
+                Some(pool) => {
+                    pool::Pool::start(name.clone(), config.clone(), pool, status_tx, events)
+                }
+                None => supervisor::StdioUpstream::start(
+                    name.clone(),
+                    config.clone(),
+                    status_tx,
+                    events,
+                ),
+            },
             TransportKind::Http => {
                 http::HttpUpstream::start(name.clone(), config.clone(), status_tx, events)
             }
@@ -241,6 +286,14 @@ impl Upstream {
             status,
             timeout: config.timeout.0,
             init_timeout: config.init_timeout.0,
+            limit: config.max_concurrency.map(|max| {
+                let max = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+                Arc::new(Limit {
+                    permits: tokio::sync::Semaphore::new(max),
+                    max,
+                    wait: config.queue_wait().0,
+                })
+            }),
         };
         tokio::spawn(listen_for_changes(up.clone()));
         up
@@ -268,7 +321,9 @@ impl Upstream {
     }
 
     /// Send a request and wait for its result. JSON-RPC errors from the server come back as
-    /// [`CallError::Rpc`], unchanged.
+    /// [`CallError::Rpc`], unchanged. With `max_concurrency`, the call first waits for a turn
+    /// (up to the queue timeout, then [`CallError::Busy`]); the call's own timeout starts once
+    /// it has one. The gateway's long-lived `subscriptions/listen` takes no turn.
     pub async fn call(
         &self,
         method: &str,
@@ -320,6 +375,12 @@ impl Upstream {
                 ),
             });
         }
+        let _turn = match &self.limit {
+            Some(limit) if method != switchboard_protocol::methods::SUBSCRIPTIONS_LISTEN => {
+                Some(limit.acquire(&self.name, &opts.cancel).await?)
+            }
+            _ => None,
+        };
         self.inner.call(method, params, opts, era, timeout).await
     }
 
@@ -339,5 +400,56 @@ impl Upstream {
     /// Stop the server: close stdin, then SIGTERM, then SIGKILL (stdio); end the session (HTTP).
     pub async fn shutdown(&self) {
         self.inner.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queued_call_gets_its_turn_or_is_refused_as_busy_or_is_cancelled() {
+        let limit = Limit {
+            permits: tokio::sync::Semaphore::new(1),
+            max: 1,
+            wait: Duration::from_millis(200),
+        };
+        let never = CancellationToken::new();
+        let held = limit.acquire("s", &never).await.unwrap();
+
+        // No turn within the queue timeout: busy, naming the server, the limit and the wait.
+        let started = tokio::time::Instant::now();
+        let e = limit.acquire("s", &never).await.unwrap_err();
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
+        assert!(matches!(e, CallError::Busy { limit: 1, .. }), "{e:?}");
+        let obj = e.to_error_object();
+        assert_eq!(obj.code, switchboard_protocol::codes::UPSTREAM_BUSY);
+        assert!(
+            obj.message.contains("'s' is busy")
+                && obj.message.contains("1 call already in flight")
+                && obj.message.contains("200ms"),
+            "{}",
+            obj.message
+        );
+        assert!(!e.is_upstream_fault());
+
+        // Cancelled while queued.
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            trigger.cancel();
+        });
+        assert!(matches!(
+            limit.acquire("s", &cancel).await,
+            Err(CallError::Cancelled)
+        ));
+
+        // A turn given back within the wait goes to the queued call.
+        let (got, ()) = tokio::join!(limit.acquire("s", &never), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(held);
+        });
+        assert!(got.is_ok());
     }
 }

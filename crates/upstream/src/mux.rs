@@ -289,7 +289,10 @@ impl Mux {
 /// multiplexed connection (none between a crash and the next start) and its status.
 pub(crate) struct Channel {
     pub name: Arc<str>,
+    /// Set with [`Channel::set_current`], which keeps `live` in step.
     pub current: parking_lot::Mutex<Option<Arc<Mux>>>,
+    /// Whether there is a connection, readable without the lock (a pool's choice of process).
+    live: std::sync::atomic::AtomicBool,
     pub status: tokio::sync::watch::Sender<crate::Status>,
 }
 
@@ -298,8 +301,26 @@ impl Channel {
         Self {
             name,
             current: parking_lot::Mutex::new(None),
+            live: std::sync::atomic::AtomicBool::new(false),
             status,
         }
+    }
+
+    /// The live connection, or none. `live` is raised after a connection is set and lowered
+    /// before it is taken away, so a raised flag almost always finds one.
+    pub(crate) fn set_current(&self, mux: Option<Arc<Mux>>) {
+        let up = mux.is_some();
+        if !up {
+            self.live.store(false, Ordering::Release);
+        }
+        *self.current.lock() = mux;
+        if up {
+            self.live.store(true, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
     }
 
     /// A call on the live connection, waiting for a restart if there is none.

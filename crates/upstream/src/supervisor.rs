@@ -22,6 +22,10 @@ use crate::{Backend, CallError, CallOptions, Era, Status, UpstreamEvent, stdio};
 
 pub(crate) struct StdioUpstream {
     channel: Channel,
+    /// Whether `Ready`/`Down` events go to the gateway: not for a pool's extra processes (the
+    /// gateway would refresh its lists each time one starts; the first process speaks for
+    /// the pool). Notifications always go.
+    announce: bool,
     /// The process exited when probed with `server/discover`: later starts skip the probe.
     skip_probe: std::sync::atomic::AtomicBool,
     shutdown: CancellationToken,
@@ -77,9 +81,21 @@ impl StdioUpstream {
         status: watch::Sender<Status>,
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Arc<dyn Backend> {
+        Self::spawn(name, cfg, status, events, true)
+    }
+
+    /// Start supervising in the background; `announce`: see the field.
+    pub(crate) fn spawn(
+        name: Arc<str>,
+        cfg: ServerConfig,
+        status: watch::Sender<Status>,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+        announce: bool,
+    ) -> Arc<Self> {
         let (stopped_tx, stopped) = watch::channel(false);
         let this = Arc::new(Self {
             channel: Channel::new(name, status),
+            announce,
             skip_probe: std::sync::atomic::AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             stopped,
@@ -111,10 +127,12 @@ impl StdioUpstream {
                     reason
                 }
             };
-            let _ = events.send(UpstreamEvent::Down {
-                server: self.name.clone(),
-                reason: reason.clone(),
-            });
+            if self.announce {
+                let _ = events.send(UpstreamEvent::Down {
+                    server: self.name.clone(),
+                    reason: reason.clone(),
+                });
+            }
             consecutive += 1;
             let (restarts, looping) = crashes.record(Instant::now());
             let wait = if looping {
@@ -222,12 +240,14 @@ impl StdioUpstream {
                 return crashed(why);
             }
         };
-        *self.current.lock() = Some(mux.clone());
+        self.set_current(Some(mux.clone()));
         tracing::info!(server = %self.name, name = %info.server_name, version = %info.server_version, protocol = %info.protocols(), "upstream ready");
         let _ = self.status.send(Status::Ready(info));
-        let _ = events.send(UpstreamEvent::Ready {
-            server: self.name.clone(),
-        });
+        if self.announce {
+            let _ = events.send(UpstreamEvent::Ready {
+                server: self.name.clone(),
+            });
+        }
 
         let end = tokio::select! {
             status = proc.child.wait() => crashed(explain(format!("process exited ({})", exit_text(status)))),
@@ -256,7 +276,7 @@ impl StdioUpstream {
             reason: why.clone(),
             retry_in: Duration::ZERO,
         });
-        *self.current.lock() = None;
+        self.set_current(None);
         let n = mux.in_flight();
         if n > 0 {
             tracing::warn!(server = %self.name, in_flight = n, reason = %why, "failing calls in flight");
