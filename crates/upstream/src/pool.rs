@@ -249,7 +249,7 @@ impl Pool {
             )
         };
         if grow {
-            self.grow();
+            self.grow(&taken.member);
         }
         Some(taken)
     }
@@ -268,15 +268,22 @@ impl Pool {
 
     /// Start another member if, looked at again under the write lock, one is still wanted
     /// (concurrent calls may have started one already).
-    fn grow(&self) {
+    fn grow(&self, taken: &Arc<Member>) {
+        let mut members = self.members.write();
+        // Under the lock: a shutdown that follows sees any member started here.
         if self.closed.is_cancelled() {
             return;
         }
-        let mut members = self.members.write();
         let loads = members.iter().map(|m| {
-            // The calls that decided to grow are counted already; compare with one less.
-            m.up.is_live()
-                .then(|| m.in_flight.load(Ordering::Relaxed).saturating_sub(1))
+            m.up.is_live().then(|| {
+                let n = m.in_flight.load(Ordering::Relaxed);
+                // The deciding call is counted already; `choose` counts it again.
+                if Arc::ptr_eq(m, taken) {
+                    n.saturating_sub(1)
+                } else {
+                    n
+                }
+            })
         });
         if choose(loads, self.max).is_some_and(|(_, grow)| grow) {
             self.add_member(&mut members);
@@ -458,8 +465,11 @@ impl Backend for Pool {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.closed.cancel();
-            let members: Vec<Arc<Member>> = self.members.read().clone();
+            let members: Vec<Arc<Member>> = {
+                let members = self.members.write();
+                self.closed.cancel();
+                members.clone()
+            };
             futures_util::future::join_all(members.iter().map(|m| m.up.shutdown())).await;
             self.publish();
         })
