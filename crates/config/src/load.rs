@@ -447,6 +447,17 @@ impl Config {
         let mut prefixes: Vec<(&str, &str)> = Vec::new();
         for (name, s) in &self.servers {
             let at = |k: &str| format!("servers.{name}.{k}");
+            for (tool, t) in &s.tool_timeouts {
+                if t.0.is_zero() {
+                    p.push(
+                        Problem::new(
+                            at(&format!("tool_timeouts.{tool}")),
+                            "is 0, so every call would time out at once",
+                        )
+                        .fix("give the tool the time it needs, e.g. `30s`"),
+                    );
+                }
+            }
             if name.is_empty()
                 || !name
                     .chars()

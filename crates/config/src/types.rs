@@ -226,6 +226,11 @@ pub struct ServerConfig {
         skip_serializing_if = "is_default_timeout"
     )]
     pub timeout: Dur,
+    /// Per-tool timeouts that replace `timeout` for those tools (the server's own tool
+    /// names): `{generate_report: 5m, lookup: 2s}`. On expiry the caller gets an error and
+    /// the server a `notifications/cancelled`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tool_timeouts: IndexMap<String, Dur>,
     /// Longest time the server may take to start and answer `initialize`.
     #[serde(
         default = "default_init_timeout",
@@ -355,6 +360,7 @@ impl ServerConfig {
             isolation: Isolation::Shared,
             prefix: None,
             timeout: default_timeout(),
+            tool_timeouts: IndexMap::new(),
             init_timeout: default_init_timeout(),
             restart: RestartPolicy::default(),
             protocol: ProtocolMode::Auto,

@@ -161,6 +161,7 @@ pub fn http_status(err: &ErrorObject, from_envelope: bool) -> u16 {
         codes::INVALID_PARAMS if from_envelope => 400,
         codes::METHOD_NOT_FOUND => 404,
         codes::RATE_LIMITED => 429,
+        codes::UPSTREAM_BUSY => 503,
         _ => 200,
     }
 }

@@ -86,12 +86,22 @@ impl Gateway {
             (e, _) => e,
         };
         let server = upstream.name().clone();
+        // A tool's own timeout, if the server entry gives it one.
+        let timeout = match method {
+            methods::TOOLS_CALL => self
+                .catalog
+                .servers()
+                .get(route.server)
+                .and_then(|s| s.config.tool_timeouts.get(&route.original))
+                .map(|t| t.0),
+            _ => None,
+        };
         let call = |params: Box<RawValue>| {
             let upstream = upstream.clone();
             let opts = CallOptions {
                 relay: relay.clone(),
                 cancel: cancel.clone(),
-                timeout: None,
+                timeout,
                 era,
                 param_headers: param_headers.clone(),
             };

@@ -380,3 +380,27 @@ async fn max_concurrency_refuses_a_call_that_waited_too_long() {
     });
     assert_eq!((a.as_str(), b.as_str()), ("slept 50 ms", "queued"));
 }
+
+/// A tool's own timeout ends the call with an error naming it, the server is told
+/// (`notifications/cancelled`), and the server's other tools keep the server's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_timeout_ends_the_call_and_cancels_it_upstream() {
+    let mut yaml = String::from("cache:\n  enabled: false\nservers:\n");
+    yaml += &stdio_entry(
+        "bench",
+        &workspace_bin("bench-upstream"),
+        &[std::path::Path::new("--concurrent")],
+    );
+    yaml += "    tool_timeouts: {slow: 300ms}\n";
+    let gw = Gateway::start(&yaml);
+    let c = Client::connect(&gw.url).await;
+    let started = Instant::now();
+    let r = c.call("slow", json!({"ms": 5000})).await;
+    let took = started.elapsed();
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("300ms"), "a timeout naming the limit: {r}");
+    assert!(took < Duration::from_secs(3), "ended at the tool's timeout: {took:?}");
+    assert_eq!(c.text("cancelled", json!({})).await, "1");
+    assert_eq!(c.text("slow", json!({"ms": 10})).await, "slept 10 ms");
+    assert_eq!(c.text("echo", json!({"text": "ok"})).await, "ok");
+}

@@ -42,11 +42,17 @@ struct CallGuard<'a> {
     mux: &'a Mux,
     id: i64,
     token: Option<String>,
+    /// The request is out and nobody has told the server it is no longer wanted: if the call
+    /// is dropped unanswered (its caller went away), the server gets `notifications/cancelled`.
+    outstanding: bool,
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        self.mux.pending.lock().remove(&self.id);
+        let unanswered = self.mux.pending.lock().remove(&self.id).is_some();
+        if unanswered && self.outstanding {
+            self.mux.cancel_upstream(self.id, "the caller went away");
+        }
         if let Some(t) = &self.token {
             self.mux.progress.lock().remove(t);
         }
@@ -112,10 +118,11 @@ impl Mux {
                 started: Instant::now(),
             },
         );
-        let _guard = CallGuard {
+        let mut guard = CallGuard {
             mux: self,
             id,
             token,
+            outstanding: false,
         };
         let bytes = Message::request(Id::Num(id), method, params).to_vec();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -132,7 +139,8 @@ impl Mux {
             }
             _ = opts.cancel.cancelled() => return Err(CallError::Cancelled),
         }
-        tokio::select! {
+        guard.outstanding = true;
+        let answer = tokio::select! {
             r = rx => r.unwrap_or_else(|_| Err(self.failed("connection closed"))),
             _ = tokio::time::sleep_until(deadline) => {
                 self.cancel_upstream(id, "timed out in switchboard");
@@ -142,7 +150,9 @@ impl Mux {
                 self.cancel_upstream(id, "cancelled by the client");
                 Err(CallError::Cancelled)
             }
-        }
+        };
+        guard.outstanding = false;
+        answer
     }
 
     fn cancel_upstream(&self, id: i64, reason: &str) {

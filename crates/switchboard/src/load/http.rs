@@ -175,7 +175,9 @@ impl Target {
             *req.method_mut() = Method::DELETE;
             *req.uri_mut() = self.path.clone();
             *req.headers_mut() = self.headers.clone();
-            let _ = conn.send.send_request(req).await;
+            if conn.send.ready().await.is_ok() {
+                let _ = conn.send.send_request(req).await;
+            }
         }
     }
 
@@ -233,6 +235,8 @@ impl Conn {
         if let Some(n) = name {
             req.headers_mut().insert("mcp-name", n.clone());
         }
+        // The connection takes the next request once it has finished the last one.
+        self.send.ready().await?;
         let resp = self.send.send_request(req).await?;
         let (parts, body) = resp.into_parts();
         // To its end: an SSE answer left unread would cost the connection.
