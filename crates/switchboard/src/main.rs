@@ -12,6 +12,12 @@ mod run;
 
 use std::process::ExitCode;
 
+/// jemalloc: per-thread caches instead of glibc's locked arenas. Profiles of the forwarding
+/// path showed a quarter of the gateway's CPU in glibc malloc and its lock contention
+/// (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::Parser;
 
 fn main() -> ExitCode {
