@@ -151,6 +151,14 @@ fn load(url: &str, tool: &str, args: &str, c: usize, n: u64, watch: &[u32]) -> R
     }
 }
 
+const ROUNDS: usize = 3;
+
+/// The run with the median CPU per call of the first measured process.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.cpu_us[0].total_cmp(&b.cpu_us[0]));
+    runs.swap_remove(runs.len() / 2)
+}
+
 fn gateway(yaml: &str, dir: &Path) -> (Proc, String) {
     let cfg = dir.join(format!("gw-{}.yaml", yaml.len()));
     std::fs::write(&cfg, yaml).unwrap();
@@ -178,7 +186,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     writeln!(
         md,
-        "Machine: {cores} cores; everything on 127.0.0.1; release builds; load driver `switchboard load` (lean HTTP/1.1, one keep-alive connection per worker). Calls per run: {n32} at c=32, {} at c=1, plus 10% warm-up (counted in CPU per call).\n",
+        "Machine: {cores} cores; everything on 127.0.0.1; release builds; load driver `switchboard load` (lean HTTP/1.1, one keep-alive connection per worker). Calls per run: {n32} at c=32, {} at c=1, plus 10% warm-up (counted in CPU per call); each row is the median (by CPU per call) of {ROUNDS} interleaved rounds.\n",
         n32 / 4
     )
     .unwrap();
@@ -211,9 +219,14 @@ fn main() {
         for c in [1usize, 32] {
             let n = if c == 1 { n32 / 4 } else { n32 };
             let args = r#"{"text":"hello"}"#;
-            let direct = load(&up_url, "echo", args, c, n, &[up.pid()]);
-            let proxied = load(&px_url, "echo", args, c, n, &[px.pid(), up.pid()]);
-            let through = load(&gw_url, "up__echo", args, c, n, &[gw.pid(), up.pid()]);
+            // Three rounds, interleaved so drift hits every target alike; the median of each.
+            let (mut d, mut p, mut g) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                d.push(load(&up_url, "echo", args, c, n, &[up.pid()]));
+                p.push(load(&px_url, "echo", args, c, n, &[px.pid(), up.pid()]));
+                g.push(load(&gw_url, "up__echo", args, c, n, &[gw.pid(), up.pid()]));
+            }
+            let (direct, proxied, through) = (median(d), median(p), median(g));
             for (name, r) in [
                 ("direct", &direct),
                 ("plain proxy", &proxied),
@@ -250,6 +263,57 @@ fn main() {
         writeln!(md, "- {r}").unwrap();
     }
 
+    // A stdio upstream: the load driver starts it itself (direct), or the gateway does.
+    let stdio_up = release_bin("bench-upstream");
+    let n = n32;
+    let direct = {
+        let warm = (n / 10).clamp(50, 2000);
+        let out = Command::new(release_bin("switchboard"))
+            .args(["load", "--tool", "echo", "--args", r#"{"text":"hello"}"#])
+            .args(["--json", "--no-progress", "-c", "32", "-n", &n.to_string()])
+            .args(["--warmup", &warm.to_string(), "--"])
+            .arg(&stdio_up)
+            .arg("--concurrent")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["rps"].as_f64().unwrap_or(0.0)
+    };
+    let (gw, gw_url) = gateway(
+        &format!(
+            "cache: {{enabled: false}}\nservers:\n  up:\n    command: {}\n    args: [--concurrent]\n",
+            stdio_up.display()
+        ),
+        &dir,
+    );
+    let through = load(
+        &gw_url,
+        "up__echo",
+        r#"{"text":"hello"}"#,
+        32,
+        n,
+        &[gw.pid()],
+    );
+    assert_eq!(
+        through.ok, through.requests,
+        "stdio through the gateway: failed calls"
+    );
+    drop(gw);
+    writeln!(
+        md,
+        "\nA stdio upstream (bench-upstream --concurrent), c=32: direct over stdio (the load driver's own stdio client) {direct:.0} calls/s; HTTP client → gateway → stdio {:.0} calls/s ({:.2}× direct), gateway CPU {:.1} µs/call, p50 {:.3} ms.",
+        through.rps,
+        through.rps / direct,
+        through.cpu_us[0],
+        through.p50_ms
+    )
+    .unwrap();
+
     // Memory: idle, and with 10,000 idle legacy sessions.
     let sessions = if quick { 1000 } else { 10_000 };
     let (up, up_url) = start(
@@ -279,7 +343,6 @@ fn main() {
     drop((gw, up));
 
     // A 20 ms tool at c=32, cache off and on.
-    let stdio_up = release_bin("bench-upstream");
     let mut slow = Vec::new();
     for (label, cache) in [("off", "cache: {enabled: false}\n"), ("on", "")] {
         let (gw, gw_url) = gateway(
@@ -383,7 +446,8 @@ mod proxy {
     use hyper_util::rt::TokioIo;
 
     pub fn run(upstream: SocketAddr) {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // The gateway's runtime: one worker per core, as a production proxy would run.
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap();
