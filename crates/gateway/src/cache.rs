@@ -445,7 +445,7 @@ impl ResultCache {
         // One line per failure would flood the log while Redis is down: the first, then
         // every thousandth.
         let n = self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
-        if n % 1000 == 0 {
+        if n.is_multiple_of(1000) {
             tracing::warn!(error = %e, failures = n + 1, "cache store (Redis) failed; calls go to their upstreams");
         }
     }

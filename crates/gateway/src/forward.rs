@@ -43,6 +43,9 @@ impl Gateway {
             .await
     }
 
+    /// `cancel`: what cancels the upstream request (the caller's token, or none for a cached
+    /// flight others may share); `asked`: set when the upstream sends the caller a request.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn forward_with(
         &self,
         ctx: &RequestCtx,

@@ -60,13 +60,14 @@ impl Proc {
 
 /// Start `cmd` and wait for a stderr line containing `marker`; returns the rest of the line.
 fn start(cmd: &mut Command, marker: &str) -> (Proc, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Proc(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
@@ -82,7 +83,7 @@ fn start(cmd: &mut Command, marker: &str) -> (Proc, String) {
                     sink.clear();
                 }
             });
-            return (Proc(child), rest);
+            return (child, rest);
         }
     }
 }

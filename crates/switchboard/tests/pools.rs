@@ -399,7 +399,10 @@ async fn a_tool_timeout_ends_the_call_and_cancels_it_upstream() {
     let took = started.elapsed();
     let msg = r["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("300ms"), "a timeout naming the limit: {r}");
-    assert!(took < Duration::from_secs(3), "ended at the tool's timeout: {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "ended at the tool's timeout: {took:?}"
+    );
     assert_eq!(c.text("cancelled", json!({})).await, "1");
     assert_eq!(c.text("slow", json!({"ms": 10})).await, "slept 10 ms");
     assert_eq!(c.text("echo", json!({"text": "ok"})).await, "ok");
