@@ -7,6 +7,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod cache;
 mod duration;
 mod error;
 mod import;
@@ -14,6 +15,7 @@ mod interpolate;
 mod load;
 mod types;
 
+pub use cache::*;
 pub use duration::Dur;
 pub use error::{ConfigError, Problem};
 pub use import::import_claude;

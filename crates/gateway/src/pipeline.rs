@@ -295,11 +295,9 @@ impl Gateway {
         let param_headers = self.param_headers(name, client_params);
         let plan = self
             .cache
-            .plan(
-                name,
-                &route.original,
-                self.catalog.read_only_idempotent(name),
-            )
+            .plan(name, &route.original, || {
+                self.catalog.read_only_idempotent(name)
+            })
             .filter(|_| crate::cache::eligible(client_params));
         let result = match plan {
             None => {

@@ -119,16 +119,33 @@ struct Run {
     driver_us: f64,
 }
 
-fn load(url: &str, tool: &str, args: &str, c: usize, n: u64, watch: &[u32]) -> Run {
+/// What `switchboard load` drives.
+enum Target<'a> {
+    Url(&'a str),
+    /// A stdio server the driver starts itself: program and arguments.
+    Stdio(&'a Path, &'a [&'a str]),
+}
+
+fn load(target: Target<'_>, tool: &str, args: &str, c: usize, n: u64, watch: &[u32]) -> Run {
     let warm = (n / 10).clamp(50, 2000);
     let before: Vec<Duration> = watch.iter().map(|&p| cpu(p)).collect();
-    let out = Command::new(release_bin("switchboard"))
-        .args(["load", "--url", url, "--protocol", "legacy", "--tool", tool])
-        .args(["--args", args, "--json", "--no-progress"])
-        .args(["-c", &c.to_string(), "-n", &n.to_string()])
-        .args(["--warmup", &warm.to_string()])
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(release_bin("switchboard"));
+    cmd.args([
+        "load",
+        "--tool",
+        tool,
+        "--args",
+        args,
+        "--json",
+        "--no-progress",
+    ])
+    .args(["-c", &c.to_string(), "-n", &n.to_string()])
+    .args(["--warmup", &warm.to_string()]);
+    match target {
+        Target::Url(url) => cmd.args(["--url", url, "--protocol", "legacy"]),
+        Target::Stdio(program, rest) => cmd.arg("--").arg(program).args(rest),
+    };
+    let out = cmd.output().unwrap();
     let after: Vec<Duration> = watch.iter().map(|&p| cpu(p)).collect();
     assert!(
         out.status.success(),
@@ -223,9 +240,23 @@ fn main() {
             // Three rounds, interleaved so drift hits every target alike; the median of each.
             let (mut d, mut p, mut g) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
-                d.push(load(&up_url, "echo", args, c, n, &[up.pid()]));
-                p.push(load(&px_url, "echo", args, c, n, &[px.pid(), up.pid()]));
-                g.push(load(&gw_url, "up__echo", args, c, n, &[gw.pid(), up.pid()]));
+                d.push(load(Target::Url(&up_url), "echo", args, c, n, &[up.pid()]));
+                p.push(load(
+                    Target::Url(&px_url),
+                    "echo",
+                    args,
+                    c,
+                    n,
+                    &[px.pid(), up.pid()],
+                ));
+                g.push(load(
+                    Target::Url(&gw_url),
+                    "up__echo",
+                    args,
+                    c,
+                    n,
+                    &[gw.pid(), up.pid()],
+                ));
             }
             let (direct, proxied, through) = (median(d), median(p), median(g));
             for (name, r) in [
@@ -267,24 +298,16 @@ fn main() {
     // A stdio upstream: the load driver starts it itself (direct), or the gateway does.
     let stdio_up = release_bin("bench-upstream");
     let n = n32;
-    let direct = {
-        let warm = (n / 10).clamp(50, 2000);
-        let out = Command::new(release_bin("switchboard"))
-            .args(["load", "--tool", "echo", "--args", r#"{"text":"hello"}"#])
-            .args(["--json", "--no-progress", "-c", "32", "-n", &n.to_string()])
-            .args(["--warmup", &warm.to_string(), "--"])
-            .arg(&stdio_up)
-            .arg("--concurrent")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        r["rps"].as_f64().unwrap_or(0.0)
-    };
+    let direct = load(
+        Target::Stdio(&stdio_up, &["--concurrent"]),
+        "echo",
+        r#"{"text":"hello"}"#,
+        32,
+        n,
+        &[],
+    );
+    assert_eq!(direct.ok, direct.requests, "stdio direct: failed calls");
+    let direct = direct.rps;
     let (gw, gw_url) = gateway(
         &format!(
             "cache: {{enabled: false}}\nservers:\n  up:\n    command: {}\n    args: [--concurrent]\n",
@@ -293,7 +316,7 @@ fn main() {
         &dir,
     );
     let through = load(
-        &gw_url,
+        Target::Url(&gw_url),
         "up__echo",
         r#"{"text":"hello"}"#,
         32,
@@ -354,7 +377,14 @@ fn main() {
             &dir,
         );
         let n = if label == "off" { 500 } else { n32 };
-        let r = load(&gw_url, "slow__slow", r#"{"ms":20}"#, 32, n, &[gw.pid()]);
+        let r = load(
+            Target::Url(&gw_url),
+            "slow__slow",
+            r#"{"ms":20}"#,
+            32,
+            n,
+            &[gw.pid()],
+        );
         assert_eq!(r.ok, r.requests, "slow tool, cache {label}: failed calls");
         slow.push((label, r));
     }

@@ -17,25 +17,7 @@ fn bench_entry(name: &str) -> String {
 
 /// A stateless 2026-07-28 `tools/call`; returns the first text content, or the error.
 async fn call(url: &str, tool: &str, args: Value) -> Result<String, Value> {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": args, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {}
-        }}
-    });
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let v = tool_call(url, &[], tool, args).await.body;
     match v["result"]["content"][0]["text"].as_str() {
         Some(t) if v["result"]["isError"] != json!(true) => Ok(t.to_owned()),
         _ => Err(v),

@@ -328,19 +328,7 @@ fn judge(text: &str) -> Option<String> {
         }
         Ok(Answer {
             result: Some(r), ..
-        }) => {
-            if r.get().contains("\"isError\"") {
-                #[derive(Deserialize)]
-                struct Flag {
-                    #[serde(rename = "isError", default)]
-                    is_error: bool,
-                }
-                if serde_json::from_str::<Flag>(r.get()).is_ok_and(|f| f.is_error) {
-                    return Some("tool error (isError: true)".into());
-                }
-            }
-            None
-        }
+        }) => super::is_error_result(r.get()).then(|| "tool error (isError: true)".into()),
         Ok(_) => Some("an answer with neither result nor error".into()),
         Err(e) => Some(format!("not JSON-RPC: {e}")),
     }

@@ -227,24 +227,21 @@ fn short(s: &str) -> String {
     format!("{}…", &s[..cut])
 }
 
+/// Whether a `tools/call` result says `isError: true` (parsed only when the marker may be
+/// there: most results are not errors).
+fn is_error_result(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Flag {
+        #[serde(rename = "isError", default)]
+        is_error: bool,
+    }
+    text.contains("\"isError\"") && serde_json::from_str::<Flag>(text).is_ok_and(|f| f.is_error)
+}
+
 /// How a call ended: `None` for success, else its error kind.
 fn outcome(result: Result<Box<RawValue>, CallError>) -> Option<String> {
     match result {
-        Ok(raw) => {
-            // Most results are not errors; parse only when the marker may be there.
-            let text = raw.get();
-            if text.contains("\"isError\"") {
-                #[derive(Deserialize)]
-                struct Flag {
-                    #[serde(rename = "isError", default)]
-                    is_error: bool,
-                }
-                if serde_json::from_str::<Flag>(text).is_ok_and(|f| f.is_error) {
-                    return Some("tool error (isError: true)".into());
-                }
-            }
-            None
-        }
+        Ok(raw) => is_error_result(raw.get()).then(|| "tool error (isError: true)".into()),
         Err(CallError::Rpc(e)) => Some(format!("JSON-RPC {}: {}", e.code, short(&e.message))),
         Err(CallError::Timeout { after, .. }) => Some(format!("timeout after {after:?}")),
         Err(CallError::Unavailable { reason, .. }) => {

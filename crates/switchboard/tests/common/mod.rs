@@ -353,3 +353,64 @@ pub fn legacy_sse_servers() -> (Proc, String, Proc, String) {
         format!("http://127.0.0.1:{py_port}/sse"),
     )
 }
+
+/// An answer to a raw HTTP request: status, headers and the body (JSON when it parses).
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// A stateless 2026-07-28 request (`_meta` and headers set as a modern client sets them).
+pub async fn modern(
+    url: &str,
+    auth: &[(&str, &str)],
+    method: &str,
+    name: Option<&str>,
+    params: serde_json::Value,
+) -> Answer {
+    let mut params = params;
+    params["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(n) = name {
+        req = req.header("mcp-name", n);
+    }
+    for (k, v) in auth {
+        req = req.header(*k, *v);
+    }
+    let r = req.body(body.to_string()).send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn tool_call(
+    url: &str,
+    auth: &[(&str, &str)],
+    tool: &str,
+    args: serde_json::Value,
+) -> Answer {
+    modern(
+        url,
+        auth,
+        "tools/call",
+        Some(tool),
+        serde_json::json!({"name": tool, "arguments": args}),
+    )
+    .await
+}

@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, jwk};
 use serde_json::{Value, json};
 
 use crate::common::*;
+pub use crate::common::{modern, tool_call};
 
 pub const AUD: &str = "switchboard-test";
 pub const HS_SECRET: &str = "0123456789abcdef0123456789abcdef-hs-secret";
@@ -162,60 +163,6 @@ servers:
         jwks_dir,
         _jwks: jwks,
     }
-}
-
-pub struct Answer {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-pub async fn modern(
-    url: &str,
-    auth: &[(&str, &str)],
-    method: &str,
-    name: Option<&str>,
-    params: Value,
-) -> Answer {
-    let mut params = params;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(n) = name {
-        req = req.header("mcp-name", n);
-    }
-    for (k, v) in auth {
-        req = req.header(*k, *v);
-    }
-    let r = req.body(body.to_string()).send().await.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-pub async fn tool_call(url: &str, auth: &[(&str, &str)], tool: &str, args: Value) -> Answer {
-    modern(
-        url,
-        auth,
-        "tools/call",
-        Some(tool),
-        json!({"name": tool, "arguments": args}),
-    )
-    .await
 }
 
 pub async fn tools(url: &str, auth: &[(&str, &str)]) -> Vec<String> {

@@ -1,0 +1,113 @@
+//! The Redis store of the result cache: one key per result (`<prefix>e:<sha256>`, expiring
+//! with its TTL) and tag sets per server (`<prefix>s:<name>`) and per tool (`<prefix>t:<name>`)
+//! so a server's or a tool's results are dropped together (two Lua scripts, each atomic).
+
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+
+use super::Key;
+
+/// The shared store of `store: redis`.
+pub(super) struct Remote {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    store: redis::Script,
+    drop_tagged: redis::Script,
+}
+
+/// SET the entry with its TTL and add it to its tag sets (which live as long as their
+/// longest-lived member).
+const STORE: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  end
+end
+return 1
+";
+
+/// Delete every entry in the given tag sets, and the sets.
+const DROP_TAGGED: &str = r"
+local n = 0
+for i = 1, #KEYS do
+  local members = redis.call('SMEMBERS', KEYS[i])
+  for j = 1, #members, 500 do
+    redis.call('DEL', unpack(members, j, math.min(j + 499, #members)))
+  end
+  n = n + #members
+  redis.call('DEL', KEYS[i])
+end
+return n
+";
+
+impl Remote {
+    pub(super) async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
+        Ok(Remote {
+            conn: crate::limits::connect_redis(url, "cache").await?,
+            prefix: prefix.to_owned(),
+            store: redis::Script::new(STORE),
+            drop_tagged: redis::Script::new(DROP_TAGGED),
+        })
+    }
+
+    /// A kept result and how long it has left.
+    pub(super) async fn get(
+        &self,
+        key: &Key,
+    ) -> redis::RedisResult<Option<(Box<RawValue>, Duration)>> {
+        let mut conn = self.conn.clone();
+        let entry = format!("{}e:{}", self.prefix, key.hex());
+        let (text, left): (Option<String>, i64) = redis::pipe()
+            .get(&entry)
+            .pttl(&entry)
+            .query_async(&mut conn)
+            .await?;
+        Ok(text.filter(|_| left > 0).and_then(|t| {
+            let result = RawValue::from_string(t).ok()?;
+            Some((result, Duration::from_millis(left.unsigned_abs())))
+        }))
+    }
+
+    /// Keep `result` for `ttl`, tagged with its server and tool.
+    pub(super) async fn put(
+        &self,
+        key: &Key,
+        result: &RawValue,
+        ttl: Duration,
+        server: &str,
+        tool: &str,
+    ) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .store
+            .key(format!("{}e:{}", self.prefix, key.hex()))
+            .key(format!("{}s:{server}", self.prefix))
+            .key(format!("{}t:{tool}", self.prefix))
+            .arg(result.get())
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Drop every result of these servers and tools.
+    pub(super) async fn drop_tagged(
+        &self,
+        servers: &[&str],
+        tools: &[String],
+    ) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let mut call = self.drop_tagged.prepare_invoke();
+        for s in servers {
+            call.key(format!("{}s:{s}", self.prefix));
+        }
+        for t in tools {
+            call.key(format!("{}t:{t}", self.prefix));
+        }
+        let _: i64 = call.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+}
