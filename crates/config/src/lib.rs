@@ -13,6 +13,7 @@ mod error;
 mod import;
 mod interpolate;
 mod load;
+mod ops;
 mod types;
 
 pub use cache::*;
@@ -20,6 +21,7 @@ pub use duration::Dur;
 pub use error::{ConfigError, Problem};
 pub use import::import_claude;
 pub use load::{from_str, load, schema_json};
+pub use ops::*;
 pub use types::*;
 
 #[cfg(test)]

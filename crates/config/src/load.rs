@@ -368,6 +368,62 @@ impl Config {
         }
     }
 
+    /// `admin`, `telemetry`, `reload`.
+    fn validate_ops(&self, p: &mut Vec<Problem>) {
+        let admin = &self.admin;
+        if !admin.listen.is_empty() && admin.listen.parse::<SocketAddr>().is_err() {
+            p.push(
+                Problem::new("admin.listen", format!("`{}` is not an address", admin.listen))
+                    .fix("write host:port, e.g. `127.0.0.1:9090`, or leave it empty for no admin listener"),
+            );
+        }
+        if !admin.listen.is_empty()
+            && admin.listen == self.http.listen
+            && !admin.listen.ends_with(":0")
+        {
+            p.push(
+                Problem::new("admin.listen", "is the same address as `http.listen`")
+                    .fix("give the admin listener its own port, e.g. `127.0.0.1:9090`"),
+            );
+        }
+        for (i, name) in admin.readiness.required_upstreams.iter().enumerate() {
+            if name != "*" && !self.servers.contains_key(name) {
+                p.push(
+                    Problem::new(
+                        format!("admin.readiness.required_upstreams[{i}]"),
+                        format!("names `{name}`, which is not in `servers`"),
+                    )
+                    .fix("use a server name from `servers`, or `*` for every enabled server"),
+                );
+            }
+        }
+        if let Some(m) = &admin.readiness.max_memory
+            && let Err(e) = crate::parse_size(m)
+        {
+            p.push(Problem::new("admin.readiness.max_memory", e).fix("e.g. `1GiB`"));
+        }
+        if let Err(e) = crate::parse_size(&admin.readiness.min_free_disk) {
+            p.push(Problem::new("admin.readiness.min_free_disk", e).fix("e.g. `50MiB`"));
+        }
+        let t = &self.telemetry;
+        if !(0.0..=1.0).contains(&t.sample_ratio) {
+            p.push(
+                Problem::new("telemetry.sample_ratio", format!("is {}", t.sample_ratio))
+                    .fix("use a fraction from 0.0 (none) to 1.0 (every trace)"),
+            );
+        }
+        let e = &t.otlp_endpoint;
+        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
+            p.push(
+                Problem::new(
+                    "telemetry.otlp_endpoint",
+                    format!("`{}` is not an http(s) URL", t.otlp_endpoint),
+                )
+                .fix("e.g. `http://127.0.0.1:4318` (OTLP over HTTP)"),
+            );
+        }
+    }
+
     /// Semantic checks the schema cannot express. Returns every problem found.
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
@@ -402,6 +458,7 @@ impl Config {
             );
         }
         self.validate_auth(&mut p);
+        self.validate_ops(&mut p);
         if self.cache.enabled && self.cache.max_entries == 0 {
             p.push(
                 Problem::new("cache.max_entries", "is 0, so nothing could be kept")

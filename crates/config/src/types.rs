@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{CacheConfig, Dur};
+use crate::{AdminConfig, BuiltinConfig, CacheConfig, Dur, ReloadConfig, TelemetryConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -42,6 +42,18 @@ pub struct Config {
     /// The tool-result cache: which tool results are kept, how long, and where.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The admin listener: Prometheus `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// OpenTelemetry traces and their OTLP export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Applying a changed config file without a restart (SIGHUP, file watching).
+    #[serde(default)]
+    pub reload: ReloadConfig,
+    /// The gateway's own MCP tools (decision support).
+    #[serde(default)]
+    pub builtin: BuiltinConfig,
     /// The upstream MCP servers, by name. A Claude Desktop `mcpServers` entry is accepted
     /// unchanged (`command`/`args`/`env`/`cwd`, or `url`/`headers`), and the key may be spelled
     /// `mcpServers` too.

@@ -81,6 +81,8 @@ pub struct Server {
 struct Lists {
     items: [Vec<Box<RawValue>>; 4],
     errors: [Option<String>; 4],
+    /// The server's 2026-07-28 cache hint on its last successful listing (`None`: no hint).
+    hints: [Option<crate::era::ListHint>; 4],
 }
 
 /// A route: which server, and the name (or URI) the server knows the item by.
@@ -154,7 +156,7 @@ impl Catalog {
         let mut fetched = Vec::new();
         for &kind in kinds {
             if !info.has(kind.capability()) {
-                fetched.push((kind, Ok(Vec::new())));
+                fetched.push((kind, Ok((Vec::new(), crate::era::CacheHint::DEFAULT))));
                 continue;
             }
             fetched.push((kind, fetch_all(&server.upstream, kind).await));
@@ -167,7 +169,14 @@ impl Catalog {
             };
             for (kind, r) in fetched {
                 match r {
-                    Ok(items) => {
+                    Ok((items, hint)) => {
+                        // Only a server that speaks 2026-07-28 gives cache hints; fields on a
+                        // session-era server's result are not one.
+                        l.hints[kind.index()] =
+                            info.modern.is_some().then(|| crate::era::ListHint {
+                                hint,
+                                fetched: std::time::Instant::now(),
+                            });
                         let same = l.items[kind.index()].len() == items.len()
                             && l.items[kind.index()]
                                 .iter()
@@ -182,6 +191,7 @@ impl Catalog {
                     Err(e) => {
                         tracing::warn!(server = %server.name, list = kind.method(), error = %e, "cannot list; keeping the last known list");
                         l.errors[kind.index()] = Some(e);
+                        l.hints[kind.index()] = None;
                     }
                 }
             }
@@ -190,6 +200,35 @@ impl Catalog {
             self.rebuild();
         }
         changed
+    }
+
+    /// The cache hint of the merged list of `kind` now (before the caller's scope is applied):
+    /// the most conservative of every server that may contribute to it (see
+    /// [`crate::era::combine`]).
+    pub fn list_hint(&self, kind: Kind) -> crate::era::CacheHint {
+        let lists = self.lists.lock();
+        let contributions =
+            self.servers
+                .iter()
+                .zip(lists.iter())
+                .map(|(s, l)| match s.upstream.status() {
+                    Status::Ready(info) if !info.has(kind.capability()) => None,
+                    Status::Ready(_) if l.errors[kind.index()].is_none() => {
+                        Some(l.hints[kind.index()])
+                    }
+                    _ => Some(None),
+                });
+        crate::era::combine(contributions, std::time::Instant::now())
+    }
+
+    /// Set server `idx`'s list of `kind` and rebuild, as a refresh that fetched `items` would.
+    /// For benchmarks, which build a catalogue without running upstreams.
+    #[doc(hidden)]
+    pub fn set_list(&self, idx: usize, kind: Kind, items: Vec<Box<RawValue>>) {
+        if let Some(l) = self.lists.lock().get_mut(idx) {
+            l.items[kind.index()] = items;
+        }
+        self.rebuild();
     }
 
     /// Problems to report next to listings: servers down or whose lists failed.
@@ -392,6 +431,11 @@ impl Catalog {
             .cloned()
     }
 
+    /// Whether the catalogue lists a tool by this exposed name.
+    pub fn knows_tool(&self, name: &str) -> bool {
+        self.snapshot().names[Kind::Tools.index()].contains_key(name)
+    }
+
     pub fn route_prompt(&self, name: &str) -> Option<Route> {
         self.snapshot().names[Kind::Prompts.index()]
             .get(name)
@@ -456,8 +500,13 @@ impl Catalog {
     }
 }
 
-async fn fetch_all(up: &Upstream, kind: Kind) -> Result<Vec<Box<RawValue>>, String> {
+/// Every page of a list, and the most conservative of the pages' cache hints.
+async fn fetch_all(
+    up: &Upstream,
+    kind: Kind,
+) -> Result<(Vec<Box<RawValue>>, crate::era::CacheHint), String> {
     let mut items = Vec::new();
+    let mut hint: Option<crate::era::CacheHint> = None;
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let params = cursor
@@ -474,9 +523,11 @@ async fn fetch_all(up: &Upstream, kind: Kind) -> Result<Vec<Box<RawValue>>, Stri
                 .map_err(|e| format!("`{}` is not a list: {e}", kind.key()))?;
             items.extend(page.into_iter().map(RawValue::to_owned));
         }
+        let page_hint = crate::era::CacheHint::read(&map);
+        hint = Some(hint.map_or(page_hint, |h| h.min(page_hint)));
         cursor = map.get_str("nextCursor").map(|c| c.into_owned());
         if cursor.is_none() {
-            return Ok(items);
+            return Ok((items, hint.unwrap_or(crate::era::CacheHint::DEFAULT)));
         }
     }
     Err(format!(

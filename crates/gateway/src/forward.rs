@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, codes, methods, to_raw};
 use switchboard_upstream::{CallOptions, Era, Relay};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::catalog::Route;
 use crate::client::CallRelay;
@@ -99,23 +100,49 @@ impl Gateway {
                 .map(|t| t.0),
             _ => None,
         };
+        // The upstream call's span; its context goes upstream (`_meta`, and headers to HTTP).
+        let span = {
+            let transport = match self
+                .catalog
+                .servers()
+                .get(route.server)
+                .map(|s| s.config.kind())
+            {
+                Some(switchboard_config::TransportKind::Http) => "http",
+                Some(switchboard_config::TransportKind::Sse) => "sse",
+                _ => "stdio",
+            };
+            let era_name = match era {
+                Some(Era::Modern) => "modern",
+                Some(Era::Legacy) => "legacy",
+                None => "auto",
+            };
+            crate::trace::upstream_span(method, &route.original, &server, transport, era_name)
+        };
         let call = |params: Box<RawValue>| {
             let upstream = upstream.clone();
+            let (params, trace_headers) =
+                crate::trace::propagate(&span, ctx.trace.as_ref(), params);
             let opts = CallOptions {
                 relay: relay.clone(),
                 cancel: cancel.clone(),
                 timeout,
                 era,
                 param_headers: param_headers.clone(),
+                trace_headers,
             };
+            let (span, recorded) = (span.clone(), span.clone());
             async move {
-                upstream.call(method, Some(params), opts).await.map_err(|e| {
+                let result = upstream.call(method, Some(params), opts).await.map_err(|e| {
                     if e.is_upstream_fault() {
                         tracing::warn!(server = %upstream.name(), method, error = %e, "upstream call failed");
                     }
                     e.to_error_object()
-                })
+                });
+                crate::trace::record_result(&recorded, &result);
+                result
             }
+            .instrument(span)
         };
         match (client_era, era) {
             (Some(Era::Modern), Some(Era::Modern)) => {
@@ -158,9 +185,12 @@ impl Gateway {
                 let (params, responses) = crate::mrtr::take_responses(params)?;
                 let progress_token = crate::mrtr::progress_token(&params);
                 let params = crate::era::strip_request_meta(params);
+                let (params, trace_headers) =
+                    crate::trace::propagate(&span, ctx.trace.as_ref(), params);
                 let (running, round) = match state {
                     None => {
                         let upstream = upstream.clone();
+                        let span = span.clone();
                         let method = method.to_owned();
                         let param_headers = param_headers.clone();
                         // The time the client takes to answer is not the server's: a parked
@@ -178,11 +208,15 @@ impl Gateway {
                                     timeout,
                                     era,
                                     param_headers,
+                                    trace_headers,
                                 };
-                                upstream
+                                let result = upstream
                                     .call(&method, Some(params), opts)
+                                    .instrument(span.clone())
                                     .await
-                                    .map_err(|e| e.to_error_object())
+                                    .map_err(|e| e.to_error_object());
+                                crate::trace::record_result(&span, &result);
+                                result
                             })
                                 as futures_util::future::BoxFuture<'static, _>
                         };

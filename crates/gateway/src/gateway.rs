@@ -17,7 +17,11 @@ use crate::subscriptions::Subscriptions;
 use switchboard_config::Isolation;
 
 pub struct Gateway {
+    /// The config the gateway started with: what cannot change without a restart (the
+    /// listeners, `http.*`) is read from here.
     pub config: Arc<Config>,
+    /// The config in force now (replaced by a reload); see [`Gateway::config`].
+    current: arc_swap::ArcSwap<Config>,
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
@@ -64,6 +68,11 @@ impl Drop for InFlight {
 }
 
 impl Gateway {
+    /// The config in force now (the last one applied by a reload).
+    pub fn config(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+
     /// Start every enabled upstream and wait until each is ready or has failed (bounded by
     /// their `init_timeout`s and by `settle`), so the first listing is complete. Servers still
     /// starting after `settle` join later; clients then get `list_changed`.
@@ -77,6 +86,7 @@ impl Gateway {
         settle: Duration,
         stdio: bool,
     ) -> Result<Arc<Gateway>, String> {
+        crate::metrics::install();
         // What can fail comes first, before any upstream process is started.
         let limits = crate::limits::Limits::from_config(&config).await?;
         let auth =
@@ -107,8 +117,10 @@ impl Gateway {
         }
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
         let mrtr = crate::mrtr::StateKeys::from_config(&config.mrtr);
+        let config = Arc::new(config);
         let gw = Arc::new(Gateway {
-            config: Arc::new(config),
+            current: arc_swap::ArcSwap::new(config.clone()),
+            config,
             catalog: catalog.clone(),
             sessions: Arc::new(Sessions::default()),
             shutting_down: CancellationToken::new(),
@@ -362,6 +374,7 @@ impl Gateway {
                 }
                 UpstreamEvent::Down { server, reason } => {
                     tracing::debug!(%server, %reason, "upstream down");
+                    metrics::counter!("mcp_upstream_restarts_total", "server" => metrics::SharedString::from(server)).increment(1);
                 }
                 UpstreamEvent::Notification {
                     server,

@@ -223,6 +223,26 @@ impl Limits {
 
 /// A multiplexed Redis connection for config section `section` (errors name it); fails when
 /// Redis does not answer within 5 s.
+/// `PING` a Redis connection (the readiness check of a shared store), bounded by `within`.
+pub(crate) async fn ping_redis(
+    conn: &redis::aio::ConnectionManager,
+    within: std::time::Duration,
+) -> Result<(), String> {
+    let mut conn = conn.clone();
+    match tokio::time::timeout(within, redis::cmd("PING").query_async::<String>(&mut conn)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {within:?}")),
+    }
+}
+
+impl Limits {
+    /// With `store: redis`, whether Redis answers; `None` for the in-process store.
+    pub async fn ping_store(&self, within: std::time::Duration) -> Option<Result<(), String>> {
+        Some(ping_redis(&self.redis.as_ref()?.conn, within).await)
+    }
+}
+
 pub(crate) async fn connect_redis(
     url: &str,
     section: &str,

@@ -47,6 +47,17 @@ pub struct Listeners {
     open: Mutex<HashMap<u64, Listener>>,
 }
 
+impl Listeners {
+    /// Open `subscriptions/listen` streams.
+    pub fn len(&self) -> usize {
+        self.open.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Ends a listener when its stream goes away.
 pub struct ListenGuard {
     gw: Arc<Gateway>,

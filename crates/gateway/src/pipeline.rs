@@ -23,6 +23,7 @@ use switchboard_protocol::{
 };
 use switchboard_upstream::CallOptions;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::catalog::{Kind, Route};
 use crate::client::Outbound;
@@ -56,6 +57,9 @@ pub struct RequestCtx {
     /// Set by authorization when it refuses the request (recorded as `denied`, answered as
     /// unknown).
     pub denied: std::sync::atomic::AtomicBool,
+    /// The W3C trace context of the HTTP request (`traceparent`/`tracestate` headers); one in
+    /// the message's `params._meta` takes precedence (`trace.rs`).
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 /// What a request is about, for the policy stages.
@@ -132,6 +136,9 @@ impl Gateway {
     /// holds an [`crate::gateway::InFlight`] for it (see [`Gateway::begin_request`]).
     pub async fn handle_request(&self, ctx: RequestCtx, req: Request) -> Message {
         let started = Instant::now();
+        // The catalogue name of the tool called, for the metrics (bounded: never user input
+        // that names nothing).
+        let mut tool = None;
         let result = if self.shutting_down.is_cancelled() {
             Err(ErrorObject::new(
                 codes::SHUTTING_DOWN,
@@ -141,16 +148,17 @@ impl Gateway {
             if let Some(s) = &ctx.session {
                 s.touch();
             }
-            self.dispatch(&ctx, &req).await
+            self.dispatch(&ctx, &req, &mut tool).await
         };
         // Modern clients get `resultType`, cache hints and their error codes.
         let result = match ctx.modern {
             Some(_) => result
-                .map(|r| crate::era::modernize_result(&req.method, r))
+                .map(|r| self.modernize_result_for(&req.method, &ctx.identity, r))
                 .map_err(crate::era::modernize_error),
             None => result,
         };
-        // record: audit (metrics and traces: later work) wrap the call.
+        // record: audit and metrics wrap the call.
+        self.record_metrics(&ctx, &req.method, tool, &result, started);
         if self.audit.enabled() && req.method != methods::PING {
             self.audit
                 .log(self.audit_record(&ctx, &req, &result, started))
@@ -166,37 +174,70 @@ impl Gateway {
         Message::response(req.id, result)
     }
 
+    /// [`Gateway::dispatch_in`] inside the request's span (`trace.rs`): its parent is the
+    /// client's trace context; the stages and the upstream call are its children.
     async fn dispatch(
         &self,
         ctx: &RequestCtx,
         req: &Request,
+        tool: &mut Option<String>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let span = crate::trace::request_span(ctx, req);
+        let result = self
+            .dispatch_in(ctx, req, tool)
+            .instrument(span.clone())
+            .await;
+        crate::trace::record_result(&span, &result);
+        result
+    }
+
+    async fn dispatch_in(
+        &self,
+        ctx: &RequestCtx,
+        req: &Request,
+        tool: &mut Option<String>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
         let target = self.target(&req.method, params)?;
+        crate::trace::record_target(&target);
+        if let Target::Tool(name) = &target
+            && self.catalog.knows_tool(name)
+        {
+            *tool = Some(name.clone());
+        }
         // 1. authenticate — the transport attached the caller.
         let identity = &ctx.identity;
         // 2. authorize: a denied target is answered exactly like one that does not exist.
-        self.authorize(identity, &target).inspect_err(|_| {
-            ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info_span!(target: crate::trace::OTEL_TARGET, "authorize").in_scope(|| {
+            self.authorize(identity, &target).inspect_err(|_| {
+                ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
+            })
         })?;
         // 3. rate limit: only calls that may be made spend budget.
-        if req.method != methods::PING
-            && let Err((limited, rate)) = self.limits.check(identity).await
-        {
-            return Err(rate_limited(identity, limited, rate, None));
-        }
-        if let Target::Tool(name) = &target
-            && let Some(route) = self.catalog.route_tool(name)
-            && let Err((limited, rate)) = self
-                .limits
-                .check_tool(identity, name, &route.original)
-                .await
-        {
-            return Err(rate_limited(identity, limited, rate, Some(name)));
-        }
+        let limit = async {
+            if req.method != methods::PING
+                && let Err((limited, rate)) = self.limits.check(identity).await
+            {
+                return Err(rate_limited(identity, limited, rate, None));
+            }
+            if let Target::Tool(name) = &target
+                && let Some(route) = self.catalog.route_tool(name)
+                && let Err((limited, rate)) = self
+                    .limits
+                    .check_tool(identity, name, &route.original)
+                    .await
+            {
+                return Err(rate_limited(identity, limited, rate, Some(name)));
+            }
+            Ok(())
+        };
+        limit
+            .instrument(tracing::info_span!(target: crate::trace::OTEL_TARGET, "rate_limit"))
+            .await?;
         // 4. validate: a tool's arguments against its inputSchema, before any upstream sees them.
         if let Target::Tool(name) = &target {
-            self.validate_arguments(name, params)?;
+            tracing::info_span!(target: crate::trace::OTEL_TARGET, "validate")
+                .in_scope(|| self.validate_arguments(name, params))?;
         }
         // 5. cache (`call_tool`, once the route is known) and 6. route and 7. backend.
         match req.method.as_str() {
@@ -225,17 +266,18 @@ impl Gateway {
             methods::RESOURCES_LIST => self.list(Kind::Resources, params, identity),
             methods::RESOURCES_TEMPLATES_LIST => self.list(Kind::Templates, params, identity),
             methods::TOOLS_CALL | methods::PROMPTS_GET => {
-                let route = match &target {
-                    Target::Tool(name) => self
-                        .catalog
-                        .route_tool(name)
-                        .ok_or_else(|| unknown("tool", name))?,
-                    Target::Prompt(name) => self
-                        .catalog
-                        .route_prompt(name)
-                        .ok_or_else(|| unknown("prompt", name))?,
-                    _ => return Err(mismatch()),
-                };
+                let route = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
+                    .in_scope(|| match &target {
+                        Target::Tool(name) => self
+                            .catalog
+                            .route_tool(name)
+                            .ok_or_else(|| unknown("tool", name)),
+                        Target::Prompt(name) => self
+                            .catalog
+                            .route_prompt(name)
+                            .ok_or_else(|| unknown("prompt", name)),
+                        _ => Err(mismatch()),
+                    })?;
                 let upstream_params = rewrite(params, "name", &route.original)?;
                 match &target {
                     Target::Tool(name) => {
@@ -349,6 +391,8 @@ impl Gateway {
                                 Some(asked),
                             )
                         });
+                let flight = flight
+                    .instrument(tracing::info_span!(target: crate::trace::OTEL_TARGET, "cache"));
                 tokio::select! {
                     biased;
                     _ = ctx.cancel.cancelled() => Err(ErrorObject::new(codes::REQUEST_CANCELLED, "request cancelled")),

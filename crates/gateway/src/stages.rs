@@ -155,6 +155,37 @@ impl Gateway {
 }
 
 /// The error for a spent budget: `-32007` with `retryAfterMs`.
+impl Gateway {
+    /// The record stage's metrics: one request answered.
+    pub(crate) fn record_metrics(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        tool: Option<String>,
+        result: &Result<Box<RawValue>, ErrorObject>,
+        started: Instant,
+    ) {
+        let denied = ctx.denied.load(std::sync::atomic::Ordering::Relaxed);
+        let tool = match tool {
+            Some(t) => metrics::SharedString::from(t),
+            None if method == methods::TOOLS_CALL => metrics::SharedString::const_str("_unknown"),
+            None => metrics::SharedString::const_str(""),
+        };
+        let role = match &ctx.identity.role {
+            Some(r) => metrics::SharedString::from(r.clone()),
+            None => metrics::SharedString::const_str(ctx.identity.method),
+        };
+        crate::metrics::record_request(
+            crate::metrics::method_label(method),
+            tool,
+            crate::metrics::status_label(method, result, denied),
+            role,
+            ctx.modern.is_some(),
+            started.elapsed(),
+        );
+    }
+}
+
 pub(crate) fn rate_limited(
     identity: &Identity,
     limited: crate::limits::Limited,

@@ -105,6 +105,8 @@ where
                     identity: gw.auth.stdio_identity(),
                     client_ip: None,
                     denied: Default::default(),
+                    // stdio has no headers: a context comes in `params._meta` only.
+                    trace: None,
                 };
                 let in_flight = gw.begin_request();
                 let (gw, out, session) = (gw.clone(), out.clone(), session.clone());
@@ -130,6 +132,8 @@ where
                     identity: gw.auth.stdio_identity(),
                     client_ip: None,
                     denied: Default::default(),
+                    // stdio has no headers: a context comes in `params._meta` only.
+                    trace: None,
                 };
                 let in_flight = gw.begin_request();
                 let gw = gw.clone();

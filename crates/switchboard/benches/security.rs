@@ -74,6 +74,7 @@ async fn run(
             identity,
             client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
             denied: Default::default(),
+            trace: None,
         };
         let req = Request {
             id: Id::Num(1),

@@ -103,6 +103,16 @@ pub enum Command {
     /// Load-test an MCP server or the gateway with `tools/call`: throughput, latency
     /// percentiles, success rate, errors; thresholds set the exit code.
     Load(Box<crate::load::LoadArgs>),
+    /// Is a custom MCP server worth building? The reference ROI formula: cost, value, ROI %,
+    /// break-even, and a verdict (more than $50K a year, break-even within --months).
+    Roi(crate::advisor::RoiArgs),
+    /// Build, use or adapt an MCP server? The reference decision matrix over six factors.
+    #[command(visible_alias = "decision-matrix")]
+    Matrix(crate::advisor::MatrixArgs),
+    /// Serve the decision-support tools (`roi`, `decision_matrix`) as an MCP server on stdio;
+    /// the gateway starts it as the server `switchboard` with `builtin.advisor: true`.
+    #[command(hide = true)]
+    Advisor,
     /// Print the JSON Schema of the configuration file (for editors and CI).
     Schema,
     /// Turn a Claude Desktop config (claude_desktop_config.json) into Switchboard YAML.
@@ -174,6 +184,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
         } => crate::keys::audit(&config.config, file, action),
         Command::Load(args) => crate::load::run(*args).await,
+        Command::Roi(args) => crate::advisor::run_roi(&args),
+        Command::Matrix(args) => crate::advisor::run_matrix(&args),
+        Command::Advisor => crate::advisor::run_server().await,
         Command::Schema => {
             println!(
                 "{}",

@@ -37,6 +37,7 @@ async fn request(
         identity: gw.auth.stdio_identity(),
         client_ip: None,
         denied: Default::default(),
+        trace: None,
     };
     let req = Request {
         id: Id::Num(1),

@@ -1,8 +1,10 @@
 //! The `switchboard` command: run the gateway (`serve`, `stdio`) and inspect a configuration
-//! (`check`, `tools`, `call`, `schema`, `import-claude`), and manage API keys (`keys`).
+//! (`check`, `tools`, `call`, `schema`, `import-claude`), manage API keys (`keys`), and decide
+//! whether a custom MCP server pays (`roi`, `matrix`; as MCP tools: `advisor`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod advisor;
 mod cli;
 mod inspect;
 mod keys;

@@ -100,6 +100,58 @@ pub struct Upstream {
     init_timeout: Duration,
     /// `max_concurrency`, when set.
     limit: Option<Arc<Limit>>,
+    metrics: Arc<CallMetrics>,
+}
+
+/// This upstream's series (`mcp_upstream_*`), registered once so a call only touches atomics.
+struct CallMetrics {
+    in_flight: metrics::Gauge,
+    duration: metrics::Histogram,
+    /// By [`CallMetrics::KINDS`].
+    errors: [metrics::Counter; 6],
+}
+
+impl CallMetrics {
+    const KINDS: [&'static str; 6] = [
+        "unavailable",
+        "timeout",
+        "failed",
+        "busy",
+        "cancelled",
+        "rpc",
+    ];
+
+    fn new(server: &Arc<str>) -> Self {
+        let label = || metrics::SharedString::from(server.clone());
+        Self {
+            in_flight: metrics::gauge!("mcp_upstream_in_flight", "server" => label()),
+            duration: metrics::histogram!("mcp_upstream_request_duration_seconds", "server" => label()),
+            errors: Self::KINDS.map(|kind| {
+                metrics::counter!("mcp_upstream_errors_total", "server" => label(), "kind" => kind)
+            }),
+        }
+    }
+
+    fn error(&self, e: &CallError) {
+        let i = match e {
+            CallError::Unavailable { .. } => 0,
+            CallError::Timeout { .. } => 1,
+            CallError::Failed { .. } => 2,
+            CallError::Busy { .. } => 3,
+            CallError::Cancelled => 4,
+            CallError::Rpc(_) => 5,
+        };
+        self.errors[i].increment(1);
+    }
+}
+
+/// Counts a call in flight until dropped (also when the caller stops waiting).
+struct InFlight<'a>(&'a metrics::Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// At most `max` calls in flight; the rest wait up to `wait` for a turn.
@@ -151,6 +203,8 @@ pub struct CallOptions {
     pub era: Option<Era>,
     /// `Mcp-Param-*` headers (name after the prefix, value) for a 2026-07-28 HTTP request.
     pub param_headers: Vec<(String, String)>,
+    /// W3C trace context headers (`traceparent`, `tracestate`) for an HTTP upstream.
+    pub trace_headers: Vec<(&'static str, String)>,
 }
 
 impl Default for CallOptions {
@@ -161,6 +215,7 @@ impl Default for CallOptions {
             timeout: None,
             era: None,
             param_headers: Vec::new(),
+            trace_headers: Vec::new(),
         }
     }
 }
@@ -282,6 +337,7 @@ impl Upstream {
         };
         let up = Upstream {
             inner,
+            metrics: Arc::new(CallMetrics::new(&name)),
             name,
             status,
             timeout: config.timeout.0,
@@ -325,6 +381,28 @@ impl Upstream {
     /// (up to the queue timeout, then [`CallError::Busy`]); the call's own timeout starts once
     /// it has one. The gateway's long-lived `subscriptions/listen` takes no turn.
     pub async fn call(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        opts: CallOptions,
+    ) -> Result<Box<RawValue>, CallError> {
+        if method == switchboard_protocol::methods::SUBSCRIPTIONS_LISTEN {
+            // Long-lived by design: not a call to time.
+            return self.call_inner(method, params, opts).await;
+        }
+        let m = &self.metrics;
+        m.in_flight.increment(1.0);
+        let _in_flight = InFlight(&m.in_flight);
+        let started = std::time::Instant::now();
+        let result = self.call_inner(method, params, opts).await;
+        m.duration.record(started.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            m.error(e);
+        }
+        result
+    }
+
+    async fn call_inner(
         &self,
         method: &str,
         params: Option<Box<RawValue>>,

@@ -436,6 +436,11 @@ impl ResultCache {
     }
 
     /// The counters now.
+    /// With `store: redis`, whether Redis answers; `None` for the in-process store.
+    pub async fn ping_store(&self, within: Duration) -> Option<Result<(), String>> {
+        Some(self.remote.as_ref()?.ping(within).await)
+    }
+
     pub fn stats(&self) -> CacheStats {
         let c = &self.counters;
         CacheStats {

@@ -53,6 +53,11 @@ impl Remote {
         })
     }
 
+    /// Whether Redis answers (readiness).
+    pub(super) async fn ping(&self, within: Duration) -> Result<(), String> {
+        crate::limits::ping_redis(&self.conn, within).await
+    }
+
     /// A kept result and how long it has left.
     pub(super) async fn get(
         &self,

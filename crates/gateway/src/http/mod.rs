@@ -2,6 +2,7 @@
 //! answers), GET (the session's standalone stream), DELETE (end a session), with sessions,
 //! version checks, DNS-rebinding protection and a body limit.
 
+pub mod admin;
 mod events;
 mod guard;
 mod modern;
@@ -86,7 +87,10 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
             router = router.route(&path, axum::routing::get(resource_metadata));
         }
     }
-    router.layer(DefaultBodyLimit::max(limit)).with_state(app)
+    router
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+        .merge(admin::health_routes().with_state(gw))
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, end standalone streams, and let
@@ -345,7 +349,10 @@ async fn post(
     }
     session.touch();
     match msg {
-        Message::Request(req) => Ok(run(app, session, req, accepts, identity, client_ip).await),
+        Message::Request(req) => {
+            let trace = crate::trace::TraceContext::from_headers(&headers);
+            Ok(run(app, session, req, accepts, identity, client_ip, trace).await)
+        }
         Message::Notification(n) => {
             app.gw.handle_notification(Some(&session), n);
             Ok(StatusCode::ACCEPTED.into_response())
@@ -440,6 +447,7 @@ async fn run(
     accepts: guard::Accepts,
     identity: Arc<Identity>,
     client_ip: Option<std::net::IpAddr>,
+    trace: Option<crate::trace::TraceContext>,
 ) -> Response {
     let mode = match (app.gw.config.http.response_mode, accepts.json, accepts.sse) {
         (_, true, false) => ResponseMode::Json,
@@ -458,6 +466,7 @@ async fn run(
         identity,
         client_ip,
         denied: Default::default(),
+        trace,
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();

@@ -178,6 +178,7 @@ pub(super) async fn request(
         identity,
         client_ip,
         denied: Default::default(),
+        trace: crate::trace::TraceContext::from_headers(&headers),
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();

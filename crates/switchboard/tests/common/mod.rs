@@ -144,6 +144,8 @@ pub struct Gateway {
     pub proc: Proc,
     pub url: String,
     pub config: PathBuf,
+    /// The admin listener's base URL (`http://host:port`), when `admin.listen` is set.
+    pub admin: Option<String>,
 }
 
 impl Gateway {
@@ -169,6 +171,7 @@ impl Gateway {
         let mut reader = BufReader::new(stderr);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut url = None;
+        let mut admin = None;
         let mut line = String::new();
         while Instant::now() < deadline {
             line.clear();
@@ -176,6 +179,9 @@ impl Gateway {
                 break;
             }
             output.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.trim().strip_prefix("switchboard admin on ") {
+                admin = rest.split_whitespace().next().map(str::to_owned);
+            }
             if let Some(rest) = line.trim().strip_prefix("switchboard listening on ") {
                 url = Some(rest.to_owned());
                 break;
@@ -184,7 +190,12 @@ impl Gateway {
         capture(reader, output.clone());
         let proc = Proc { child, output };
         let url = url.unwrap_or_else(|| panic!("gateway did not start:\n{}", proc.output()));
-        Gateway { proc, url, config }
+        Gateway {
+            proc,
+            url,
+            config,
+            admin,
+        }
     }
 
     pub fn logs(&self) -> String {

@@ -418,6 +418,7 @@ impl HttpUpstream {
         relay: Option<&Arc<dyn Relay>>,
         era: Era,
         param_headers: &[(String, String)],
+        trace_headers: &[(&'static str, String)],
     ) -> Result<Box<RawValue>, PostError> {
         let slot = match era {
             Era::Legacy => &self.session,
@@ -467,6 +468,9 @@ impl HttpUpstream {
             armed: era == Era::Legacy,
         };
         let mut post = self.post(&session, body);
+        for (name, value) in trace_headers {
+            post = post.header(*name, value.as_str());
+        }
         if era == Era::Modern {
             post = post.header(version::HEADER_METHOD, method);
             if let Some(name) = name {
@@ -684,6 +688,7 @@ impl Backend for HttpUpstream {
                     opts.relay.as_ref(),
                     era,
                     &opts.param_headers,
+                    &opts.trace_headers,
                 )
             };
             let work = async {
