@@ -77,8 +77,9 @@ pub struct Server {
     pub config: switchboard_config::ServerConfig,
 }
 
+/// One server's lists, as fetched (see [`Catalog::fetch_lists`]).
 #[derive(Default)]
-struct Lists {
+pub struct Lists {
     items: [Vec<Box<RawValue>>; 4],
     errors: [Option<String>; 4],
     /// The server's 2026-07-28 cache hint on its last successful listing (`None`: no hint).
@@ -113,9 +114,88 @@ pub type Visible<'a> = &'a dyn Fn(&str, &str) -> bool;
 
 pub struct Catalog {
     cfg: FederationConfig,
-    servers: Vec<Server>,
+    servers: RwLock<Arc<Servers>>,
     lists: Mutex<Vec<Lists>>,
     snapshot: RwLock<Arc<Snapshot>>,
+}
+
+/// The servers by index. Indices are never reused: a reload appends the servers it starts
+/// and retires the ones it removes, so a route, a subscription or a refresh that names an
+/// index never reaches another server.
+#[derive(Default, Clone)]
+pub struct Servers {
+    slots: Vec<Slot>,
+}
+
+#[derive(Clone)]
+enum Slot {
+    /// Listed and routable.
+    Live(Arc<Server>),
+    /// Removed by a reload: out of the catalogue, but calls that were routed to it before
+    /// still reach it while it drains.
+    Retiring(Arc<Server>),
+    /// Being started by a reload, or stopped.
+    Empty,
+}
+
+impl Servers {
+    /// Server `idx`, if it is live or still draining calls routed to it.
+    pub fn get(&self, idx: usize) -> Option<&Arc<Server>> {
+        match self.slots.get(idx)? {
+            Slot::Live(s) | Slot::Retiring(s) => Some(s),
+            Slot::Empty => None,
+        }
+    }
+
+    /// Whether server `idx` is in the catalogue now.
+    pub fn is_live(&self, idx: usize) -> bool {
+        matches!(self.slots.get(idx), Some(Slot::Live(_)))
+    }
+
+    /// The live servers, in config order of their start.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Server>> {
+        self.indexed().map(|(_, s)| s)
+    }
+
+    /// The live servers with their indices.
+    pub fn indexed(&self) -> impl Iterator<Item = (usize, &Arc<Server>)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| match s {
+            Slot::Live(s) => Some((i, s)),
+            _ => None,
+        })
+    }
+
+    /// Every started server: the live ones and those draining after a reload.
+    pub fn every(&self) -> impl Iterator<Item = &Arc<Server>> {
+        self.slots.iter().filter_map(|s| match s {
+            Slot::Live(s) | Slot::Retiring(s) => Some(s),
+            Slot::Empty => None,
+        })
+    }
+
+    /// The index of the live server called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.indexed()
+            .find(|(_, s)| &*s.name == name)
+            .map(|(i, _)| i)
+    }
+}
+
+impl<'a> IntoIterator for &'a Servers {
+    type Item = &'a Arc<Server>;
+    type IntoIter = Box<dyn Iterator<Item = &'a Arc<Server>> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+/// A reload's change to the servers, applied at once by [`Catalog::apply`].
+#[derive(Default)]
+pub struct Change {
+    /// Reserved indices (see [`Catalog::reserve`]) with their started servers and lists.
+    pub added: Vec<(usize, Arc<Server>, Lists)>,
+    /// Indices to take out of the catalogue (they keep serving calls already routed).
+    pub retired: Vec<usize>,
 }
 
 /// Longest a list refresh may follow `nextCursor`s, so a server cannot loop us forever.
@@ -124,20 +204,116 @@ const MAX_PAGES: usize = 1000;
 impl Catalog {
     pub fn new(cfg: FederationConfig, servers: Vec<Server>) -> Self {
         let lists = servers.iter().map(|_| Lists::default()).collect();
+        let slots = servers
+            .into_iter()
+            .map(|s| Slot::Live(Arc::new(s)))
+            .collect();
         Self {
             cfg,
-            servers,
+            servers: RwLock::new(Arc::new(Servers { slots })),
             lists: Mutex::new(lists),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         }
     }
 
-    pub fn servers(&self) -> &[Server] {
-        &self.servers
+    /// The servers now (a reload replaces the set; this one stays valid while held).
+    pub fn servers(&self) -> Arc<Servers> {
+        self.servers.read().clone()
     }
 
+    /// The index of the live server called `name`.
     pub fn server_index(&self, name: &str) -> Option<usize> {
-        self.servers.iter().position(|s| &*s.name == name)
+        self.servers.read().index_of(name)
+    }
+
+    /// A new index for a server a reload is starting; it stays empty until [`Catalog::apply`].
+    pub fn reserve(&self) -> usize {
+        let mut servers = self.servers.write();
+        let mut next = Servers::clone(&servers);
+        next.slots.push(Slot::Empty);
+        self.lists.lock().push(Lists::default());
+        let idx = next.slots.len() - 1;
+        *servers = Arc::new(next);
+        idx
+    }
+
+    /// Put started servers in and take retired ones out, in one step, then rebuild: a client
+    /// sees either the old catalogue or the new one. Returns the kinds whose merged list
+    /// changed.
+    pub fn apply(&self, change: Change) -> Vec<Kind> {
+        let before = self.snapshot();
+        {
+            let mut servers = self.servers.write();
+            let mut lists = self.lists.lock();
+            let mut next = Servers::clone(&servers);
+            for idx in change.retired {
+                if let Some(slot) = next.slots.get_mut(idx)
+                    && let Slot::Live(s) = slot
+                {
+                    *slot = Slot::Retiring(s.clone());
+                }
+                if let Some(l) = lists.get_mut(idx) {
+                    *l = Lists::default();
+                }
+            }
+            for (idx, server, l) in change.added {
+                if let (Some(slot), Some(list)) = (next.slots.get_mut(idx), lists.get_mut(idx)) {
+                    *slot = Slot::Live(server);
+                    *list = l;
+                }
+            }
+            *servers = Arc::new(next);
+        }
+        self.rebuild();
+        let after = self.snapshot();
+        Kind::ALL
+            .into_iter()
+            .filter(|k| {
+                let (a, b) = (&before.items[k.index()], &after.items[k.index()]);
+                a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.get() != y.get())
+            })
+            .collect()
+    }
+
+    /// Forget a retired server once it has drained; returns it (to be stopped).
+    pub fn remove(&self, idx: usize) -> Option<Arc<Server>> {
+        let mut servers = self.servers.write();
+        let Some(Slot::Retiring(server)) = servers.slots.get(idx) else {
+            return None;
+        };
+        let server = server.clone();
+        let mut next = Servers::clone(&servers);
+        next.slots[idx] = Slot::Empty;
+        *servers = Arc::new(next);
+        Some(server)
+    }
+
+    /// Every list of a server that is not in the catalogue yet (a reload lists a new server
+    /// before it shows it). Failures are kept, as a refresh keeps them.
+    pub async fn fetch_lists(server: &Server) -> Lists {
+        let mut l = Lists::default();
+        let Status::Ready(info) = server.upstream.status() else {
+            return l;
+        };
+        for kind in Kind::ALL {
+            if !info.has(kind.capability()) {
+                continue;
+            }
+            match fetch_all(&server.upstream, kind).await {
+                Ok((items, hint)) => {
+                    l.hints[kind.index()] = info.modern.is_some().then(|| crate::era::ListHint {
+                        hint,
+                        fetched: std::time::Instant::now(),
+                    });
+                    l.items[kind.index()] = items;
+                }
+                Err(e) => {
+                    tracing::warn!(server = %server.name, list = kind.method(), error = %e, "cannot list");
+                    l.errors[kind.index()] = Some(e);
+                }
+            }
+        }
+        l
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -146,7 +322,11 @@ impl Catalog {
 
     /// Fetch `kinds` from server `idx` and rebuild. Returns the kinds whose merged list changed.
     pub async fn refresh(&self, idx: usize, kinds: &[Kind]) -> Vec<Kind> {
-        let Some(server) = self.servers.get(idx) else {
+        let servers = self.servers();
+        if !servers.is_live(idx) {
+            return Vec::new();
+        }
+        let Some(server) = servers.get(idx) else {
             return Vec::new();
         };
         let info = match server.upstream.status() {
@@ -164,6 +344,10 @@ impl Catalog {
         let mut changed = Vec::new();
         {
             let mut lists = self.lists.lock();
+            // A reload may have retired the server while its lists were fetched.
+            if !self.servers.read().is_live(idx) {
+                return Vec::new();
+            }
             let Some(l) = lists.get_mut(idx) else {
                 return Vec::new();
             };
@@ -206,18 +390,16 @@ impl Catalog {
     /// the most conservative of every server that may contribute to it (see
     /// [`crate::era::combine`]).
     pub fn list_hint(&self, kind: Kind) -> crate::era::CacheHint {
+        let servers = self.servers();
         let lists = self.lists.lock();
-        let contributions =
-            self.servers
-                .iter()
-                .zip(lists.iter())
-                .map(|(s, l)| match s.upstream.status() {
-                    Status::Ready(info) if !info.has(kind.capability()) => None,
-                    Status::Ready(_) if l.errors[kind.index()].is_none() => {
-                        Some(l.hints[kind.index()])
-                    }
-                    _ => Some(None),
-                });
+        let contributions = servers
+            .indexed()
+            .filter_map(|(i, s)| Some((s, lists.get(i)?)))
+            .map(|(s, l)| match s.upstream.status() {
+                Status::Ready(info) if !info.has(kind.capability()) => None,
+                Status::Ready(_) if l.errors[kind.index()].is_none() => Some(l.hints[kind.index()]),
+                _ => Some(None),
+            });
         crate::era::combine(contributions, std::time::Instant::now())
     }
 
@@ -233,9 +415,10 @@ impl Catalog {
 
     /// Problems to report next to listings: servers down or whose lists failed.
     pub fn problems(&self) -> Vec<(Arc<str>, String)> {
+        let servers = self.servers();
         let lists = self.lists.lock();
         let mut out = Vec::new();
-        for (i, s) in self.servers.iter().enumerate() {
+        for (i, s) in servers.indexed() {
             let status = s.upstream.status();
             if !status.is_ready() {
                 out.push((s.name.clone(), status.describe()));
@@ -254,16 +437,18 @@ impl Catalog {
     }
 
     pub fn expose_uri(&self, server: usize, uri: &str) -> String {
-        match (self.cfg.resource_uris, self.servers.get(server)) {
+        match (self.cfg.resource_uris, self.servers().get(server)) {
             (UriMode::Prefix, Some(s)) => format!("{}+{}", s.prefix, uri),
             _ => uri.to_owned(),
         }
     }
 
     fn rebuild(&self) {
+        let servers = self.servers();
         let lists = self.lists.lock();
         let mut snap = Snapshot::default();
-        for (idx, (server, l)) in self.servers.iter().zip(lists.iter()).enumerate() {
+        for (idx, server) in servers.indexed() {
+            let Some(l) = lists.get(idx) else { continue };
             for kind in Kind::ALL {
                 for item in &l.items[kind.index()] {
                     let Ok(mut map) = RawMap::parse(item) else {
@@ -279,7 +464,8 @@ impl Catalog {
                     };
                     if let Some(prev) = snap.names[kind.index()].get(&exposed) {
                         if prev.server != idx {
-                            tracing::warn!(name = %exposed, kept = %self.servers[prev.server].name, dropped = %server.name, "name clash between servers; the first listed server wins");
+                            let kept = servers.get(prev.server).map(|s| s.name.clone());
+                            tracing::warn!(name = %exposed, kept = ?kept, dropped = %server.name, "name clash between servers; the first listed server wins");
                         }
                         continue;
                     }
@@ -452,13 +638,14 @@ impl Catalog {
         if let Some(r) = snap.names[Kind::Templates.index()].get(uri) {
             return Some(r.clone());
         }
+        let servers = self.servers();
         let strip = |server: usize| -> String {
-            match self.cfg.resource_uris {
-                UriMode::Prefix => uri
-                    .strip_prefix(&format!("{}+", self.servers[server].prefix))
+            match (self.cfg.resource_uris, servers.get(server)) {
+                (UriMode::Prefix, Some(s)) => uri
+                    .strip_prefix(&format!("{}+", s.prefix))
                     .unwrap_or(uri)
                     .to_owned(),
-                UriMode::Keep => uri.to_owned(),
+                (UriMode::Prefix, None) | (UriMode::Keep, _) => uri.to_owned(),
             }
         };
         let matching: Vec<usize> = snap
@@ -474,19 +661,16 @@ impl Catalog {
             });
         }
         if self.cfg.resource_uris == UriMode::Prefix {
-            return self
-                .servers
-                .iter()
-                .position(|s| uri.starts_with(&format!("{}+", s.prefix)))
-                .map(|server| Route {
+            return servers
+                .indexed()
+                .find(|(_, s)| uri.starts_with(&format!("{}+", s.prefix)))
+                .map(|(server, _)| Route {
                     server,
                     original: strip(server),
                 });
         }
-        let with_resources: Vec<usize> = self
-            .servers
-            .iter()
-            .enumerate()
+        let with_resources: Vec<usize> = servers
+            .indexed()
             .filter(|(_, s)| matches!(s.upstream.status(), Status::Ready(i) if i.has("resources")))
             .map(|(i, _)| i)
             .collect();

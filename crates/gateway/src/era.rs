@@ -331,7 +331,7 @@ impl crate::gateway::Gateway {
         };
         let policy = HintPolicy {
             absent,
-            private: caller_is_private(self.auth.enabled(), !identity.policy.allows_everything()),
+            private: caller_is_private(self.auth().enabled(), !identity.policy.allows_everything()),
         };
         modernize_result(method, result, policy)
     }

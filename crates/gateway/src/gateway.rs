@@ -32,14 +32,18 @@ pub struct Gateway {
     pub mrtr: crate::mrtr::StateKeys,
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
     pub parked: crate::parked::Parked,
-    /// Who is calling (API keys, JWTs, the anonymous role).
-    pub auth: crate::auth::Authenticator,
-    /// Per-identity request budgets by role.
-    pub limits: crate::limits::Limits,
+    /// Who is calling (API keys, JWTs, the anonymous role); replaced by a reload.
+    auth: arc_swap::ArcSwap<crate::auth::Authenticator>,
+    /// Per-identity request budgets by role; replaced by a reload that changes them.
+    limits: arc_swap::ArcSwap<crate::limits::Limits>,
     /// The tamper-evident record of every request.
     pub audit: crate::audit::Audit,
-    /// Kept tool results (pipeline stage 5).
-    pub cache: crate::cache::ResultCache,
+    /// Kept tool results (pipeline stage 5); replaced by a reload that changes `cache`.
+    cache: arc_swap::ArcSwap<crate::cache::ResultCache>,
+    /// Where the event streams of servers a reload starts join the event loop.
+    event_streams: mpsc::UnboundedSender<(usize, mpsc::UnboundedReceiver<UpstreamEvent>)>,
+    /// One reload at a time; the source of the config file, set by the binary.
+    pub(crate) reloads: crate::reload::Reloads,
     /// Per-session instances of `isolation: session` servers, by (server, session id).
     isolated: parking_lot::Mutex<std::collections::HashMap<(usize, Arc<str>), Upstream>>,
     refreshes: parking_lot::Mutex<std::collections::HashMap<usize, PendingRefresh>>,
@@ -73,6 +77,74 @@ impl Gateway {
         self.current.load_full()
     }
 
+    pub(crate) fn set_config(&self, config: Arc<Config>) {
+        self.current.store(config);
+    }
+
+    /// Who is calling: the authenticator in force now.
+    pub fn auth(&self) -> Arc<crate::auth::Authenticator> {
+        self.auth.load_full()
+    }
+
+    pub(crate) fn set_auth(&self, auth: crate::auth::Authenticator) {
+        self.auth.store(Arc::new(auth));
+    }
+
+    /// The rate limits in force now.
+    pub fn limits(&self) -> Arc<crate::limits::Limits> {
+        self.limits.load_full()
+    }
+
+    pub(crate) fn set_limits(&self, limits: crate::limits::Limits) {
+        self.limits.store(Arc::new(limits));
+    }
+
+    /// The tool-result cache in force now.
+    pub fn cache(&self) -> Arc<crate::cache::ResultCache> {
+        self.cache.load_full()
+    }
+
+    pub(crate) fn set_cache(&self, cache: crate::cache::ResultCache) {
+        self.cache.store(Arc::new(cache));
+    }
+
+    /// Start server `name` for slot `idx` (reserved by [`Catalog::reserve`] when a reload
+    /// adds it); its events reach the event loop tagged with `idx`.
+    pub(crate) fn start_server(
+        &self,
+        idx: usize,
+        name: &str,
+        sc: &switchboard_config::ServerConfig,
+    ) -> Arc<crate::catalog::Server> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let server = Arc::new(new_server(name, sc, tx));
+        let _ = self.event_streams.send((idx, rx));
+        server
+    }
+
+    /// Calls in flight on the per-session instances of server `idx`.
+    pub(crate) fn isolated_in_flight(&self, idx: usize) -> usize {
+        self.isolated
+            .lock()
+            .iter()
+            .filter(|((i, _), _)| *i == idx)
+            .map(|(_, u)| u.in_flight())
+            .sum()
+    }
+
+    /// Stop the per-session instances of server `idx` (it was removed by a reload).
+    pub(crate) fn stop_isolated(&self, idx: usize) -> Vec<Upstream> {
+        let mut isolated = self.isolated.lock();
+        let keys: Vec<_> = isolated
+            .keys()
+            .filter(|(i, _)| *i == idx)
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| isolated.remove(&k))
+            .collect()
+    }
+
     /// Start every enabled upstream and wait until each is ready or has failed (bounded by
     /// their `init_timeout`s and by `settle`), so the first listing is complete. Servers still
     /// starting after `settle` join later; clients then get `list_changed`.
@@ -99,8 +171,8 @@ impl Gateway {
         let cache =
             crate::cache::ResultCache::from_config(&config.cache, &config.federation.separator)
                 .await?;
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut servers = Vec::new();
+        let mut receivers = Vec::new();
         let mut longest = Duration::ZERO;
         for (name, sc) in &config.servers {
             if !sc.is_enabled() {
@@ -108,13 +180,11 @@ impl Gateway {
                 continue;
             }
             longest = longest.max(sc.init_timeout.0);
-            servers.push(Server {
-                name: Arc::from(name.as_str()),
-                prefix: sc.prefix.clone().unwrap_or_else(|| name.clone()),
-                upstream: Upstream::start(name, sc, events_tx.clone()),
-                config: sc.clone(),
-            });
+            let (tx, rx) = mpsc::unbounded_channel();
+            receivers.push(rx);
+            servers.push(new_server(name, sc, tx));
         }
+        let (event_streams, new_streams) = mpsc::unbounded_channel();
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
         let mrtr = crate::mrtr::StateKeys::from_config(&config.mrtr);
         let config = Arc::new(config);
@@ -128,17 +198,20 @@ impl Gateway {
             listeners: Default::default(),
             mrtr,
             parked: Default::default(),
-            auth,
-            limits,
+            auth: arc_swap::ArcSwap::from_pointee(auth),
+            limits: arc_swap::ArcSwap::from_pointee(limits),
             audit,
-            cache,
+            cache: arc_swap::ArcSwap::from_pointee(cache),
+            event_streams,
+            reloads: Default::default(),
             isolated: Default::default(),
             refreshes: Default::default(),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
         });
         // Initial listing: wait for each server to settle, then fetch its lists.
-        let waits = catalog.servers().iter().enumerate().map(|(i, s)| {
+        let boot = catalog.servers();
+        let waits = boot.indexed().map(|(i, s)| {
             let catalog = catalog.clone();
             let up = s.upstream.clone();
             async move {
@@ -157,25 +230,25 @@ impl Gateway {
         // A server's first `Ready` is covered by the listing just made: refreshing again would
         // only race the first calls (its requests are not attributable while the gateway's
         // own calls are in flight).
-        let mut events_rx = events_rx;
         let mut early = Vec::new();
-        while let Ok(ev) = events_rx.try_recv() {
-            match ev {
-                UpstreamEvent::Ready { ref server }
-                    if catalog
-                        .server_index(server)
-                        .is_some_and(|i| listed.get(i).copied().unwrap_or(false)) => {}
-                other => early.push(other),
+        for (i, rx) in receivers.iter_mut().enumerate() {
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    UpstreamEvent::Ready { .. } if listed.get(i).copied().unwrap_or(false) => {}
+                    other => early.push((i, other)),
+                }
             }
         }
-        tokio::spawn(gw.clone().event_loop(early, events_rx));
+        let streams = receivers.into_iter().enumerate().collect();
+        tokio::spawn(gw.clone().event_loop(early, streams, new_streams));
         Ok(gw)
     }
 
     /// The instance of server `idx` that serves `session`: its own process for
     /// `isolation: session` servers (started on first use), else the shared one.
     pub fn upstream_for(&self, idx: usize, session: Option<&Arc<Session>>) -> Option<Upstream> {
-        let server = self.catalog.servers().get(idx)?;
+        let servers = self.catalog.servers();
+        let server = servers.get(idx)?;
         let Some(session) = session.filter(|_| server.config.isolation == Isolation::Session)
         else {
             return Some(server.upstream.clone());
@@ -232,7 +305,7 @@ impl Gateway {
     /// Count a subscriber of `route`; the first one subscribes the upstream.
     pub(crate) async fn acquire_subscription(&self, route: &crate::catalog::Route) {
         if self.subscriptions.acquire(route.server, &route.original)
-            && let Some(server) = self.catalog.servers().get(route.server)
+            && let Some(server) = self.catalog.servers().get(route.server).cloned()
         {
             let params = to_raw(&serde_json::json!({"uri": route.original}));
             if let Err(e) = server
@@ -252,7 +325,7 @@ impl Gateway {
     /// Drop a subscriber of `route`; the last one unsubscribes the upstream.
     pub(crate) fn release_subscription(&self, route: &crate::catalog::Route) {
         if self.subscriptions.release(route.server, &route.original)
-            && let Some(server) = self.catalog.servers().get(route.server)
+            && let Some(server) = self.catalog.servers().get(route.server).cloned()
         {
             let up = server.upstream.clone();
             let params = to_raw(&serde_json::json!({"uri": route.original}));
@@ -279,7 +352,7 @@ impl Gateway {
 
     /// After an upstream (re)starts, renew the subscriptions sessions hold on it.
     fn renew_subscriptions(&self, idx: usize) {
-        let Some(server) = self.catalog.servers().get(idx) else {
+        let Some(server) = self.catalog.servers().get(idx).cloned() else {
             return;
         };
         for uri in self.subscriptions.of_server(idx) {
@@ -335,10 +408,9 @@ impl Gateway {
             );
         }
         let isolated: Vec<Upstream> = self.isolated.lock().drain().map(|(_, u)| u).collect();
-        let stops = self
-            .catalog
-            .servers()
-            .iter()
+        let servers = self.catalog.servers();
+        let stops = servers
+            .every()
             .map(|s| s.upstream.clone())
             .chain(isolated)
             .map(|u| async move { u.shutdown().await });
@@ -350,27 +422,55 @@ impl Gateway {
 
     /// Upstream events. Never waits on an upstream itself: list refreshes run in their own
     /// tasks, so one slow server cannot delay another's events.
+    /// Each server's events come on its own channel, tagged with its index: an instance a
+    /// reload retired is not mistaken for the new one of the same name.
     async fn event_loop(
         self: Arc<Self>,
-        early: Vec<UpstreamEvent>,
-        mut rx: mpsc::UnboundedReceiver<UpstreamEvent>,
+        early: Vec<(usize, UpstreamEvent)>,
+        streams: Vec<(usize, mpsc::UnboundedReceiver<UpstreamEvent>)>,
+        mut added: mpsc::UnboundedReceiver<(usize, mpsc::UnboundedReceiver<UpstreamEvent>)>,
     ) {
-        for ev in early {
-            self.on_event(ev);
+        use futures_util::StreamExt;
+        fn tagged(
+            idx: usize,
+            rx: mpsc::UnboundedReceiver<UpstreamEvent>,
+        ) -> futures_util::stream::BoxStream<'static, (usize, UpstreamEvent)> {
+            futures_util::stream::unfold(rx, move |mut rx| async move {
+                rx.recv().await.map(|ev| ((idx, ev), rx))
+            })
+            .boxed()
         }
-        while let Some(ev) = rx.recv().await {
-            self.on_event(ev);
+        for (i, ev) in early {
+            self.on_event(i, ev);
+        }
+        let mut all = futures_util::stream::SelectAll::new();
+        for (i, rx) in streams {
+            all.push(tagged(i, rx));
+        }
+        loop {
+            tokio::select! {
+                Some((i, ev)) = all.next(), if !all.is_empty() => self.on_event(i, ev),
+                stream = added.recv() => match stream {
+                    Some((i, rx)) => all.push(tagged(i, rx)),
+                    None => return,
+                },
+            }
         }
     }
 
-    fn on_event(self: &Arc<Self>, ev: UpstreamEvent) {
+    fn on_event(self: &Arc<Self>, idx: usize, ev: UpstreamEvent) {
+        // Events of a server being started by a reload, or retired by one, are its own.
+        if !self.catalog.servers().is_live(idx) {
+            if let UpstreamEvent::Down { server, reason } = ev {
+                tracing::debug!(%server, %reason, "upstream outside the catalogue down");
+            }
+            return;
+        }
         {
             match ev {
-                UpstreamEvent::Ready { server } => {
-                    if let Some(i) = self.catalog.server_index(&server) {
-                        self.renew_subscriptions(i);
-                        self.schedule_refresh(i, &Kind::ALL, false);
-                    }
+                UpstreamEvent::Ready { .. } => {
+                    self.renew_subscriptions(idx);
+                    self.schedule_refresh(idx, &Kind::ALL, false);
                 }
                 UpstreamEvent::Down { server, reason } => {
                     tracing::debug!(%server, %reason, "upstream down");
@@ -379,15 +479,17 @@ impl Gateway {
                 UpstreamEvent::Notification {
                     server,
                     notification,
-                } => self.on_notification(&server, notification),
+                } => self.on_notification(idx, &server, notification),
             }
         }
     }
 
-    fn on_notification(self: &Arc<Self>, server: &str, n: switchboard_protocol::Notification) {
-        let Some(idx) = self.catalog.server_index(server) else {
-            return;
-        };
+    fn on_notification(
+        self: &Arc<Self>,
+        idx: usize,
+        server: &str,
+        n: switchboard_protocol::Notification,
+    ) {
         let kinds: &[Kind] = match n.method.as_str() {
             methods::TOOLS_LIST_CHANGED => &[Kind::Tools],
             methods::PROMPTS_LIST_CHANGED => &[Kind::Prompts],
@@ -449,11 +551,12 @@ impl Gateway {
                         std::mem::take(&mut entry.announce_always),
                     )
                 };
+                let name = gw.catalog.servers().get(idx).map(|s| s.name.clone());
                 if kinds.contains(&Kind::Tools)
-                    && let Some(server) = gw.catalog.servers().get(idx)
+                    && let Some(name) = name
                 {
                     // The server says its tools changed: what they returned may have too.
-                    gw.cache.invalidate_server(idx, &server.name).await;
+                    gw.cache().invalidate_server(idx, &name).await;
                 }
                 let changed = gw.catalog.refresh(idx, &kinds).await;
                 gw.announce(if always { &kinds } else { &changed });
@@ -461,7 +564,7 @@ impl Gateway {
         });
     }
 
-    fn announce(&self, changed: &[Kind]) {
+    pub(crate) fn announce(&self, changed: &[Kind]) {
         let mut sent: Vec<&str> = Vec::new();
         for kind in changed {
             let method = kind.changed_notification();
@@ -542,5 +645,19 @@ async fn isolated_events(
                 Some(map.to_raw()),
             ));
         }
+    }
+}
+
+/// A configured server with its upstream started (in the background).
+fn new_server(
+    name: &str,
+    sc: &switchboard_config::ServerConfig,
+    events: mpsc::UnboundedSender<UpstreamEvent>,
+) -> Server {
+    Server {
+        name: Arc::from(name),
+        prefix: sc.prefix.clone().unwrap_or_else(|| name.to_owned()),
+        upstream: Upstream::start(name, sc, events),
+        config: sc.clone(),
     }
 }

@@ -81,9 +81,10 @@ pub async fn readiness(gw: &Gateway) -> Health {
         c.required = every || r.required_upstreams.iter().any(|n| **n == *s.name);
         checks.push(c);
     }
+    let (limits_now, cache_now) = (gw.limits(), gw.cache());
     let (limits, cache) = tokio::join!(
-        gw.limits.ping_store(STORE_TIMEOUT),
-        gw.cache.ping_store(STORE_TIMEOUT)
+        limits_now.ping_store(STORE_TIMEOUT),
+        cache_now.ping_store(STORE_TIMEOUT)
     );
     for (name, ping) in [("store:rate_limits", limits), ("store:cache", cache)] {
         if let Some(ping) = ping {

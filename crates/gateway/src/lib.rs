@@ -26,6 +26,7 @@ pub mod params;
 pub mod parked;
 pub mod pipeline;
 pub mod policy;
+pub mod reload;
 pub mod session;
 mod stages;
 pub mod stdio;

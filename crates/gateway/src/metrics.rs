@@ -236,7 +236,7 @@ pub fn render(gw: &Gateway) -> String {
         };
         gauge!("mcp_upstream_up", "server" => metrics::SharedString::from(s.name.clone())).set(up);
     }
-    let c = gw.cache.stats();
+    let c = gw.cache().stats();
     counter!("mcp_cache_hits_total").absolute(c.hits);
     counter!("mcp_cache_misses_total").absolute(c.misses);
     counter!("mcp_cache_remote_hits_total").absolute(c.remote_hits);

@@ -216,14 +216,14 @@ impl Gateway {
         // 3. rate limit: only calls that may be made spend budget.
         let limit = async {
             if req.method != methods::PING
-                && let Err((limited, rate)) = self.limits.check(identity).await
+                && let Err((limited, rate)) = self.limits().check(identity).await
             {
                 return Err(rate_limited(identity, limited, rate, None));
             }
             if let Target::Tool(name) = &target
                 && let Some(route) = self.catalog.route_tool(name)
                 && let Err((limited, rate)) = self
-                    .limits
+                    .limits()
                     .check_tool(identity, name, &route.original)
                     .await
             {
@@ -335,8 +335,9 @@ impl Gateway {
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let param_headers = self.param_headers(name, client_params);
-        let plan = self
-            .cache
+        // One cache for the whole call, even if a reload replaces it meanwhile.
+        let cache = self.cache();
+        let plan = cache
             .plan(name, &route.original, || {
                 self.catalog.read_only_idempotent(name)
             })
@@ -378,19 +379,17 @@ impl Gateway {
                 // The flight may answer other callers too: it is not cancelled with this
                 // caller. A cancelled caller stops waiting; a waiting one takes the call over.
                 let detached = CancellationToken::new();
-                let flight =
-                    self.cache
-                        .get_or_call(key, plan, route.server, &server, name, |asked| {
-                            self.forward_with(
-                                ctx,
-                                route,
-                                methods::TOOLS_CALL,
-                                params.clone(),
-                                param_headers.clone(),
-                                &detached,
-                                Some(asked),
-                            )
-                        });
+                let flight = cache.get_or_call(key, plan, route.server, &server, name, |asked| {
+                    self.forward_with(
+                        ctx,
+                        route,
+                        methods::TOOLS_CALL,
+                        params.clone(),
+                        param_headers.clone(),
+                        &detached,
+                        Some(asked),
+                    )
+                });
                 let flight = flight
                     .instrument(tracing::info_span!(target: crate::trace::OTEL_TARGET, "cache"));
                 tokio::select! {
@@ -400,8 +399,8 @@ impl Gateway {
                 }
             }
         };
-        if result.is_ok() && self.cache.has_invalidators() {
-            let targets = self.cache.invalidated_by_call(name, &route.original);
+        if result.is_ok() && cache.has_invalidators() {
+            let targets = cache.invalidated_by_call(name, &route.original);
             if !targets.is_empty() {
                 let tools: Vec<String> = self
                     .catalog
@@ -414,7 +413,7 @@ impl Gateway {
                     })
                     .map(|(exposed, _)| exposed)
                     .collect();
-                self.cache.invalidate_tools(&tools).await;
+                cache.invalidate_tools(&tools).await;
             }
         }
         result
@@ -656,7 +655,7 @@ impl Gateway {
             .min()
             .unwrap_or(idx);
         let level_name = crate::session::level_name(min);
-        for s in self.catalog.servers() {
+        for s in self.catalog.servers().iter() {
             // Session-era servers only: 2026-07-28 requests carry their own log level.
             if matches!(s.upstream.status(), switchboard_upstream::Status::Ready(i) if i.legacy && i.has("logging"))
             {
@@ -701,7 +700,7 @@ impl Gateway {
                 }
             }
             methods::ROOTS_LIST_CHANGED => {
-                for s in self.catalog.servers() {
+                for s in self.catalog.servers().iter() {
                     s.upstream.notify(methods::ROOTS_LIST_CHANGED, None);
                 }
             }

@@ -102,7 +102,7 @@ where
                     transport: Transport::Stdio,
                     cancel,
                     modern: Some(meta),
-                    identity: gw.auth.stdio_identity(),
+                    identity: gw.auth().stdio_identity(),
                     client_ip: None,
                     denied: Default::default(),
                     // stdio has no headers: a context comes in `params._meta` only.
@@ -129,7 +129,7 @@ where
                     transport: Transport::Stdio,
                     cancel,
                     modern: None,
-                    identity: gw.auth.stdio_identity(),
+                    identity: gw.auth().stdio_identity(),
                     client_ip: None,
                     denied: Default::default(),
                     // stdio has no headers: a context comes in `params._meta` only.

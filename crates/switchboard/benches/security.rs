@@ -64,7 +64,7 @@ async fn run(
         &serde_json::json!({"name": "company__get_employee_info", "arguments": {"employee_id": "E001"}}),
     );
     let one = async || {
-        let identity = gw.auth.authenticate(&headers).await.unwrap();
+        let identity = gw.auth().authenticate(&headers).await.unwrap();
         let ctx = RequestCtx {
             session: None,
             out: None,

@@ -34,7 +34,7 @@ async fn request(
         cancel: CancellationToken::new(),
         modern: None,
         // The operator running the command: the stdio identity.
-        identity: gw.auth.stdio_identity(),
+        identity: gw.auth().stdio_identity(),
         client_ip: None,
         denied: Default::default(),
         trace: None,
@@ -72,7 +72,7 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     let gw = start(config).await?;
     let snap_tools = request(&gw, methods::TOOLS_LIST, None).await.ok();
     let mut failed = false;
-    for s in gw.catalog.servers() {
+    for s in gw.catalog.servers().iter() {
         let status = s.upstream.status();
         let ok = status.is_ready();
         failed |= !ok;

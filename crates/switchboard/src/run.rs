@@ -20,12 +20,15 @@ pub fn load(path: &Path) -> anyhow::Result<switchboard_config::Config> {
 
 pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<ExitCode> {
     let mut cfg = load(config)?;
-    if let Some(l) = listen {
-        cfg.http.listen = if l.starts_with(':') {
+    let listen = listen.map(|l| {
+        if l.starts_with(':') {
             format!("127.0.0.1{l}")
         } else {
             l
-        };
+        }
+    });
+    if let Some(l) = &listen {
+        cfg.http.listen = l.clone();
     }
     crate::logging::init_with(&cfg.log, Some(&cfg.telemetry));
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
@@ -38,14 +41,16 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let gw = Gateway::start(cfg, STARTUP_SETTLE)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
-    for s in gw.catalog.servers() {
+    for s in gw.catalog.servers().iter() {
         tracing::info!(server = %s.name, status = %s.upstream.status().describe(), "upstream");
     }
     let signal = shutdown_signal();
+    let reloads = start_reloads(&gw, config, listen);
     let admin = start_admin(&gw, admin).await?;
     // The line tests and scripts wait for; keep its shape.
     eprintln!("switchboard listening on http://{addr}{path}");
     switchboard_gateway::http::serve(gw.clone(), listener, signal).await?;
+    reloads.abort();
     gw.shutdown(grace).await;
     if let Some(a) = admin {
         a.abort();
@@ -64,6 +69,7 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let gw = Gateway::start_as(cfg, STARTUP_SETTLE, true)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let reloads = start_reloads(&gw, config, None);
     let admin = start_admin(&gw, admin).await?;
     let serve =
         switchboard_gateway::stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout());
@@ -74,12 +80,81 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
         _ = signal => tracing::info!("signal received; stopping"),
     }
     // Always stop in order, whatever ended the session.
+    reloads.abort();
     gw.shutdown(grace).await;
     if let Some(a) = admin {
         a.abort();
     }
     crate::logging::shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the config file is looked at when `reload.watch` is on.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Reload the config on SIGHUP, on `POST /reload` (admin listener), and, with `reload.watch`,
+/// when the file's content changes (once it has stayed the same for one look, so a file
+/// being written is not read half-way). A refused file is not retried until it changes again.
+/// `listen` is the `--listen` given on the command line, which goes on overriding the file.
+fn start_reloads(
+    gw: &std::sync::Arc<Gateway>,
+    config: &Path,
+    listen: Option<String>,
+) -> tokio::task::JoinHandle<()> {
+    let path = config.to_path_buf();
+    let source_path = path.clone();
+    gw.set_config_source(std::sync::Arc::new(move || {
+        let mut cfg = load(&source_path).map_err(|e| format!("{e:#}"))?;
+        if let Some(l) = &listen {
+            cfg.http.listen = l.clone();
+        }
+        Ok(cfg)
+    }));
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let gw = gw.clone();
+    tokio::spawn(async move {
+        let mut hangup = match hangup {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload by file watching or POST /reload");
+                None
+            }
+        };
+        let read = |p: &Path| std::fs::read(p).ok();
+        // The content last applied or refused, and the one seen on the previous look.
+        let mut known = read(&path);
+        let mut seen = known.clone();
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = hup => {
+                    tracing::info!(file = %path.display(), "SIGHUP: reloading the config");
+                    known = read(&path);
+                    seen = known.clone();
+                    let _ = gw.reload_from_source().await;
+                }
+                _ = tick.tick() => {
+                    if !gw.config().reload.watch {
+                        continue;
+                    }
+                    let now = read(&path);
+                    if now.is_some() && now != known && now == seen {
+                        tracing::info!(file = %path.display(), "config file changed: reloading");
+                        known = now.clone();
+                        let _ = gw.reload_from_source().await;
+                    }
+                    seen = now;
+                }
+            }
+        }
+    })
 }
 
 /// Bind `admin.listen` (before the upstreams start, so a taken port fails fast).
@@ -107,7 +182,7 @@ async fn start_admin(
     };
     let addr = l.local_addr()?;
     // Tests and scripts read this line too.
-    eprintln!("switchboard admin on http://{addr} (/metrics /healthz /readyz)");
+    eprintln!("switchboard admin on http://{addr} (/metrics /healthz /readyz /reload)");
     let gw = gw.clone();
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = switchboard_gateway::http::admin::serve(gw, l).await {

@@ -106,6 +106,9 @@ pub struct Upstream {
 /// This upstream's series (`mcp_upstream_*`), registered once so a call only touches atomics.
 struct CallMetrics {
     in_flight: metrics::Gauge,
+    /// This instance's calls in flight (the gauge is shared by every instance of the name,
+    /// e.g. an old and a new one during a reload).
+    calls: std::sync::atomic::AtomicUsize,
     duration: metrics::Histogram,
     /// By [`CallMetrics::KINDS`].
     errors: [metrics::Counter; 6],
@@ -125,6 +128,7 @@ impl CallMetrics {
         let label = || metrics::SharedString::from(server.clone());
         Self {
             in_flight: metrics::gauge!("mcp_upstream_in_flight", "server" => label()),
+            calls: std::sync::atomic::AtomicUsize::new(0),
             duration: metrics::histogram!("mcp_upstream_request_duration_seconds", "server" => label()),
             errors: Self::KINDS.map(|kind| {
                 metrics::counter!("mcp_upstream_errors_total", "server" => label(), "kind" => kind)
@@ -146,11 +150,14 @@ impl CallMetrics {
 }
 
 /// Counts a call in flight until dropped (also when the caller stops waiting).
-struct InFlight<'a>(&'a metrics::Gauge);
+struct InFlight<'a>(&'a CallMetrics);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.decrement(1.0);
+        self.0.in_flight.decrement(1.0);
+        self.0
+            .calls
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -355,6 +362,14 @@ impl Upstream {
         up
     }
 
+    /// Calls in flight on this instance (those waiting for a `max_concurrency` turn
+    /// included; `subscriptions/listen` excluded).
+    pub fn in_flight(&self) -> usize {
+        self.metrics
+            .calls
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn name(&self) -> &Arc<str> {
         &self.name
     }
@@ -392,7 +407,8 @@ impl Upstream {
         }
         let m = &self.metrics;
         m.in_flight.increment(1.0);
-        let _in_flight = InFlight(&m.in_flight);
+        m.calls.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _in_flight = InFlight(m);
         let started = std::time::Instant::now();
         let result = self.call_inner(method, params, opts).await;
         m.duration.record(started.elapsed().as_secs_f64());

@@ -173,6 +173,24 @@ impl moka::Expiry<Key, Arc<Entry>> for PerEntry {
 impl ResultCache {
     /// Build from config; with `store: redis`, connect (fails if Redis cannot be reached now).
     pub async fn from_config(cfg: &CacheConfig, separator: &str) -> Result<Self, String> {
+        Self::build(cfg, separator, Arc::new(Counters::default())).await
+    }
+
+    /// A cache for a reloaded `cache:` section that goes on counting where `old` was (its
+    /// counters are exported as Prometheus counters, which must not go back).
+    pub async fn from_config_after(
+        cfg: &CacheConfig,
+        separator: &str,
+        old: &ResultCache,
+    ) -> Result<Self, String> {
+        Self::build(cfg, separator, old.counters.clone()).await
+    }
+
+    async fn build(
+        cfg: &CacheConfig,
+        separator: &str,
+        counters: Arc<Counters>,
+    ) -> Result<Self, String> {
         let rules = cfg
             .tools
             .iter()
@@ -196,7 +214,6 @@ impl ResultCache {
                 target: Pattern::parse(pattern, separator),
             })
             .collect();
-        let counters = Arc::new(Counters::default());
         let evicted = counters.clone();
         let local = Cache::builder()
             .max_capacity(cfg.max_entries.max(1))

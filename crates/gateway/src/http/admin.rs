@@ -1,5 +1,5 @@
 //! The admin listener (`admin.listen`): `GET /metrics` (Prometheus text format), `GET
-//! /healthz`, `GET /readyz`, and `POST /cache/invalidate`. No credential: bind it to loopback or
+//! /healthz`, `GET /readyz`, `POST /cache/invalidate` and `POST /reload`. No credential: bind it to loopback or
 //! a cluster-internal address. `/healthz` and `/readyz` are also served on the client listener
 //! (see [`health_routes`]).
 
@@ -19,6 +19,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/cache/invalidate", post(invalidate))
+        .route("/reload", post(reload))
         .merge(health_routes())
         .with_state(gw)
 }
@@ -38,7 +39,7 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<(
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     // moka counts entries lazily: bring the count up to date first.
-    gw.cache.settle().await;
+    gw.cache().settle().await;
     (
         [(
             header::CONTENT_TYPE,
@@ -47,6 +48,25 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         crate::metrics::render(&gw),
     )
         .into_response()
+}
+
+/// Load the config file again and apply it: 200 with what changed, 422 with why the new file
+/// was refused (the running config stays), 409 when the gateway was not started from a file.
+async fn reload(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.reload_from_source().await {
+        Ok(report) => json(
+            StatusCode::OK,
+            &serde_json::json!({"reloaded": true, "report": report}),
+        ),
+        Err(e @ crate::reload::ReloadError::NoSource) => json(
+            StatusCode::CONFLICT,
+            &serde_json::json!({"reloaded": false, "error": e.to_string()}),
+        ),
+        Err(e) => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &serde_json::json!({"reloaded": false, "error": e.to_string()}),
+        ),
+    }
 }
 
 async fn healthz() -> Response {
@@ -89,11 +109,13 @@ async fn invalidate(State(gw): State<Arc<Gateway>>, Query(q): Query<InvalidateQu
                 &serde_json::json!({"error": format!("no server named `{server}`")}),
             );
         };
-        gw.cache.invalidate_server(idx, server).await;
+        gw.cache().invalidate_server(idx, server).await;
         dropped.push(format!("server:{server}"));
     }
     if let Some(tool) = &q.tool {
-        gw.cache.invalidate_tools(std::slice::from_ref(tool)).await;
+        gw.cache()
+            .invalidate_tools(std::slice::from_ref(tool))
+            .await;
         dropped.push(format!("tool:{tool}"));
     }
     if dropped.is_empty() {

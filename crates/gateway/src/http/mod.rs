@@ -82,7 +82,7 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
         gw: gw.clone(),
     };
     let mut router = Router::new().route(&cfg.path, any(mcp));
-    if let Some(o) = gw.auth.oauth() {
+    if let Some(o) = gw.auth().oauth() {
         for path in o.metadata().1 {
             router = router.route(&path, axum::routing::get(resource_metadata));
         }
@@ -147,7 +147,7 @@ async fn reap_sessions(gw: Arc<Gateway>) {
         if n > 0 {
             tracing::info!(closed = n, "closed idle sessions");
         }
-        gw.limits.prune();
+        gw.limits().prune();
     }
 }
 
@@ -164,7 +164,7 @@ async fn mcp(
     let client_ip = extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let identity = match app.gw.auth.authenticate(&headers).await {
+    let identity = match app.gw.auth().authenticate(&headers).await {
         Ok(i) => i,
         Err(e) => {
             app.gw.audit.log_nowait(crate::audit::Record {
@@ -228,7 +228,7 @@ async fn mcp(
 /// 401 (or 403 for a missing scope) with a `WWW-Authenticate` challenge that says what was
 /// wrong and, with OAuth configured, where to get a token.
 fn unauthorized(app: &App, e: &AuthError) -> Response {
-    let (status, challenge) = app.gw.auth.challenge(e);
+    let (status, challenge) = app.gw.auth().challenge(e);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut r = Reject::new(status, e.to_string()).into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
@@ -239,7 +239,7 @@ fn unauthorized(app: &App, e: &AuthError) -> Response {
 
 /// RFC 9728 protected-resource metadata.
 async fn resource_metadata(State(app): State<App>) -> Response {
-    match app.gw.auth.oauth() {
+    match app.gw.auth().oauth() {
         Some(o) => (
             [
                 (header::CONTENT_TYPE, "application/json"),

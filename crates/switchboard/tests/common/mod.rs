@@ -155,7 +155,16 @@ impl Gateway {
 
     /// Start listening on `listen` (e.g. a port chosen in advance with [`free_port`]).
     pub fn start_at(yaml: &str, listen: &str) -> Gateway {
-        let config = tmp_file("gateway.yaml", yaml);
+        Self::start_file_at(&tmp_file("gateway.yaml", yaml), listen)
+    }
+
+    /// Start on a config file the test owns (to edit it while the gateway runs).
+    pub fn start_file(config: &Path) -> Gateway {
+        Self::start_file_at(config, "127.0.0.1:0")
+    }
+
+    fn start_file_at(config: &Path, listen: &str) -> Gateway {
+        let config = config.to_path_buf();
         let mut child = Command::new(switchboard())
             .args(["serve", "--listen", listen, "--config"])
             .arg(&config)
