@@ -654,6 +654,9 @@ fn new_server(
     sc: &switchboard_config::ServerConfig,
     events: mpsc::UnboundedSender<UpstreamEvent>,
 ) -> Server {
+    // Every server has the series from the start (0 until it first goes down), so
+    // `increase()` and alerts see its first restart.
+    metrics::counter!("mcp_upstream_restarts_total", "server" => metrics::SharedString::from(name.to_owned())).increment(0);
     Server {
         name: Arc::from(name),
         prefix: sc.prefix.clone().unwrap_or_else(|| name.to_owned()),

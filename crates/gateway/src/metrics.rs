@@ -228,7 +228,8 @@ pub fn render(gw: &Gateway) -> String {
     let sessions = gw.sessions.len();
     gauge!("mcp_sessions").set(sessions as f64);
     gauge!("mcp_active_connections").set((sessions + gw.listeners.len()) as f64);
-    for s in gw.catalog.servers().iter() {
+    let servers = gw.catalog.servers();
+    for s in servers.iter() {
         let up = if s.upstream.status().is_ready() {
             1.0
         } else {
@@ -245,8 +246,31 @@ pub fn render(gw: &Gateway) -> String {
     counter!("mcp_cache_store_errors_total").absolute(c.store_errors);
     gauge!("mcp_cache_entries").set(c.entries as f64);
     handle.run_upkeep();
-    let mut out = handle.render();
+    let mut out = without_removed_servers(handle.render(), &servers);
     process_metrics(&mut out);
+    out
+}
+
+/// The exposition without `mcp_upstream_up` of servers a reload removed: the registry keeps
+/// every series it has seen, and a removed server is neither up nor down (an alert on
+/// `mcp_upstream_up == 0` must not fire for it).
+fn without_removed_servers(text: String, servers: &crate::catalog::Servers) -> String {
+    const UP: &str = "mcp_upstream_up{server=\"";
+    if !text.contains(UP) {
+        return text;
+    }
+    let live = |line: &str| {
+        let Some(rest) = line.strip_prefix(UP) else {
+            return true;
+        };
+        let name = rest.split('"').next().unwrap_or_default();
+        servers.iter().any(|s| *s.name == *name)
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines().filter(|l| live(l)) {
+        out.push_str(line);
+        out.push('\n');
+    }
     out
 }
 

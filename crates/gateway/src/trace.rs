@@ -594,7 +594,8 @@ mod tests {
             "Upper=1",
             "a=1,a=2",
             "a=x,b=with,comma=",
-            "a=trailing ",
+            "a=caf\u{e9}",
+            "a=tab\tinside",
         ] {
             let c = TraceContext::parse(TP, Some(bad)).unwrap();
             assert_eq!(c.state, None, "{bad:?}");

@@ -273,6 +273,17 @@ async fn reload_under_load_adds_servers_drains_removed_ones_and_fails_no_call() 
         Some(2.0),
         "{m}"
     );
+    // A removed server is neither up nor down; the added one is up.
+    assert_eq!(
+        metric(&m, "mcp_upstream_up{server=\"leaving\"}"),
+        None,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "mcp_upstream_up{server=\"joining\"}"),
+        Some(1.0),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,10 +65,13 @@ pub fn everything_js() -> PathBuf {
 pub fn tmp_file(name: &str, contents: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("switchboard-tests");
     std::fs::create_dir_all(&dir).unwrap();
+    // Unique per call: two gateways of one test must never share a file (each watches its
+    // own and would reload on the other's write).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let unique = format!(
         "{}-{}-{}",
         std::process::id(),
-        Instant::now().elapsed().as_nanos(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         name
     );
     let p = dir.join(unique);
