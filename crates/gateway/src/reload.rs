@@ -32,6 +32,9 @@ pub type Source = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 /// routed just before the swap may not have reached the upstream yet.
 pub const QUIET: Duration = Duration::from_millis(250);
 
+/// Longest a reload waits for a server it adds before applying the rest.
+const ADDED_SETTLE: Duration = Duration::from_secs(15);
+
 /// One reload at a time, and where the config comes from.
 #[derive(Default)]
 pub struct Reloads {
@@ -220,7 +223,12 @@ impl Gateway {
         let started = futures_util::future::join_all(starting.into_iter().map(|(name, sc)| {
             let idx = self.catalog.reserve();
             let server = self.start_server(idx, &name, sc);
-            let wait = sc.init_timeout.0 + Duration::from_secs(1);
+            // A replacement is waited for as long as it may take to start, so its tools never
+            // go missing; a new server joins later (with `list_changed`) if it is slow.
+            let mut wait = sc.init_timeout.0 + Duration::from_secs(1);
+            if report.added.contains(&name) {
+                wait = wait.min(ADDED_SETTLE);
+            }
             async move {
                 let status = server.upstream.wait_settled(wait).await;
                 if !status.is_ready() {
