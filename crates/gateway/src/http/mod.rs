@@ -3,6 +3,7 @@
 //! version checks, DNS-rebinding protection and a body limit.
 
 pub mod admin;
+mod detach;
 mod events;
 mod guard;
 mod modern;
@@ -471,27 +472,42 @@ async fn run(
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
     let task_session = session.clone();
-    tokio::spawn(async move {
+    // Run in this handler while the answer can still be one JSON body; moved to a task of its
+    // own when it becomes a stream or the client goes away (see `detach`).
+    let mut call = detach::Detach::new(async move {
         let _in_flight = in_flight;
         let id = req.id.clone();
         let resp = gw.handle_request(ctx, req).await;
         task_session.end(&id);
-        out.finish(&resp).await;
+        resp
     });
     let first = match mode {
         ResponseMode::Sse => None,
-        ResponseMode::Json | ResponseMode::Auto => match rx.recv().await {
-            Some(Out::Final(bytes)) => return final_response(bytes),
-            Some(Out::Message(bytes)) => Some(bytes),
-            None => {
-                return Reject::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the request ended without a response",
-                )
-                .into_response();
-            }
+        // No stream to send anything else on: the answer is all there is.
+        ResponseMode::Json => return final_response((&mut call).await.to_vec()),
+        // A message before the answer turns the response into a stream.
+        ResponseMode::Auto => tokio::select! {
+            biased;
+            m = rx.recv() => match m {
+                Some(Out::Message(bytes)) => Some(bytes),
+                Some(Out::Final(bytes)) => return final_response(bytes),
+                None => {
+                    return Reject::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the request ended without a response",
+                    )
+                    .into_response();
+                }
+            },
+            resp = &mut call => return final_response(resp.to_vec()),
         },
     };
+    if let Some(rest) = call.take() {
+        tokio::spawn(async move {
+            let resp = rest.await;
+            out.finish(&resp).await;
+        });
+    }
     // A resumable stream: a priming event (id + retry), then every event with an id.
     let log = session.streams.start(first, rx);
     sse_headers(log.body(1, true))

@@ -182,36 +182,31 @@ pub(super) async fn request(
     };
     let in_flight = app.gw.begin_request();
     let gw = app.gw.clone();
-    tokio::spawn(async move {
+    // Run in this handler while the answer can still be one JSON body (see `detach`).
+    let mut call = super::detach::Detach::new(async move {
         let _in_flight = in_flight;
-        let resp = gw.handle_request(ctx, req).await;
-        out.finish(&resp).await;
+        gw.handle_request(ctx, req).await
     });
     // For a modern request, the client closing its connection is the cancellation.
     let guard = cancel.drop_guard();
-    match rx.recv().await {
+    let first = tokio::select! {
+        biased;
+        m = rx.recv() => m,
+        resp = &mut call => Some(Out::Final(resp.to_vec())),
+    };
+    match first {
         Some(Out::Final(bytes)) => {
             guard.disarm();
-            let status = match switchboard_protocol::parse_message(&bytes) {
-                Ok(Message::Response(r)) => r
-                    .result
-                    .as_ref()
-                    .err()
-                    .map_or(200, |e| era::http_status(e, false)),
-                _ => 200,
-            };
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let retry = (status == StatusCode::TOO_MANY_REQUESTS)
-                .then(|| super::retry_after(&bytes))
-                .flatten();
-            let mut r =
-                (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
-            if let Some(secs) = retry {
-                r.headers_mut().insert(header::RETRY_AFTER, secs.into());
-            }
-            r
+            final_response(bytes)
         }
         Some(Out::Message(first)) => {
+            // A message before the answer: the rest of the call streams from its own task.
+            if let Some(rest) = call.take() {
+                tokio::spawn(async move {
+                    let resp = rest.await;
+                    out.finish(&resp).await;
+                });
+            }
             let stream = futures_util::stream::unfold(
                 (Some(first), rx, Some(guard), false),
                 |(first, mut rx, guard, done)| async move {
@@ -247,6 +242,27 @@ pub(super) async fn request(
             500,
         ),
     }
+}
+
+/// A JSON answer with the HTTP status its error maps to (and `Retry-After` when rate limited).
+fn final_response(bytes: Vec<u8>) -> Response {
+    let status = match switchboard_protocol::parse_message(&bytes) {
+        Ok(Message::Response(r)) => r
+            .result
+            .as_ref()
+            .err()
+            .map_or(200, |e| era::http_status(e, false)),
+        _ => 200,
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let retry = (status == StatusCode::TOO_MANY_REQUESTS)
+        .then(|| super::retry_after(&bytes))
+        .flatten();
+    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    if let Some(secs) = retry {
+        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    r
 }
 
 /// A `subscriptions/listen` stream: the acknowledgement first, then matching notifications,
