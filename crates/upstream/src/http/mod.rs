@@ -2,6 +2,7 @@
 //! call is its own POST; what the server sends on that POST's event stream belongs to that call
 //! and goes to its relay. A GET stream, when the server offers one, carries list changes.
 
+mod lean;
 mod response;
 
 use response::read_response;
@@ -10,8 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use lean::{Body, BoxError, Lean, from_reqwest};
 use parking_lot::RwLock;
 use serde_json::value::RawValue;
 use switchboard_config::{ProtocolMode, ServerConfig};
@@ -63,6 +66,9 @@ pub(crate) struct HttpUpstream {
     cfg: ServerConfig,
     client: reqwest::Client,
     url: reqwest::Url,
+    /// The same URL for calls (`lean` when it is plain http).
+    uri: Uri,
+    lean: Option<Arc<Lean>>,
     headers: HeaderMap,
     session: RwLock<Option<Arc<Session>>>,
     /// Set when the server speaks 2026-07-28: no session id, the modern version header.
@@ -128,6 +134,12 @@ impl HttpUpstream {
     ) -> Arc<dyn Backend> {
         let url = cfg.url.as_deref().unwrap_or_default();
         let parsed = reqwest::Url::parse(url);
+        let uri = parsed
+            .as_ref()
+            .ok()
+            .and_then(|u| u.as_str().parse::<Uri>().ok())
+            .unwrap_or_else(|| Uri::from_static("http://invalid.invalid/"));
+        let lean = Lean::new(&uri);
         let (headers, bad_header) = config_headers(&cfg);
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
@@ -142,6 +154,8 @@ impl HttpUpstream {
             url: parsed.clone().unwrap_or_else(|_| {
                 reqwest::Url::parse("http://invalid.invalid/").unwrap_or_else(|_| unreachable_url())
             }),
+            uri,
+            lean,
             headers,
             session: RwLock::new(None),
             modern: RwLock::new(None),
@@ -295,7 +309,7 @@ impl HttpUpstream {
         if resp.status().is_server_error() {
             return Err(format!("server/discover got HTTP {}", resp.status()));
         }
-        let r = tokio::time::timeout(wait, read_response(resp, 0, None, None, self))
+        let r = tokio::time::timeout(wait, read_response(from_reqwest(resp), 0, None, None, self))
             .await
             .unwrap_or_else(|_| Err(self.failed("server/discover answer did not complete")));
         Ok(classify_discover(r))
@@ -326,7 +340,7 @@ impl HttpUpstream {
         let session_id = resp.headers().get(HEADER_SESSION_ID).cloned();
         let result = tokio::time::timeout(
             self.cfg.init_timeout.0,
-            read_response(resp, 0, None, None, self),
+            read_response(from_reqwest(resp), 0, None, None, self),
         )
         .await
         .map_err(|_| "initialize response did not complete".to_owned())?
@@ -358,6 +372,45 @@ impl HttpUpstream {
             req = req.header(HEADER_SESSION_ID, id.clone());
         }
         req.body(body)
+    }
+
+    /// A call's POST as an `http` request, for [`HttpUpstream::send`].
+    fn post_request(&self, session: &Session, body: Vec<u8>) -> http::Request<Bytes> {
+        let mut req = http::Request::new(Bytes::from(body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.uri.clone();
+        let h = req.headers_mut();
+        h.reserve(self.headers.len() + 8);
+        for (k, v) in &self.headers {
+            h.append(k.clone(), v.clone());
+        }
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(HEADER_PROTOCOL_VERSION, session.version.clone());
+        if let Some(id) = &session.id {
+            h.insert(HEADER_SESSION_ID, id.clone());
+        }
+        req
+    }
+
+    /// Send a call's request: on the lean client for plain http, else through reqwest.
+    async fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<Body>, BoxError> {
+        match &self.lean {
+            Some(lean) => Ok(lean
+                .send(req.map(http_body_util::Full::new))
+                .await?
+                .map(Body::Lean)),
+            None => {
+                let req = reqwest::Request::try_from(req.map(reqwest::Body::from))?;
+                Ok(from_reqwest(self.client.execute(req).await?))
+            }
+        }
     }
 
     /// The standalone GET stream: unsolicited notifications (list changes, resource updates).
@@ -401,7 +454,7 @@ impl HttpUpstream {
             match opened {
                 Ok(resp) => {
                     attempt = 0;
-                    let _ = read_response(resp, -1, None, None, &self).await;
+                    let _ = read_response(from_reqwest(resp), -1, None, None, &self).await;
                 }
                 Err(true) => return,
                 Err(false) => {}
@@ -467,29 +520,44 @@ impl HttpUpstream {
             id,
             armed: era == Era::Legacy,
         };
-        let mut post = self.post(&session, body);
+        let mut post = self.post_request(&session, body);
+        let h = post.headers_mut();
         for (name, value) in trace_headers {
-            post = post.header(*name, value.as_str());
+            if let Ok(v) = HeaderValue::try_from(value.as_str()) {
+                h.insert(*name, v);
+            }
         }
         if era == Era::Modern {
-            post = post.header(version::HEADER_METHOD, method);
-            if let Some(name) = name {
-                post = post.header(
-                    version::HEADER_NAME,
-                    switchboard_protocol::headers::encode_value(&name),
-                );
+            if let Ok(v) = HeaderValue::try_from(method) {
+                h.insert(version::HEADER_METHOD, v);
+            }
+            if let Some(name) = name
+                && let Ok(v) =
+                    HeaderValue::try_from(switchboard_protocol::headers::encode_value(&name))
+            {
+                h.insert(version::HEADER_NAME, v);
             }
             for (name, value) in param_headers {
-                post = post.header(format!("Mcp-Param-{name}"), value.as_str());
+                match (
+                    HeaderName::try_from(format!("Mcp-Param-{name}")),
+                    HeaderValue::try_from(value.as_str()),
+                ) {
+                    (Ok(k), Ok(v)) => {
+                        h.insert(k, v);
+                    }
+                    _ => {
+                        tracing::debug!(server = %self.name, param = %name, "parameter header not sendable; left out")
+                    }
+                }
             }
         }
-        let resp = match post.send().await {
+        let resp = match self.send(post).await {
             Ok(r) => r,
             Err(e) => {
                 cancel_guard.disarm();
                 return Err(PostError::Call(CallError::Unavailable {
                     server: self.name.to_string(),
-                    reason: error_chain(&e),
+                    reason: error_chain(&*e),
                 }));
             }
         };

@@ -4,19 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use http::header;
+use http_body_util::BodyExt;
 use serde_json::value::RawValue;
 use switchboard_protocol::sse::SseParser;
 use switchboard_protocol::{Id, Message, Notification, RawMap, methods};
 
+use super::lean::{Body, from_reqwest};
 use super::{HttpUpstream, MAX_EVENT, error_chain};
 use crate::{CallError, Relay};
 
 /// Read a POST's answer: plain JSON, or an event stream on which related messages arrive
 /// before the response with id `id` (`-1`: a GET stream with no response to wait for).
 pub(super) async fn read_response(
-    resp: reqwest::Response,
+    resp: http::Response<Body>,
     id: i64,
     relay: Option<&Arc<dyn Relay>>,
     progress: Option<&(String, Box<RawValue>)>,
@@ -30,7 +31,12 @@ pub(super) async fn read_response(
         .unwrap_or("")
         .to_ascii_lowercase();
     if !status.is_success() {
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
         // A JSON-RPC error in an HTTP error body is still the server's answer.
         if let Ok(Message::Response(r)) = switchboard_protocol::parse_message(&body)
@@ -42,9 +48,11 @@ pub(super) async fn read_response(
     }
     if ctype.starts_with("application/json") {
         let body = resp
-            .bytes()
+            .into_body()
+            .collect()
             .await
-            .map_err(|e| up.failed(format!("reading response: {}", error_chain(&e))))?;
+            .map_err(|e| up.failed(format!("reading response: {}", error_chain(&*e))))?
+            .to_bytes();
         return match switchboard_protocol::parse_message(&body) {
             Ok(Message::Response(r)) => r.result.map_err(CallError::Rpc),
             Ok(_) => {
@@ -58,18 +66,21 @@ pub(super) async fn read_response(
     }
     let mut parser = SseParser::new(MAX_EVENT);
     let mut events = Vec::new();
-    let mut body = resp.bytes_stream();
+    let mut body = resp.into_body();
     let mut resumes = 0u32;
     loop {
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
+        while let Some(frame) = body.frame().await {
+            let chunk = match frame.map(http_body::Frame::into_data) {
+                Ok(Ok(c)) => c,
+                Ok(Err(_trailers)) => continue,
                 // A broken stream with an event id can be resumed like a closed one.
                 Err(e) if parser.last_event_id().is_some() && id >= 0 => {
-                    tracing::debug!(server = %up.name, error = %error_chain(&e), "upstream event stream broke; resuming");
+                    tracing::debug!(server = %up.name, error = %error_chain(&*e), "upstream event stream broke; resuming");
                     break;
                 }
-                Err(e) => return Err(up.failed(format!("event stream broke: {}", error_chain(&e)))),
+                Err(e) => {
+                    return Err(up.failed(format!("event stream broke: {}", error_chain(&*e))));
+                }
             };
             parser
                 .feed(&chunk, &mut events)
@@ -87,6 +98,7 @@ pub(super) async fn read_response(
                 };
                 match msg {
                     Message::Response(r) if r.id == Id::Num(id) => {
+                        finish_body(body);
                         return r.result.map_err(CallError::Rpc);
                     }
                     Message::Response(r) => {
@@ -129,10 +141,32 @@ pub(super) async fn read_response(
                 .min(MAX_RETRY_MS),
         );
         tokio::time::sleep(wait).await;
-        let resp = up.resume(&last).await?;
-        body = resp.bytes_stream();
+        body = from_reqwest(up.resume(&last).await?).into_body();
     }
 }
+
+/// Read the rest of a call's event stream after its response, so that its keep-alive
+/// connection can serve the next call: servers end the stream right after the response, and
+/// its end is usually already here. Otherwise a task waits briefly for it; a stream still open
+/// after that is dropped (its connection closes).
+fn finish_body(mut body: Body) {
+    use futures_util::FutureExt;
+    for _ in 0..16 {
+        match body.frame().now_or_never() {
+            Some(Some(Ok(_))) => continue,
+            Some(None | Some(Err(_))) => return,
+            None => break,
+        }
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(FINISH_WAIT, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    });
+}
+
+const FINISH_WAIT: Duration = Duration::from_secs(1);
 
 /// How often one call's stream may be resumed, and the bounds on the server's `retry`.
 const MAX_RESUMES: u32 = 20;
