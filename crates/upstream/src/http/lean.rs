@@ -91,7 +91,7 @@ impl Lean {
             // sent again on a new connection.
             Err(mut e) if reused => match e.take_message() {
                 Some(req) => {
-                    tx = self.connect().await?;
+                    tx = Box::pin(self.connect()).await?;
                     tx.send_request(req).await?
                 }
                 None => return Err(e.into_error().into()),
@@ -118,7 +118,8 @@ impl Lean {
                 return Ok((idle.tx, true));
             }
         }
-        Ok((self.connect().await?, false))
+        // Boxed: connecting is rare, and its future would make every call's larger.
+        Ok((Box::pin(self.connect()).await?, false))
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {

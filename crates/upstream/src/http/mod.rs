@@ -408,7 +408,7 @@ impl HttpUpstream {
                 .map(Body::Lean)),
             None => {
                 let req = reqwest::Request::try_from(req.map(reqwest::Body::from))?;
-                Ok(from_reqwest(self.client.execute(req).await?))
+                Ok(from_reqwest(Box::pin(self.client.execute(req)).await?))
             }
         }
     }
@@ -781,7 +781,8 @@ impl Backend for HttpUpstream {
                             rx.wait_for(|s| s.is_ready()),
                         )
                         .await;
-                        match once().await {
+                        // Boxed: rare, and inline it would double the call's future.
+                        match Box::pin(once()).await {
                             Ok(r) => Ok(r),
                             Err(PostError::Call(e)) => Err(e),
                             Err(PostError::SessionGone(_)) => {
