@@ -44,8 +44,27 @@ struct InFlightCall {
     out_of_band: bool,
 }
 
-/// Calls by upstream request id.
-type Calls = Arc<parking_lot::Mutex<HashMap<i64, InFlightCall>>>;
+/// Calls by upstream request id, and the ended ones in the order they ended (forgotten
+/// [`LINGER`] after, by whoever touches the table next: no timer or task per call).
+#[derive(Default)]
+struct CallTable {
+    calls: HashMap<i64, InFlightCall>,
+    ended: std::collections::VecDeque<(Instant, i64)>,
+}
+
+impl CallTable {
+    fn sweep(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.ended.front() {
+            if now.duration_since(at) < LINGER {
+                break;
+            }
+            self.ended.pop_front();
+            self.calls.remove(&id);
+        }
+    }
+}
+
+type Calls = parking_lot::Mutex<CallTable>;
 
 /// How long an ended call still receives log messages from the GET stream: they travel on a
 /// different stream than the result and may arrive just after it.
@@ -500,11 +519,14 @@ impl HttpUpstream {
         // Registered before sending: the server may log about the call on its GET stream
         // before the POST's response headers arrive.
         let registered = relay.map(|relay| {
-            self.calls.lock().insert(
+            let now = Instant::now();
+            let mut table = self.calls.lock();
+            table.sweep(now);
+            table.calls.insert(
                 id,
                 InFlightCall {
                     relay: relay.clone(),
-                    started: Instant::now(),
+                    started: now,
                     ended: false,
                     out_of_band: false,
                 },
@@ -571,7 +593,12 @@ impl HttpUpstream {
             .await
             .map_err(PostError::Call);
         cancel_guard.disarm();
-        let out_of_band = self.calls.lock().get(&id).is_some_and(|c| c.out_of_band);
+        let out_of_band = self
+            .calls
+            .lock()
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.out_of_band);
         if out_of_band {
             tokio::time::sleep(OUT_OF_BAND_SETTLE).await;
         }
@@ -626,7 +653,9 @@ impl HttpUpstream {
     /// The relay for a message on the GET stream. Log messages may go to a call that just
     /// ended; server→client requests (`requests`) only to calls still running.
     fn attribute(&self, requests: bool) -> Option<Arc<dyn Relay>> {
-        let mut calls = self.calls.lock();
+        let mut table = self.calls.lock();
+        table.sweep(Instant::now());
+        let calls = &mut table.calls;
         let any_running = calls.values().any(|c| !c.ended);
         // Running calls first; with none running, a late log of a call that just ended.
         let eligible = |c: &InFlightCall| {
@@ -690,15 +719,13 @@ struct Unregister<'a> {
 
 impl Drop for Unregister<'_> {
     fn drop(&mut self) {
-        let id = self.id;
-        if let Some(entry) = self.up.calls.lock().get_mut(&id) {
+        let now = Instant::now();
+        let mut table = self.up.calls.lock();
+        if let Some(entry) = table.calls.get_mut(&self.id) {
             entry.ended = true;
+            table.ended.push_back((now, self.id));
         }
-        let calls = self.up.calls.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(LINGER).await;
-            calls.lock().remove(&id);
-        });
+        table.sweep(now);
     }
 }
 
@@ -832,5 +859,54 @@ impl Backend for HttpUpstream {
             }
             let _ = self.status.send(Status::Stopped);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+
+    impl Relay for Quiet {
+        fn notify(&self, _: Notification) {}
+        fn request(&self, _: String, _: Option<Box<RawValue>>) -> crate::RelayFuture {
+            Box::pin(async { Ok(switchboard_protocol::empty_object()) })
+        }
+        fn origin(&self) -> u64 {
+            1
+        }
+    }
+
+    fn call(started: Instant) -> InFlightCall {
+        InFlightCall {
+            relay: Arc::new(Quiet),
+            started,
+            ended: false,
+            out_of_band: false,
+        }
+    }
+
+    #[test]
+    fn ended_calls_are_forgotten_after_lingering_and_running_ones_never() {
+        let t0 = Instant::now();
+        let mut table = CallTable::default();
+        for id in 1..=3 {
+            table.calls.insert(id, call(t0));
+        }
+        // 1 and 2 end, 3 runs on.
+        for id in [1, 2] {
+            if let Some(c) = table.calls.get_mut(&id) {
+                c.ended = true;
+            }
+            table.ended.push_back((t0, id));
+        }
+        table.sweep(t0 + LINGER / 2);
+        assert_eq!(table.calls.len(), 3, "still lingering");
+        table.sweep(t0 + LINGER);
+        assert_eq!(table.calls.keys().copied().collect::<Vec<_>>(), vec![3]);
+        assert!(table.ended.is_empty());
+        table.sweep(t0 + LINGER * 100);
+        assert!(table.calls.contains_key(&3));
     }
 }
