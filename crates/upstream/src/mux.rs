@@ -125,16 +125,17 @@ impl Mux {
             outstanding: false,
         };
         let bytes = Message::request(Id::Num(id), method, params).to_vec();
-        let deadline = tokio::time::Instant::now() + timeout;
-        // Writing may block if the server stopped reading; the deadline and cancellation
-        // cover that wait too.
+        // One timer for both waits. Writing may block if the server stopped reading; the
+        // deadline and cancellation cover that wait too.
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
         tokio::select! {
             sent = self.out.send(bytes) => {
                 if sent.is_err() {
                     return Err(self.failed("connection closed"));
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut deadline => {
                 return Err(CallError::Timeout { server: self.server.to_string(), after: timeout });
             }
             _ = opts.cancel.cancelled() => return Err(CallError::Cancelled),
@@ -142,7 +143,7 @@ impl Mux {
         guard.outstanding = true;
         let answer = tokio::select! {
             r = rx => r.unwrap_or_else(|_| Err(self.failed("connection closed"))),
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut deadline => {
                 self.cancel_upstream(id, "timed out in switchboard");
                 Err(CallError::Timeout { server: self.server.to_string(), after: timeout })
             }
