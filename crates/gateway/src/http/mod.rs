@@ -72,6 +72,8 @@ impl IntoResponse for Reject {
 pub(super) struct App {
     pub(super) gw: Arc<Gateway>,
     edge: Arc<EdgePolicy>,
+    /// `http.max_body_bytes` (fixed at start).
+    max_body: usize,
 }
 
 /// The HTTP router for the MCP endpoint.
@@ -81,6 +83,7 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
     let app = App {
         edge: Arc::new(EdgePolicy::new(cfg, listening_on_loopback)),
         gw: gw.clone(),
+        max_body: limit,
     };
     let mut router = Router::new().route(&cfg.path, any(mcp));
     if let Some(o) = gw.auth().oauth() {
@@ -152,13 +155,16 @@ async fn reap_sessions(gw: Arc<Gateway>) {
     }
 }
 
-async fn mcp(
-    State(app): State<App>,
-    method: Method,
-    extensions: http::Extensions,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
+/// The MCP endpoint. The request is taken apart by value (extractors would clone its
+/// headers and extensions on every call).
+async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let http::request::Parts {
+        method,
+        headers,
+        extensions,
+        ..
+    } = parts;
     if let Err(r) = app.edge.check(&headers) {
         return r.into_response();
     }
@@ -181,20 +187,30 @@ async fn mcp(
         }
     };
     match method {
-        Method::POST => match body {
+        Method::POST => match axum::body::to_bytes(body, app.max_body).await {
             Ok(body) => post(app, headers, body, identity, client_ip)
                 .await
                 .unwrap_or_else(IntoResponse::into_response),
-            Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => Reject::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body exceeds {} bytes (http.max_body_bytes)",
-                    app.gw.config.http.max_body_bytes
-                ),
-            )
-            .into_response(),
-            Err(rej) => Reject::new(rej.status(), format!("cannot read request body: {rej}"))
-                .into_response(),
+            Err(e) => {
+                let e = e.into_inner();
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    Reject::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "request body exceeds {} bytes (http.max_body_bytes)",
+                            app.max_body
+                        ),
+                    )
+                } else {
+                    Reject::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("cannot read request body: {e}"),
+                    )
+                }
+                .into_response()
+            }
         },
         // Without a session, GET and DELETE have nothing to act on (2026-07-28 clients only POST).
         Method::GET | Method::DELETE if !headers.contains_key(HEADER_SESSION_ID) => {
