@@ -166,12 +166,12 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Reject> {
 }
 
 /// The `MCP-Protocol-Version` header, if present, must name a version Switchboard speaks.
-pub fn protocol_version(headers: &HeaderMap) -> Result<Option<String>, Reject> {
+pub fn protocol_version(headers: &HeaderMap) -> Result<Option<&str>, Reject> {
     let Some(v) = headers.get(version::HEADER_PROTOCOL_VERSION) else {
         return Ok(None);
     };
-    let v = v.to_str().unwrap_or("").trim().to_owned();
-    if version::is_supported(&v) {
+    let v = v.to_str().unwrap_or("").trim();
+    if version::is_supported(v) {
         Ok(Some(v))
     } else {
         Err(Reject::new(

@@ -354,12 +354,13 @@ async fn post(
     }
     let session = session_of(&app, &headers, &identity)?;
     if let Some(v) = header_version {
-        let negotiated = session.protocol_version.read().clone();
-        if !negotiated.is_empty() && v != negotiated {
+        let negotiated = session.protocol_version.read();
+        if !negotiated.is_empty() && v != *negotiated {
             return Err(Reject::new(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "MCP-Protocol-Version {v:?} does not match the version negotiated for this session ({negotiated})"
+                    "MCP-Protocol-Version {v:?} does not match the version negotiated for this session ({})",
+                    *negotiated
                 ),
             ));
         }
