@@ -83,7 +83,10 @@ impl Lean {
         mut req: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Pooled>, BoxError> {
         *req.uri_mut() = self.path.clone();
-        req.headers_mut().insert(header::HOST, self.host.clone());
+        // A `Host` set in the server's `headers` is kept (virtual hosts behind one address).
+        if !req.headers().contains_key(header::HOST) {
+            req.headers_mut().insert(header::HOST, self.host.clone());
+        }
         let (mut tx, reused) = self.checkout().await?;
         let resp = match tx.try_send_request(req).await {
             Ok(resp) => resp,
@@ -238,6 +241,16 @@ mod tests {
     /// connections; with `one_shot`, closes each connection after its first answer (without
     /// saying so, like a server whose keep-alive timeout ran out).
     async fn server(one_shot: bool) -> (String, Arc<AtomicUsize>) {
+        let (url, conns, _) = server_seeing_hosts(one_shot).await;
+        (url, conns)
+    }
+
+    /// [`server`], also keeping the `Host` header of the last request.
+    async fn server_seeing_hosts(
+        one_shot: bool,
+    ) -> (String, Arc<AtomicUsize>, Arc<parking_lot::Mutex<String>>) {
+        let host = Arc::new(parking_lot::Mutex::new(String::new()));
+        let seen = host.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/mcp", listener.local_addr().unwrap());
         let conns = Arc::new(AtomicUsize::new(0));
@@ -248,6 +261,7 @@ mod tests {
                     return;
                 };
                 let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -274,6 +288,9 @@ mod tests {
                                 Ok(k) => buf.extend_from_slice(&chunk[..k]),
                             }
                         }
+                        if let Some(h) = head.lines().find_map(|l| l.strip_prefix("host:")) {
+                            *seen.lock() = h.trim().to_owned();
+                        }
                         buf.drain(..head_end + len);
                         let body = format!("{{\"n\":{n}}}");
                         let resp = format!(
@@ -290,7 +307,7 @@ mod tests {
                 });
             }
         });
-        (url, conns)
+        (url, conns, host)
     }
 
     fn post() -> http::Request<Full<Bytes>> {
@@ -336,6 +353,25 @@ mod tests {
             }
         }
         assert_eq!(conns.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn host_is_the_urls_unless_the_config_sets_one() {
+        let (url, _, host) = server_seeing_hosts(false).await;
+        let lean = Lean::new(&url.parse().unwrap()).unwrap();
+        call(&lean).await;
+        assert_eq!(
+            *host.lock(),
+            url.trim_start_matches("http://").trim_end_matches("/mcp")
+        );
+        let mut req = post();
+        req.headers_mut().insert(
+            header::HOST,
+            HeaderValue::from_static("mcp.internal.example"),
+        );
+        let resp = lean.send(req).await.unwrap();
+        resp.into_body().collect().await.unwrap();
+        assert_eq!(*host.lock(), "mcp.internal.example");
     }
 
     #[test]
