@@ -146,12 +146,7 @@ fn read(path: &Path) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("switchboard-tests")
-        .join(format!("deploy-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    scratch_dir(&format!("deploy-{name}"))
 }
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
@@ -1128,37 +1123,23 @@ fn names_used_by_dashboard_and_alerts() -> BTreeSet<String> {
 }
 
 /// The sample names of an exposition, read by prometheus_client's parser (the reference
-/// Python client's), which refuses a malformed exposition.
+/// Python client's, via tests/harness/clients/parse_metrics.py), which refuses a malformed
+/// exposition.
 fn exposed_names(exposition: &str) -> BTreeSet<String> {
-    let mut child = Command::new(python())
-        .args([
-            "-c",
-            "import json, sys\n\
-             from prometheus_client.parser import text_string_to_metric_families\n\
-             names = set()\n\
-             for fam in text_string_to_metric_families(sys.stdin.read()):\n\
-             \x20   names.update(s.name for s in fam.samples)\n\
-             print(json.dumps(sorted(names)))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = output_with_stdin(
+        Command::new(python()).arg(harness().join("clients/parse_metrics.py")),
+        exposition.as_bytes(),
+    );
     assert!(
         o.status.success(),
         "the exposition does not parse:\n{}\n{exposition}",
         text(&o)
     );
-    serde_json::from_slice(&o.stdout).unwrap()
+    let samples: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    samples
+        .iter()
+        .filter_map(|s| s["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 struct Served {

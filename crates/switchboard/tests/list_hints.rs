@@ -143,9 +143,7 @@ async fn a_private_upstream_or_a_session_era_one_narrows_the_hint() {
 
 #[tokio::test]
 async fn lists_are_private_when_the_gateway_authenticates() {
-    let dir = std::env::temp_dir().join(format!("sb-hints-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("hints");
     let yaml = format!(
         "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  admin: {{allow: [\"*\"]}}\n  viewer: {{allow: [\"a__*\"]}}\nservers:\n{}{}",
         dir.join("keys.json").display(),

@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,20 +14,10 @@ use serde_json::{Value, json};
 
 /// Parse an exposition with `prometheus_client.parser` (tests/harness/clients/parse_metrics.py).
 fn parse(exposition: &str) -> Vec<Value> {
-    let mut child = Command::new(python())
-        .arg(harness().join("clients/parse_metrics.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new(python()).arg(harness().join("clients/parse_metrics.py")),
+        exposition.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "the Prometheus parser rejected the exposition: {}\n{exposition}",
@@ -67,27 +56,9 @@ async fn scrape(admin: &str) -> (String, Vec<Value>) {
     (text, samples)
 }
 
-fn keys_cli(config: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(switchboard())
-        .arg("keys")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_real_calls_by_tool_status_and_role() {
-    let dir = std::env::temp_dir().join(format!("sb-ops-metrics-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("ops-metrics");
     let keys = dir.join("keys.json");
     let yaml = format!(
         r#"admin: {{listen: "127.0.0.1:0"}}

@@ -126,9 +126,7 @@ fn load(
 }
 
 fn config_path(name: &str, yaml: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sb-reload-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir(&format!("reload-{name}"));
     let p = dir.join("switchboard.yaml");
     std::fs::write(&p, yaml).unwrap();
     p
@@ -360,9 +358,7 @@ async fn an_invalid_config_is_refused_and_the_running_one_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_roles_and_limits_apply_to_the_next_call_in_the_same_session() {
-    let dir = std::env::temp_dir().join(format!("sb-reload-auth-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("reload-auth");
     let keys = dir.join("keys.json");
     let yaml = |viewer: &str, rate: &str| {
         format!(

@@ -154,9 +154,7 @@ async fn arguments_are_validated_before_any_upstream_sees_them() {
 /// spread over both, exactly the role's 10 are admitted.
 #[tokio::test]
 async fn a_redis_budget_is_shared_across_gateway_processes() {
-    let dir = std::env::temp_dir().join(format!("sb-redis-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("redis");
     // A fresh key prefix, so earlier runs on the same Redis do not count.
     let prefix = format!("sbtest:{}:{}:", std::process::id(), now());
     let yaml = format!(
@@ -213,9 +211,7 @@ async fn a_redis_budget_is_shared_across_gateway_processes() {
 /// gateway refuses, with `--header "X-API-Key: …"` the role's tools are listed.
 #[test]
 fn inspector_cli_with_an_api_key() {
-    let dir = std::env::temp_dir().join(format!("sb-insp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("insp");
     let gw = Gateway::start(&format!(
         "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  viewer: {{allow: [\"get_*\"]}}\nservers:\n{}",
         dir.join("keys.json").display(),
@@ -288,9 +284,7 @@ async fn foreign_origins_and_hosts_are_refused() {
 /// A per-tool limit spends only on the tools it names (by the server's own name here).
 #[tokio::test]
 async fn per_tool_limits_apply_to_the_tools_they_name() {
-    let dir = std::env::temp_dir().join(format!("sb-toollim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("toollim");
     let gw = Gateway::start(&format!(
         "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  dev: {{allow: [\"*\"], tool_limits: {{\"get_*\": 3/hour}}}}\nservers:\n{}",
         dir.join("keys.json").display(),
@@ -331,9 +325,7 @@ async fn per_tool_limits_apply_to_the_tools_they_name() {
 /// An `input_required` state is bound to the caller: another identity cannot continue it.
 #[tokio::test]
 async fn request_state_is_bound_to_its_caller() {
-    let dir = std::env::temp_dir().join(format!("sb-mrtr-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("mrtr");
     let gw = Gateway::start(&format!(
         "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  admin: {{allow: [\"*\"]}}\nservers:\n{}    protocol: modern\n",
         dir.join("keys.json").display(),

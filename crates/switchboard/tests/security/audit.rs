@@ -58,9 +58,7 @@ fn sql(db: &Path, statements: &str) {
 
 #[tokio::test]
 async fn every_request_is_audited_and_tampering_is_detected() {
-    let dir = std::env::temp_dir().join(format!("sb-audit-it-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("audit-it");
     let db = dir.join("audit.db");
     let yaml = format!(
         "auth:\n  api_keys: {{file: \"{keys}\"}}\nroles:\n  viewer: {{allow: [\"get_*\"]}}\naudit: {{path: \"{db}\"}}\nservers:\n{company}",
@@ -185,9 +183,7 @@ async fn every_request_is_audited_and_tampering_is_detected() {
 /// answered; the next start takes the journal into the database and chains on.
 #[tokio::test]
 async fn a_killed_gateway_loses_no_acknowledged_record() {
-    let dir = std::env::temp_dir().join(format!("sb-audit-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("audit-kill");
     let db = dir.join("audit.db");
     let yaml = format!(
         "auth:\n  anonymous_role: admin\naudit: {{path: \"{db}\"}}\nservers:\n{company}",

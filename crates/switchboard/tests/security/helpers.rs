@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, jwk};
 use serde_json::{Value, json};
 
 use crate::common::*;
-pub use crate::common::{modern, tool_call};
+pub use crate::common::{keys_cli, modern, tool_call};
 
 pub const AUD: &str = "switchboard-test";
 pub const HS_SECRET: &str = "0123456789abcdef0123456789abcdef-hs-secret";
@@ -97,26 +97,8 @@ pub fn rs(claims: &Value, pem: &[u8], kid: Option<&str>) -> String {
     encode(&h, claims, &EncodingKey::from_rsa_pem(pem).unwrap()).unwrap()
 }
 
-pub fn keys_cli(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(switchboard())
-        .arg("keys")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "keys {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 pub fn setup(name: &str) -> Setup {
-    let dir = std::env::temp_dir().join(format!("sb-sec-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir(&format!("sec-{name}"));
     let rs_key = openssl_rsa(&dir.join("rs.pem"));
     public_pem(&dir.join("rs.pem"), &dir.join("rs.pub.pem"));
     let jwks_dir = dir.join("jwks");
