@@ -2,16 +2,17 @@
 //! call is its own POST; what the server sends on that POST's event stream belongs to that call
 //! and goes to its relay. A GET stream, when the server offers one, carries list changes.
 
+mod calls;
 mod lean;
 mod response;
 
 use response::read_response;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use calls::Calls;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use lean::{Body, BoxError, Lean, from_reqwest};
@@ -32,43 +33,6 @@ use crate::supervisor::backoff;
 use crate::{Backend, CallError, CallOptions, Era, Relay, Status, UpstreamEvent};
 
 pub(super) const MAX_EVENT: usize = 64 * 1024 * 1024;
-
-/// A call in flight: its relay and when it started.
-/// A call registered for attribution of GET-stream messages.
-struct InFlightCall {
-    relay: Arc<dyn Relay>,
-    started: Instant,
-    /// Ended calls linger briefly (see [`LINGER`]) for late log messages.
-    ended: bool,
-    /// A GET-stream message was attributed to this call: the server logs out of band.
-    out_of_band: bool,
-}
-
-/// Calls by upstream request id, and the ended ones in the order they ended (forgotten
-/// [`LINGER`] after, by whoever touches the table next: no timer or task per call).
-#[derive(Default)]
-struct CallTable {
-    calls: HashMap<i64, InFlightCall>,
-    ended: std::collections::VecDeque<(Instant, i64)>,
-}
-
-impl CallTable {
-    fn sweep(&mut self, now: Instant) {
-        while let Some(&(at, id)) = self.ended.front() {
-            if now.duration_since(at) < LINGER {
-                break;
-            }
-            self.ended.pop_front();
-            self.calls.remove(&id);
-        }
-    }
-}
-
-type Calls = parking_lot::Mutex<CallTable>;
-
-/// How long an ended call still receives log messages from the GET stream: they travel on a
-/// different stream than the result and may arrive just after it.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// When a server sent messages about a call on its GET stream, its result waits this long so
 /// that messages sent just before the result (on the other stream) are relayed first.
@@ -518,21 +482,7 @@ impl HttpUpstream {
         let body = Message::request(Id::Num(id), method, params).to_vec();
         // Registered before sending: the server may log about the call on its GET stream
         // before the POST's response headers arrive.
-        let registered = relay.map(|relay| {
-            let now = Instant::now();
-            let mut table = self.calls.lock();
-            table.sweep(now);
-            table.calls.insert(
-                id,
-                InFlightCall {
-                    relay: relay.clone(),
-                    started: now,
-                    ended: false,
-                    out_of_band: false,
-                },
-            );
-            Unregister { up: self, id }
-        });
+        let registered = relay.map(|relay| self.calls.register(id, relay));
         // Armed before sending: a call abandoned while waiting for the response headers (a
         // JSON-mode server sends them with the result) is still cancelled upstream.
         // A modern request is cancelled by closing its stream, which dropping it does.
@@ -593,13 +543,7 @@ impl HttpUpstream {
             .await
             .map_err(PostError::Call);
         cancel_guard.disarm();
-        let out_of_band = self
-            .calls
-            .lock()
-            .calls
-            .get(&id)
-            .is_some_and(|c| c.out_of_band);
-        if out_of_band {
+        if self.calls.out_of_band(id) {
             tokio::time::sleep(OUT_OF_BAND_SETTLE).await;
         }
         drop(registered);
@@ -650,38 +594,6 @@ impl HttpUpstream {
         Ok(resp)
     }
 
-    /// The relay for a message on the GET stream. Log messages may go to a call that just
-    /// ended; server→client requests (`requests`) only to calls still running.
-    fn attribute(&self, requests: bool) -> Option<Arc<dyn Relay>> {
-        let mut table = self.calls.lock();
-        table.sweep(Instant::now());
-        let calls = &mut table.calls;
-        let any_running = calls.values().any(|c| !c.ended);
-        // Running calls first; with none running, a late log of a call that just ended.
-        let eligible = |c: &InFlightCall| {
-            if requests || any_running {
-                !c.ended
-            } else {
-                true
-            }
-        };
-        let mut origin = None;
-        let mut newest: Option<(i64, Instant)> = None;
-        for (id, c) in calls.iter().filter(|(_, c)| eligible(c)) {
-            match origin {
-                None => origin = Some(c.relay.origin()),
-                Some(o) if o != c.relay.origin() => return None,
-                Some(_) => {}
-            }
-            if newest.is_none_or(|(_, t)| c.started > t) {
-                newest = Some((*id, c.started));
-            }
-        }
-        let call = calls.get_mut(&newest?.0)?;
-        call.out_of_band = true;
-        Some(call.relay.clone())
-    }
-
     fn event(&self, notification: Notification) {
         let _ = self.events.send(UpstreamEvent::Notification {
             server: self.name.clone(),
@@ -708,24 +620,6 @@ struct CancelOnDrop<'a> {
 impl CancelOnDrop<'_> {
     fn disarm(mut self) {
         self.armed = false;
-    }
-}
-
-/// Forgets a call registered for attribution, however the call ends.
-struct Unregister<'a> {
-    up: &'a HttpUpstream,
-    id: i64,
-}
-
-impl Drop for Unregister<'_> {
-    fn drop(&mut self) {
-        let now = Instant::now();
-        let mut table = self.up.calls.lock();
-        if let Some(entry) = table.calls.get_mut(&self.id) {
-            entry.ended = true;
-            table.ended.push_back((now, self.id));
-        }
-        table.sweep(now);
     }
 }
 
@@ -859,54 +753,5 @@ impl Backend for HttpUpstream {
             }
             let _ = self.status.send(Status::Stopped);
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Quiet;
-
-    impl Relay for Quiet {
-        fn notify(&self, _: Notification) {}
-        fn request(&self, _: String, _: Option<Box<RawValue>>) -> crate::RelayFuture {
-            Box::pin(async { Ok(switchboard_protocol::empty_object()) })
-        }
-        fn origin(&self) -> u64 {
-            1
-        }
-    }
-
-    fn call(started: Instant) -> InFlightCall {
-        InFlightCall {
-            relay: Arc::new(Quiet),
-            started,
-            ended: false,
-            out_of_band: false,
-        }
-    }
-
-    #[test]
-    fn ended_calls_are_forgotten_after_lingering_and_running_ones_never() {
-        let t0 = Instant::now();
-        let mut table = CallTable::default();
-        for id in 1..=3 {
-            table.calls.insert(id, call(t0));
-        }
-        // 1 and 2 end, 3 runs on.
-        for id in [1, 2] {
-            if let Some(c) = table.calls.get_mut(&id) {
-                c.ended = true;
-            }
-            table.ended.push_back((t0, id));
-        }
-        table.sweep(t0 + LINGER / 2);
-        assert_eq!(table.calls.len(), 3, "still lingering");
-        table.sweep(t0 + LINGER);
-        assert_eq!(table.calls.keys().copied().collect::<Vec<_>>(), vec![3]);
-        assert!(table.ended.is_empty());
-        table.sweep(t0 + LINGER * 100);
-        assert!(table.calls.contains_key(&3));
     }
 }

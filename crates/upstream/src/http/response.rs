@@ -107,14 +107,18 @@ pub(super) async fn read_response(
                     Message::Notification(n) => {
                         // Only the GET stream (id < 0) carries messages about other calls.
                         let attributed = if id < 0 && n.method == methods::MESSAGE {
-                            up.attribute(false)
+                            up.calls.attribute(false)
                         } else {
                             None
                         };
                         deliver_notification(up, n, relay.or(attributed.as_ref()), progress)
                     }
                     Message::Request(r) => {
-                        let attributed = if id < 0 { up.attribute(true) } else { None };
+                        let attributed = if id < 0 {
+                            up.calls.attribute(true)
+                        } else {
+                            None
+                        };
                         answer_request(up, r, relay.or(attributed.as_ref()))
                     }
                 }
