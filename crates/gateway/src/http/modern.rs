@@ -192,12 +192,23 @@ pub(super) async fn request(
     let first = tokio::select! {
         biased;
         m = rx.recv() => m,
-        resp = &mut call => Some(Out::Final(resp.to_vec())),
+        resp = &mut call => {
+            guard.disarm();
+            return final_response(&resp);
+        }
     };
     match first {
+        // Only the call's own task finishes into the stream, so not before a message.
         Some(Out::Final(bytes)) => {
             guard.disarm();
-            final_response(bytes)
+            match switchboard_protocol::parse_message(&bytes) {
+                Ok(resp) => final_response(&resp),
+                Err(_) => error_response(
+                    id,
+                    ErrorObject::internal("the request ended without a readable response"),
+                    500,
+                ),
+            }
         }
         Some(Out::Message(first)) => {
             // A message before the answer: the rest of the call streams from its own task.
@@ -245,15 +256,16 @@ pub(super) async fn request(
 }
 
 /// A JSON answer with the HTTP status its error maps to (and `Retry-After` when rate limited).
-fn final_response(bytes: Vec<u8>) -> Response {
-    let status = match switchboard_protocol::parse_message(&bytes) {
-        Ok(Message::Response(r)) => r
+fn final_response(resp: &Message) -> Response {
+    let status = match resp {
+        Message::Response(r) => r
             .result
             .as_ref()
             .err()
             .map_or(200, |e| era::http_status(e, false)),
         _ => 200,
     };
+    let bytes = resp.to_vec();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let retry = (status == StatusCode::TOO_MANY_REQUESTS)
         .then(|| super::retry_after(&bytes))

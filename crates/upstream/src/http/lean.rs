@@ -151,9 +151,14 @@ impl Lean {
             return;
         }
         let mut idle = self.idle.lock();
-        // The oldest idle connections (bottom of the stack) go first.
+        // Expired connections are at the bottom of the stack (the oldest).
         let now = Instant::now();
-        idle.retain(|i| now.duration_since(i.since) <= IDLE_TIMEOUT);
+        while idle
+            .first()
+            .is_some_and(|i| now.duration_since(i.since) > IDLE_TIMEOUT)
+        {
+            idle.remove(0);
+        }
         if idle.len() < MAX_IDLE {
             idle.push(Idle { tx, since: now });
         }

@@ -343,21 +343,18 @@ impl HttpUpstream {
         Ok(session)
     }
 
+    /// The same POST on reqwest, for what is sent in the background (notifications,
+    /// cancellations, answers to the server's requests).
     fn post(&self, session: &Session, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let mut req = self
-            .client
+        let (parts, body) = self.post_request(session, body).into_parts();
+        self.client
             .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(HEADER_PROTOCOL_VERSION, session.version.clone());
-        if let Some(id) = &session.id {
-            req = req.header(HEADER_SESSION_ID, id.clone());
-        }
-        req.body(body)
+            .headers(parts.headers)
+            .body(body)
     }
 
-    /// A call's POST as an `http` request, for [`HttpUpstream::send`].
+    /// A POST to the MCP endpoint in the session, as an `http` request (calls go through
+    /// [`HttpUpstream::send`]).
     fn post_request(&self, session: &Session, body: Vec<u8>) -> http::Request<Bytes> {
         let mut req = http::Request::new(Bytes::from(body));
         *req.method_mut() = Method::POST;
