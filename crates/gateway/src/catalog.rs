@@ -93,6 +93,17 @@ pub struct Route {
     pub original: String,
 }
 
+/// A tool as the pipeline needs it: where it goes, its compiled `inputSchema` (absent: not
+/// checked), its `x-mcp-header` marks, and whether its server annotates it read-only and
+/// idempotent (the cache's hint).
+#[derive(Clone)]
+pub struct ToolEntry {
+    pub route: Route,
+    pub validator: Option<Arc<jsonschema::Validator>>,
+    pub param_headers: Option<Arc<Vec<crate::params::ParamHeader>>>,
+    pub read_only_idempotent: bool,
+}
+
 #[derive(Default)]
 pub struct Snapshot {
     items: [Vec<Box<RawValue>>; 4],
@@ -586,6 +597,18 @@ impl Catalog {
         }
         out.push('}');
         RawValue::from_string(out).map_err(ErrorObject::internal)
+    }
+
+    /// Everything the pipeline needs about an exposed tool, from one read of the catalogue.
+    pub fn tool(&self, name: &str) -> Option<ToolEntry> {
+        let snap = self.snapshot();
+        let route = snap.names[Kind::Tools.index()].get(name)?.clone();
+        Some(ToolEntry {
+            route,
+            validator: snap.validators.get(name).cloned(),
+            param_headers: snap.param_headers.get(name).cloned(),
+            read_only_idempotent: snap.read_only_idempotent.contains(name),
+        })
     }
 
     /// The compiled `inputSchema` of an exposed tool.

@@ -314,7 +314,7 @@ impl crate::gateway::Gateway {
     pub fn modernize_result_for(
         &self,
         method: &str,
-        identity: &crate::auth::Identity,
+        ctx: &crate::request::RequestCtx,
         result: Box<RawValue>,
     ) -> Box<RawValue> {
         if !is_cacheable(method) {
@@ -331,7 +331,10 @@ impl crate::gateway::Gateway {
         };
         let policy = HintPolicy {
             absent,
-            private: caller_is_private(self.auth().enabled(), !identity.policy.allows_everything()),
+            private: caller_is_private(
+                ctx.policies.auth.enabled(),
+                !ctx.identity.policy.allows_everything(),
+            ),
         };
         modernize_result(method, result, policy)
     }

@@ -18,21 +18,20 @@ use crate::mrtr::Binding;
 use crate::parked::{Resumed, Round, Running};
 use crate::pipeline::{RequestCtx, rewrite};
 
-impl Gateway {
-    /// The `Mcp-Param-*` values a call of tool `exposed` carries to a modern HTTP upstream.
-    pub(crate) fn param_headers(
-        &self,
-        exposed: &str,
-        params: Option<&RawValue>,
-    ) -> Vec<(String, String)> {
-        match self.catalog.param_headers(exposed) {
-            Some(marks) if !marks.is_empty() => {
-                crate::params::header_values(&marks, params_of(params).as_ref())
-            }
-            _ => Vec::new(),
+/// The `Mcp-Param-*` values a call of `tool` carries to a modern HTTP upstream.
+pub(crate) fn param_headers(
+    tool: &crate::catalog::ToolEntry,
+    params: Option<&RawValue>,
+) -> Vec<(String, String)> {
+    match &tool.param_headers {
+        Some(marks) if !marks.is_empty() => {
+            crate::params::header_values(marks, params_of(params).as_ref())
         }
+        _ => Vec::new(),
     }
+}
 
+impl Gateway {
     pub(crate) async fn forward(
         &self,
         ctx: &RequestCtx,
@@ -79,11 +78,7 @@ impl Gateway {
             (relay, _) => relay,
         };
         // The client's era when the server speaks it (pure relay); else the other, bridged.
-        let client_era = match (&ctx.modern, &ctx.session) {
-            (Some(_), _) => Some(Era::Modern),
-            (None, Some(_)) => Some(Era::Legacy),
-            (None, None) => None,
-        };
+        let client_era = ctx.era();
         let era = match (client_era, upstream.info()) {
             (Some(Era::Modern), Some(i)) if !i.speaks(Era::Modern) => Some(Era::Legacy),
             (Some(Era::Legacy), Some(i)) if !i.speaks(Era::Legacy) => Some(Era::Modern),

@@ -20,8 +20,9 @@ pub struct Gateway {
     /// The config the gateway started with: what cannot change without a restart (the
     /// listeners, `http.*`) is read from here.
     pub config: Arc<Config>,
-    /// The config in force now (replaced by a reload); see [`Gateway::config`].
-    current: arc_swap::ArcSwap<Config>,
+    /// The config in force now and the policies built from it, replaced together by a
+    /// reload (`policies.rs`).
+    policies: crate::policies::Current,
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
@@ -32,14 +33,8 @@ pub struct Gateway {
     pub mrtr: crate::mrtr::StateKeys,
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
     pub parked: crate::parked::Parked,
-    /// Who is calling (API keys, JWTs, the anonymous role); replaced by a reload.
-    auth: arc_swap::ArcSwap<crate::auth::Authenticator>,
-    /// Per-identity request budgets by role; replaced by a reload that changes them.
-    limits: arc_swap::ArcSwap<crate::limits::Limits>,
     /// The tamper-evident record of every request.
     pub audit: crate::audit::Audit,
-    /// Kept tool results (pipeline stage 5); replaced by a reload that changes `cache`.
-    cache: arc_swap::ArcSwap<crate::cache::ResultCache>,
     /// Where the event streams of servers a reload starts join the event loop.
     event_streams: mpsc::UnboundedSender<(usize, mpsc::UnboundedReceiver<UpstreamEvent>)>,
     /// One reload at a time; the source of the config file, set by the binary.
@@ -72,40 +67,35 @@ impl Drop for InFlight {
 }
 
 impl Gateway {
+    /// The reloadable parts in force now, as one generation. A request holds the one it was
+    /// admitted with (`RequestCtx::policies`); use this outside requests.
+    pub fn policies(&self) -> Arc<crate::policies::Policies> {
+        self.policies.load()
+    }
+
+    /// Put a new generation in force (a reload's one swap).
+    pub(crate) fn swap_policies(&self, next: crate::policies::Policies) {
+        self.policies.swap(next);
+    }
+
     /// The config in force now (the last one applied by a reload).
     pub fn config(&self) -> Arc<Config> {
-        self.current.load_full()
+        self.policies.load().config.clone()
     }
 
-    pub(crate) fn set_config(&self, config: Arc<Config>) {
-        self.current.store(config);
-    }
-
-    /// Who is calling: the authenticator in force now.
+    /// The authenticator in force now (outside requests; see [`Gateway::policies`]).
     pub fn auth(&self) -> Arc<crate::auth::Authenticator> {
-        self.auth.load_full()
+        self.policies.load().auth.clone()
     }
 
-    pub(crate) fn set_auth(&self, auth: crate::auth::Authenticator) {
-        self.auth.store(Arc::new(auth));
-    }
-
-    /// The rate limits in force now.
+    /// The rate limits in force now (outside requests; see [`Gateway::policies`]).
     pub fn limits(&self) -> Arc<crate::limits::Limits> {
-        self.limits.load_full()
+        self.policies.load().limits.clone()
     }
 
-    pub(crate) fn set_limits(&self, limits: crate::limits::Limits) {
-        self.limits.store(Arc::new(limits));
-    }
-
-    /// The tool-result cache in force now.
+    /// The tool-result cache in force now (outside requests; see [`Gateway::policies`]).
     pub fn cache(&self) -> Arc<crate::cache::ResultCache> {
-        self.cache.load_full()
-    }
-
-    pub(crate) fn set_cache(&self, cache: crate::cache::ResultCache) {
-        self.cache.store(Arc::new(cache));
+        self.policies.load().cache.clone()
     }
 
     /// Start server `name` for slot `idx` (reserved by [`Catalog::reserve`] when a reload
@@ -160,17 +150,12 @@ impl Gateway {
     ) -> Result<Arc<Gateway>, String> {
         crate::metrics::install();
         // What can fail comes first, before any upstream process is started.
-        let limits = crate::limits::Limits::from_config(&config).await?;
-        let auth =
-            crate::auth::Authenticator::from_config(&config).map_err(|e| format!("auth: {e}"))?;
-        auth.prefetch().await;
+        let config = Arc::new(config);
+        let policies = crate::policies::Policies::build(config.clone()).await?;
         let audit = match &config.audit {
             Some(a) => crate::audit::Audit::open(a, !stdio).map_err(|e| format!("audit: {e}"))?,
             None => crate::audit::Audit::off(),
         };
-        let cache =
-            crate::cache::ResultCache::from_config(&config.cache, &config.federation.separator)
-                .await?;
         let mut servers = Vec::new();
         let mut receivers = Vec::new();
         let mut longest = Duration::ZERO;
@@ -187,9 +172,8 @@ impl Gateway {
         let (event_streams, new_streams) = mpsc::unbounded_channel();
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
         let mrtr = crate::mrtr::StateKeys::from_config(&config.mrtr);
-        let config = Arc::new(config);
         let gw = Arc::new(Gateway {
-            current: arc_swap::ArcSwap::new(config.clone()),
+            policies: crate::policies::Current::new(policies),
             config,
             catalog: catalog.clone(),
             sessions: Arc::new(Sessions::default()),
@@ -198,10 +182,7 @@ impl Gateway {
             listeners: Default::default(),
             mrtr,
             parked: Default::default(),
-            auth: arc_swap::ArcSwap::from_pointee(auth),
-            limits: arc_swap::ArcSwap::from_pointee(limits),
             audit,
-            cache: arc_swap::ArcSwap::from_pointee(cache),
             event_streams,
             reloads: Default::default(),
             isolated: Default::default(),

@@ -25,8 +25,10 @@ pub mod mrtr;
 pub mod params;
 pub mod parked;
 pub mod pipeline;
+pub mod policies;
 pub mod policy;
 pub mod reload;
+pub mod request;
 pub mod session;
 mod stages;
 pub mod stdio;
@@ -34,4 +36,5 @@ pub mod subscriptions;
 pub mod trace;
 
 pub use gateway::Gateway;
-pub use pipeline::{Identity, RequestCtx, Transport};
+pub use pipeline::Identity;
+pub use request::{Admission, RequestCtx, Transport};

@@ -25,42 +25,13 @@ use switchboard_upstream::CallOptions;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::catalog::{Kind, Route};
-use crate::client::Outbound;
+use crate::catalog::{Kind, Route, ToolEntry};
 use crate::gateway::Gateway;
 use crate::policy::Subject;
 use crate::session::{Session, level_index};
-use crate::stages::rate_limited;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Http,
-    Stdio,
-}
 
 pub use crate::auth::Identity;
-
-/// Everything the pipeline knows about one request besides the message.
-pub struct RequestCtx {
-    /// The client's session; `None` for a stateless request.
-    pub session: Option<Arc<Session>>,
-    /// Where messages about this request go (its SSE stream, or stdout).
-    pub out: Option<Outbound>,
-    pub transport: Transport,
-    pub cancel: CancellationToken,
-    /// Set for a stateless 2026-07-28 request: what it declared in `_meta`.
-    pub modern: Option<crate::era::ModernMeta>,
-    /// Who is calling (the transport authenticated them).
-    pub identity: Arc<Identity>,
-    /// The client's address (HTTP), for the audit trail.
-    pub client_ip: Option<std::net::IpAddr>,
-    /// Set by authorization when it refuses the request (recorded as `denied`, answered as
-    /// unknown).
-    pub denied: std::sync::atomic::AtomicBool,
-    /// The W3C trace context of the HTTP request (`traceparent`/`tracestate` headers); one in
-    /// the message's `params._meta` takes precedence (`trace.rs`).
-    pub trace: Option<crate::trace::TraceContext>,
-}
+pub use crate::request::{RequestCtx, Transport};
 
 /// What a request is about, for the policy stages.
 #[derive(Debug)]
@@ -153,7 +124,7 @@ impl Gateway {
         // Modern clients get `resultType`, cache hints and their error codes.
         let result = match ctx.modern {
             Some(_) => result
-                .map(|r| self.modernize_result_for(&req.method, &ctx.identity, r))
+                .map(|r| self.modernize_result_for(&req.method, &ctx, r))
                 .map_err(crate::era::modernize_error),
             None => result,
         };
@@ -200,44 +171,43 @@ impl Gateway {
         let params = req.params.as_deref();
         let target = self.target(&req.method, params)?;
         crate::trace::record_target(&target);
-        if let Target::Tool(name) = &target
-            && self.catalog.knows_tool(name)
-        {
+        // The catalogue is read once per request: a tool's route, schema and marks together.
+        let tool_entry = match &target {
+            Target::Tool(name) => self.catalog.tool(name),
+            _ => None,
+        };
+        let prompt_route = match &target {
+            Target::Prompt(name) => self.catalog.route_prompt(name),
+            _ => None,
+        };
+        if let (Target::Tool(name), Some(_)) = (&target, &tool_entry) {
             *tool = Some(name.clone());
         }
+        let route = tool_entry
+            .as_ref()
+            .map(|t| &t.route)
+            .or(prompt_route.as_ref());
         // 1. authenticate — the transport attached the caller.
         let identity = &ctx.identity;
         // 2. authorize: a denied target is answered exactly like one that does not exist.
         tracing::info_span!(target: crate::trace::OTEL_TARGET, "authorize").in_scope(|| {
-            self.authorize(identity, &target).inspect_err(|_| {
+            crate::stages::authorize(identity, &target, route).inspect_err(|_| {
                 ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
             })
         })?;
         // 3. rate limit: only calls that may be made spend budget.
-        let limit = async {
-            if req.method != methods::PING
-                && let Err((limited, rate)) = self.limits().check(identity).await
-            {
-                return Err(rate_limited(identity, limited, rate, None));
-            }
-            if let Target::Tool(name) = &target
-                && let Some(route) = self.catalog.route_tool(name)
-                && let Err((limited, rate)) = self
-                    .limits()
-                    .check_tool(identity, name, &route.original)
-                    .await
-            {
-                return Err(rate_limited(identity, limited, rate, Some(name)));
-            }
-            Ok(())
+        let tool_route = match (&target, &tool_entry) {
+            (Target::Tool(name), Some(t)) => Some((name.as_str(), t.route.original.as_str())),
+            _ => None,
         };
-        limit
+        crate::stages::rate_limit(&ctx.policies.limits, identity, &req.method, tool_route)
             .instrument(tracing::info_span!(target: crate::trace::OTEL_TARGET, "rate_limit"))
             .await?;
         // 4. validate: a tool's arguments against its inputSchema, before any upstream sees them.
         if let Target::Tool(name) = &target {
+            let validator = tool_entry.as_ref().and_then(|t| t.validator.as_deref());
             tracing::info_span!(target: crate::trace::OTEL_TARGET, "validate")
-                .in_scope(|| self.validate_arguments(name, params))?;
+                .in_scope(|| crate::stages::validate_arguments(name, validator, params))?;
         }
         // 5. cache (`call_tool`, once the route is known) and 6. route and 7. backend.
         match req.method.as_str() {
@@ -265,38 +235,33 @@ impl Gateway {
             methods::PROMPTS_LIST => self.list(Kind::Prompts, params, identity),
             methods::RESOURCES_LIST => self.list(Kind::Resources, params, identity),
             methods::RESOURCES_TEMPLATES_LIST => self.list(Kind::Templates, params, identity),
-            methods::TOOLS_CALL | methods::PROMPTS_GET => {
+            methods::TOOLS_CALL => {
+                let Target::Tool(name) = &target else {
+                    return Err(mismatch());
+                };
+                let entry = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
+                    .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
+                let upstream_params = rewrite(params, "name", &entry.route.original)?;
+                self.call_tool(ctx, name, &entry, params, upstream_params)
+                    .await
+            }
+            methods::PROMPTS_GET => {
+                let Target::Prompt(name) = &target else {
+                    return Err(mismatch());
+                };
                 let route = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
-                    .in_scope(|| match &target {
-                        Target::Tool(name) => self
-                            .catalog
-                            .route_tool(name)
-                            .ok_or_else(|| unknown("tool", name)),
-                        Target::Prompt(name) => self
-                            .catalog
-                            .route_prompt(name)
-                            .ok_or_else(|| unknown("prompt", name)),
-                        _ => Err(mismatch()),
-                    })?;
+                    .in_scope(|| prompt_route.ok_or_else(|| unknown("prompt", name)))?;
                 let upstream_params = rewrite(params, "name", &route.original)?;
-                match &target {
-                    Target::Tool(name) => {
-                        self.call_tool(ctx, name, &route, params, upstream_params)
-                            .await
-                    }
-                    _ => {
-                        self.forward_with(
-                            ctx,
-                            &route,
-                            &req.method,
-                            upstream_params,
-                            Vec::new(),
-                            &ctx.cancel,
-                            None,
-                        )
-                        .await
-                    }
-                }
+                self.forward_with(
+                    ctx,
+                    &route,
+                    &req.method,
+                    upstream_params,
+                    Vec::new(),
+                    &ctx.cancel,
+                    None,
+                )
+                .await
             }
             methods::RESOURCES_READ
             | methods::RESOURCES_SUBSCRIBE
@@ -330,17 +295,16 @@ impl Gateway {
         &self,
         ctx: &RequestCtx,
         name: &str,
-        route: &Route,
+        entry: &ToolEntry,
         client_params: Option<&RawValue>,
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        let param_headers = self.param_headers(name, client_params);
-        // One cache for the whole call, even if a reload replaces it meanwhile.
-        let cache = self.cache();
+        let route = &entry.route;
+        let param_headers = crate::forward::param_headers(entry, client_params);
+        // The request's cache, even if a reload replaces it meanwhile.
+        let cache = &ctx.policies.cache;
         let plan = cache
-            .plan(name, &route.original, || {
-                self.catalog.read_only_idempotent(name)
-            })
+            .plan(name, &route.original, || entry.read_only_idempotent)
             .filter(|_| crate::cache::eligible(client_params));
         let result = match plan {
             None => {
@@ -357,10 +321,10 @@ impl Gateway {
             }
             Some(plan) => {
                 let scope = self.cache_scope(ctx, plan.scope, route.server);
-                let era = match (&ctx.modern, &ctx.session) {
-                    (Some(_), _) => 2,
-                    (None, Some(_)) => 1,
-                    (None, None) => 0,
+                let era = match ctx.era() {
+                    Some(switchboard_upstream::Era::Modern) => 2,
+                    Some(switchboard_upstream::Era::Legacy) => 1,
+                    None => 0,
                 };
                 let key = crate::cache::key(
                     &crate::cache::KeyParts {
@@ -594,20 +558,20 @@ impl Gateway {
                     .ok_or_else(|| ErrorObject::invalid_params("ref/prompt needs `name`"))?
                     .into_owned();
                 // Completing a prompt's arguments needs permission to use the prompt.
-                self.authorize(&ctx.identity, &Target::Prompt(name.clone()))?;
-                (
-                    "name",
-                    self.catalog
-                        .route_prompt(&name)
-                        .ok_or_else(|| unknown("prompt", &name))?,
-                )
+                let route = self.catalog.route_prompt(&name);
+                let target = Target::Prompt(name);
+                crate::stages::authorize(&ctx.identity, &target, route.as_ref())?;
+                let Target::Prompt(name) = target else {
+                    return Err(mismatch());
+                };
+                ("name", route.ok_or_else(|| unknown("prompt", &name))?)
             }
             "ref/resource" => {
                 let uri = r
                     .get_str("uri")
                     .ok_or_else(|| ErrorObject::invalid_params("ref/resource needs `uri`"))?
                     .into_owned();
-                self.authorize(&ctx.identity, &Target::Resource(uri.clone()))?;
+                crate::stages::authorize(&ctx.identity, &Target::Resource(uri.clone()), None)?;
                 (
                     "uri",
                     self.catalog.route_resource(&uri).ok_or_else(|| {

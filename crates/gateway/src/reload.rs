@@ -136,7 +136,9 @@ impl Gateway {
     }
 
     async fn apply_config(self: &Arc<Self>, mut new: Config) -> Result<Report, ReloadError> {
-        let old = self.config();
+        // The generation running now: the reload lock keeps it in force until the swap.
+        let running = self.policies();
+        let old = running.config.clone();
         let mut report = Report::default();
         // 2. What needs a restart keeps its running value.
         macro_rules! keep {
@@ -163,31 +165,31 @@ impl Gateway {
             let a = crate::auth::Authenticator::from_config(&new)
                 .map_err(|e| ReloadError::Invalid(format!("auth: {e}")))?;
             a.prefetch().await;
-            Some(a)
+            Arc::new(a)
         } else {
-            None
+            running.auth.clone()
         };
         let limits = if limits_changed {
-            Some(
+            Arc::new(
                 crate::limits::Limits::from_config(&new)
                     .await
                     .map_err(ReloadError::Invalid)?,
             )
         } else {
-            None
+            running.limits.clone()
         };
         let cache = if cache_changed {
-            Some(
+            Arc::new(
                 crate::cache::ResultCache::from_config_after(
                     &new.cache,
                     &new.federation.separator,
-                    &self.cache(),
+                    &running.cache,
                 )
                 .await
                 .map_err(ReloadError::Invalid)?,
             )
         } else {
-            None
+            running.cache.clone()
         };
 
         // 4. Servers: what to start, what to retire.
@@ -270,16 +272,14 @@ impl Gateway {
                 report.applied.push(section);
             }
         }
-        if let Some(a) = auth {
-            self.set_auth(a);
-        }
-        if let Some(l) = limits {
-            self.set_limits(l);
-        }
-        if let Some(c) = cache {
-            self.set_cache(c);
-        }
-        self.set_config(Arc::new(new));
+        // One generation: a request admitted from here on sees all of the new policies, one
+        // admitted before keeps all of the old ones.
+        self.swap_policies(crate::policies::Policies {
+            config: Arc::new(new),
+            auth,
+            limits,
+            cache,
+        });
         let changed = self.catalog.apply(Change {
             added: started,
             retired: retired.clone(),

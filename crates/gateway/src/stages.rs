@@ -7,7 +7,9 @@ use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, Request, codes, methods, to_raw};
 
 use crate::auth::Identity;
+use crate::catalog::Route;
 use crate::gateway::Gateway;
+use crate::limits::Limits;
 use crate::pipeline::{RequestCtx, Target, Transport, unknown};
 use crate::policy::Subject;
 
@@ -67,94 +69,113 @@ impl Gateway {
         self.audit.arguments(&mut record, arguments.as_ref());
         record
     }
+}
 
-    /// Stage 4: the arguments of a `tools/call` against the tool's compiled `inputSchema`.
-    pub(crate) fn validate_arguments(
-        &self,
-        tool: &str,
-        params: Option<&RawValue>,
-    ) -> Result<(), ErrorObject> {
-        let Some(validator) = self.catalog.validator(tool) else {
-            return Ok(());
-        };
-        let arguments = match params
-            .and_then(|p| RawMap::parse(p).ok())
-            .and_then(|m| m.get("arguments").map(|a| a.get().to_owned()))
-        {
-            Some(raw) => serde_json::from_str::<serde_json::Value>(&raw)
-                .map_err(|e| ErrorObject::invalid_params(format!("arguments: {e}")))?,
-            None => serde_json::Value::Object(Default::default()),
-        };
-        if validator.is_valid(&arguments) {
-            return Ok(());
-        }
-        let errors: Vec<serde_json::Value> = validator
-            .iter_errors(&arguments)
-            .take(10)
-            .map(|e| {
-                let at = e.instance_path().as_str().to_owned();
-                serde_json::json!({"path": if at.is_empty() { "/".to_owned() } else { at }, "message": e.to_string()})
-            })
-            .collect();
-        let first = errors
-            .first()
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e["path"].as_str().unwrap_or("/"),
-                    e["message"].as_str().unwrap_or("")
-                )
-            })
-            .unwrap_or_default();
-        Err(ErrorObject::new(
-            codes::INVALID_PARAMS,
-            format!("Invalid arguments for tool {tool}: {first}"),
-        )
-        .with_data(to_raw(&serde_json::json!({"errors": errors}))))
+/// Stage 4: the arguments of a `tools/call` of `tool` against its compiled `inputSchema`
+/// (`None`: the schema could not be compiled, or the tool is unknown; nothing to check).
+pub(crate) fn validate_arguments(
+    tool: &str,
+    validator: Option<&jsonschema::Validator>,
+    params: Option<&RawValue>,
+) -> Result<(), ErrorObject> {
+    let Some(validator) = validator else {
+        return Ok(());
+    };
+    let arguments = match params
+        .and_then(|p| RawMap::parse(p).ok())
+        .and_then(|m| m.get("arguments").map(|a| a.get().to_owned()))
+    {
+        Some(raw) => serde_json::from_str::<serde_json::Value>(&raw)
+            .map_err(|e| ErrorObject::invalid_params(format!("arguments: {e}")))?,
+        None => serde_json::Value::Object(Default::default()),
+    };
+    if validator.is_valid(&arguments) {
+        return Ok(());
     }
+    let errors: Vec<serde_json::Value> = validator
+        .iter_errors(&arguments)
+        .take(10)
+        .map(|e| {
+            let at = e.instance_path().as_str().to_owned();
+            serde_json::json!({"path": if at.is_empty() { "/".to_owned() } else { at }, "message": e.to_string()})
+        })
+        .collect();
+    let first = errors
+        .first()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["path"].as_str().unwrap_or("/"),
+                e["message"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
+    Err(ErrorObject::new(
+        codes::INVALID_PARAMS,
+        format!("Invalid arguments for tool {tool}: {first}"),
+    )
+    .with_data(to_raw(&serde_json::json!({"errors": errors}))))
+}
 
-    /// Stage 2: whether the caller may use what the request is about. Unknown names pass here
-    /// and are reported by routing, with the same message a denied name gets.
-    pub(crate) fn authorize(
-        &self,
-        identity: &Identity,
-        target: &Target,
-    ) -> Result<(), ErrorObject> {
-        let policy = &identity.policy;
-        if policy.allows_everything() {
-            return Ok(());
+/// Stage 2: whether the caller may use what the request is about; `route` is the target's
+/// route when the catalogue knows it (tools and prompts). Unknown names pass here and are
+/// reported by routing, with the same message a denied name gets.
+pub(crate) fn authorize(
+    identity: &Identity,
+    target: &Target,
+    route: Option<&Route>,
+) -> Result<(), ErrorObject> {
+    let policy = &identity.policy;
+    if policy.allows_everything() {
+        return Ok(());
+    }
+    let denied = match target {
+        Target::Tool(name) => route
+            .is_some_and(|r| !policy.allows(Subject::Tool, name, &r.original))
+            .then(|| unknown("tool", name)),
+        Target::Prompt(name) => route
+            .is_some_and(|r| !policy.allows(Subject::Prompt, name, &r.original))
+            .then(|| unknown("prompt", name)),
+        Target::Resource(uri) => (!policy.allows(Subject::Resource, uri, uri)).then(|| {
+            ErrorObject::new(
+                codes::RESOURCE_NOT_FOUND,
+                format!("Resource not found: {uri}"),
+            )
+            .with_data(to_raw(&serde_json::json!({"uri": uri})))
+        }),
+        Target::Gateway => None,
+    };
+    match denied {
+        Some(e) => {
+            tracing::info!(subject = %identity.subject, role = identity.role.as_deref().unwrap_or("-"), ?target, "denied");
+            Err(e)
         }
-        let denied = match target {
-            Target::Tool(name) => self
-                .catalog
-                .route_tool(name)
-                .is_some_and(|r| !policy.allows(Subject::Tool, name, &r.original))
-                .then(|| unknown("tool", name)),
-            Target::Prompt(name) => self
-                .catalog
-                .route_prompt(name)
-                .is_some_and(|r| !policy.allows(Subject::Prompt, name, &r.original))
-                .then(|| unknown("prompt", name)),
-            Target::Resource(uri) => (!policy.allows(Subject::Resource, uri, uri)).then(|| {
-                ErrorObject::new(
-                    codes::RESOURCE_NOT_FOUND,
-                    format!("Resource not found: {uri}"),
-                )
-                .with_data(to_raw(&serde_json::json!({"uri": uri})))
-            }),
-            Target::Gateway => None,
-        };
-        match denied {
-            Some(e) => {
-                tracing::info!(subject = %identity.subject, role = identity.role.as_deref().unwrap_or("-"), ?target, "denied");
-                Err(e)
-            }
-            None => Ok(()),
-        }
+        None => Ok(()),
     }
 }
 
-/// The error for a spent budget: `-32007` with `retryAfterMs`.
+/// Stage 3: spend one request of the caller's budget (not for `ping`), and, for a call of a
+/// known tool (`(exposed, original)`), one call of every per-tool budget naming it — all from
+/// the one `limits` the request holds.
+pub(crate) async fn rate_limit(
+    limits: &Limits,
+    identity: &Identity,
+    method: &str,
+    tool: Option<(&str, &str)>,
+) -> Result<(), ErrorObject> {
+    if method != methods::PING
+        && let Err((limited, rate)) = limits.check(identity).await
+    {
+        return Err(rate_limited(identity, limited, rate, None));
+    }
+    if let Some((exposed, original)) = tool
+        && let Err((limited, rate)) = limits.check_tool(identity, exposed, original).await
+    {
+        return Err(rate_limited(identity, limited, rate, Some(exposed)));
+    }
+    Ok(())
+}
+
 impl Gateway {
     /// The record stage's metrics: one request answered.
     pub(crate) fn record_metrics(
@@ -186,6 +207,7 @@ impl Gateway {
     }
 }
 
+/// The error for a spent budget: `-32007` with `retryAfterMs`.
 pub(crate) fn rate_limited(
     identity: &Identity,
     limited: crate::limits::Limited,
@@ -214,3 +236,6 @@ pub(crate) fn rate_limited(
     )
     .with_data(to_raw(&serde_json::json!({"retryAfterMs": ms})))
 }
+
+#[cfg(test)]
+mod tests;

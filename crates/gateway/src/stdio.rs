@@ -12,7 +12,8 @@ use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 
 use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
-use crate::pipeline::{RequestCtx, Transport};
+use crate::request::{Admission, Transport};
+use crate::session::Session;
 
 /// Serve one client over `input`/`output` until `input` ends, then drain in-flight calls.
 pub async fn serve<R, W>(gw: Arc<Gateway>, input: R, mut output: W) -> std::io::Result<()>
@@ -94,61 +95,16 @@ where
                     }
                     continue;
                 }
-                let cancel = session.begin(&req.id);
-                let cancelled = cancel.clone();
-                let ctx = RequestCtx {
-                    session: None,
-                    out: Some(out.clone()),
-                    transport: Transport::Stdio,
-                    cancel,
-                    modern: Some(meta),
-                    identity: gw.auth().stdio_identity(),
-                    client_ip: None,
-                    denied: Default::default(),
-                    // stdio has no headers: a context comes in `params._meta` only.
-                    trace: None,
-                };
-                let in_flight = gw.begin_request();
-                let (gw, out, session) = (gw.clone(), out.clone(), session.clone());
-                tokio::spawn(async move {
-                    let _in_flight = in_flight;
-                    let id = req.id.clone();
-                    let resp = gw.handle_request(ctx, req).await;
-                    session.end(&id);
-                    if !cancelled.is_cancelled() || session.closed.is_cancelled() {
-                        out.finish(&resp).await;
-                    }
-                });
+                let (cancelled, run) =
+                    gw.admit(admission(&gw, &session, &out, None, Some(meta)), req);
+                spawn_answer(run, cancelled, session.clone(), out.clone());
             }
             Message::Request(req) => {
-                let cancel = session.begin(&req.id);
-                let cancelled = cancel.clone();
-                let ctx = RequestCtx {
-                    session: Some(session.clone()),
-                    out: Some(out.clone()),
-                    transport: Transport::Stdio,
-                    cancel,
-                    modern: None,
-                    identity: gw.auth().stdio_identity(),
-                    client_ip: None,
-                    denied: Default::default(),
-                    // stdio has no headers: a context comes in `params._meta` only.
-                    trace: None,
-                };
-                let in_flight = gw.begin_request();
-                let gw = gw.clone();
-                let out = out.clone();
-                let session = session.clone();
-                tokio::spawn(async move {
-                    let _in_flight = in_flight;
-                    let id = req.id.clone();
-                    let resp = gw.handle_request(ctx, req).await;
-                    session.end(&id);
-                    // A request the client cancelled gets no response (MCP cancellation).
-                    if !cancelled.is_cancelled() || session.closed.is_cancelled() {
-                        out.finish(&resp).await;
-                    }
-                });
+                let (cancelled, run) = gw.admit(
+                    admission(&gw, &session, &out, Some(session.clone()), None),
+                    req,
+                );
+                spawn_answer(run, cancelled, session.clone(), out.clone());
             }
             Message::Notification(n) if n.method == switchboard_protocol::methods::CANCELLED => {
                 // Cancelling a listen ends it; anything else is a call in flight.
@@ -176,4 +132,45 @@ where
     drop(out);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     Ok(())
+}
+
+/// A stdio request as the pipeline sees it: the local user (`auth.stdio`), tracked in the
+/// connection's session so `notifications/cancelled` reaches it; `session` is `None` for a
+/// stateless 2026-07-28 request. stdio has no headers: a trace context comes in
+/// `params._meta` only.
+fn admission(
+    gw: &Gateway,
+    conn: &Arc<Session>,
+    out: &Outbound,
+    session: Option<Arc<Session>>,
+    modern: Option<crate::era::ModernMeta>,
+) -> Admission {
+    let policies = gw.policies();
+    Admission {
+        transport: Transport::Stdio,
+        session,
+        tracked_by: Some(conn.clone()),
+        out: Some(out.clone()),
+        modern,
+        identity: policies.auth.stdio_identity(),
+        policies,
+        client_ip: None,
+        trace: None,
+    }
+}
+
+/// Run an admitted request on its own task and write its answer, unless the client cancelled
+/// it (MCP cancellation: no response) while the connection is still open.
+fn spawn_answer(
+    run: impl std::future::Future<Output = Message> + Send + 'static,
+    cancelled: tokio_util::sync::CancellationToken,
+    conn: Arc<Session>,
+    out: Outbound,
+) {
+    tokio::spawn(async move {
+        let resp = run.await;
+        if !cancelled.is_cancelled() || conn.closed.is_cancelled() {
+            out.finish(&resp).await;
+        }
+    });
 }

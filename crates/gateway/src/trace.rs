@@ -383,12 +383,7 @@ pub(crate) fn request_span(ctx: &crate::pipeline::RequestCtx, req: &Request) -> 
         };
         span.set_attribute("mcp.method.name", req.method.clone());
         span.set_attribute("jsonrpc.request.id", req.id.to_string());
-        let version = match (&ctx.modern, &ctx.session) {
-            (Some(m), _) => Some(m.version.clone()),
-            (None, Some(s)) => Some(s.protocol_version.read().clone()),
-            (None, None) => None,
-        };
-        if let Some(v) = version.filter(|v| !v.is_empty()) {
+        if let Some(v) = ctx.protocol_version().filter(|v| !v.is_empty()) {
             span.set_attribute("mcp.protocol.version", v);
         }
         if let Some(s) = &ctx.session {

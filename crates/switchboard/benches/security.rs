@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard_gateway::{Gateway, RequestCtx, Transport};
+use switchboard_gateway::{Admission, Gateway, Transport};
 use switchboard_protocol::{Id, Request, to_raw};
-use tokio_util::sync::CancellationToken;
 
 const CALLS: usize = 5000;
 
@@ -64,16 +63,17 @@ async fn run(
         &serde_json::json!({"name": "company__get_employee_info", "arguments": {"employee_id": "E001"}}),
     );
     let one = async || {
-        let identity = gw.auth().authenticate(&headers).await.unwrap();
-        let ctx = RequestCtx {
-            session: None,
-            out: None,
+        let policies = gw.policies();
+        let identity = policies.auth.authenticate(&headers).await.unwrap();
+        let admission = Admission {
             transport: Transport::Http,
-            cancel: CancellationToken::new(),
+            session: None,
+            tracked_by: None,
+            out: None,
             modern: None,
             identity,
+            policies,
             client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-            denied: Default::default(),
             trace: None,
         };
         let req = Request {
@@ -81,7 +81,8 @@ async fn run(
             method: "tools/call".into(),
             params: Some(params.clone()),
         };
-        let resp = gw.handle_request(ctx, req).await;
+        let (_, call) = gw.admit(admission, req);
+        let resp = call.await;
         let text = String::from_utf8(resp.to_vec()).unwrap();
         assert!(text.contains("E001"), "{text}");
     };

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use switchboard_config::LogConfig;
-use switchboard_gateway::{Gateway, RequestCtx, Transport};
+use switchboard_gateway::{Admission, Gateway, Transport};
 use switchboard_protocol::{Id, Message, Request, methods, to_raw};
-use tokio_util::sync::CancellationToken;
 
 async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
     let cfg = crate::run::load(config)?;
@@ -23,20 +22,21 @@ async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
 }
 
 async fn request(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     method: &str,
     params: Option<serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
-    let ctx = RequestCtx {
-        session: None,
-        out: None,
+    let policies = gw.policies();
+    let admission = Admission {
         transport: Transport::Stdio,
-        cancel: CancellationToken::new(),
+        session: None,
+        tracked_by: None,
+        out: None,
         modern: None,
         // The operator running the command: the stdio identity.
-        identity: gw.auth().stdio_identity(),
+        identity: policies.auth.stdio_identity(),
+        policies,
         client_ip: None,
-        denied: Default::default(),
         trace: None,
     };
     let req = Request {
@@ -44,7 +44,8 @@ async fn request(
         method: method.into(),
         params: params.map(|p| to_raw(&p)),
     };
-    match gw.handle_request(ctx, req).await {
+    let (_, run) = gw.admit(admission, req);
+    match run.await {
         Message::Response(r) => match r.result {
             Ok(raw) => Ok(serde_json::from_str(raw.get())?),
             Err(e) => bail!("{method} failed: {}", e),

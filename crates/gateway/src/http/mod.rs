@@ -30,7 +30,7 @@ pub use guard::EdgePolicy;
 use crate::auth::{AuthError, Identity};
 use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
-use crate::pipeline::{RequestCtx, Transport};
+use crate::request::{Admission, Transport};
 use crate::session::Session;
 
 /// A refusal at the edge: an HTTP status with a JSON-RPC error body.
@@ -171,7 +171,9 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
     let client_ip = extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let identity = match app.gw.auth().authenticate(&headers).await {
+    // The request is judged by one generation of the policies, read here once.
+    let policies = app.gw.policies();
+    let identity = match policies.auth.authenticate(&headers).await {
         Ok(i) => i,
         Err(e) => {
             app.gw.audit.log_nowait(crate::audit::Record {
@@ -183,14 +185,23 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
                 outcome: "unauthenticated".into(),
                 ..Default::default()
             });
-            return unauthorized(&app, &e);
+            return unauthorized(&policies.auth, &e);
         }
     };
     match method {
         Method::POST => match axum::body::to_bytes(body, app.max_body).await {
-            Ok(body) => post(app, headers, body, identity, client_ip)
-                .await
-                .unwrap_or_else(IntoResponse::into_response),
+            Ok(body) => post(
+                app,
+                headers,
+                body,
+                Caller {
+                    identity,
+                    policies,
+                    client_ip,
+                },
+            )
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
             Err(e) => {
                 let e = e.into_inner();
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -244,8 +255,8 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
 
 /// 401 (or 403 for a missing scope) with a `WWW-Authenticate` challenge that says what was
 /// wrong and, with OAuth configured, where to get a token.
-fn unauthorized(app: &App, e: &AuthError) -> Response {
-    let (status, challenge) = app.gw.auth().challenge(e);
+fn unauthorized(auth: &crate::auth::Authenticator, e: &AuthError) -> Response {
+    let (status, challenge) = auth.challenge(e);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut r = Reject::new(status, e.to_string()).into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
@@ -300,12 +311,18 @@ fn session_by_id(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject>
     })
 }
 
+/// Who sent a request, and the policies it is judged by (read once, at the edge).
+pub(super) struct Caller {
+    pub identity: Arc<Identity>,
+    pub policies: Arc<crate::policies::Policies>,
+    pub client_ip: Option<std::net::IpAddr>,
+}
+
 async fn post(
     app: App,
     headers: HeaderMap,
     body: Bytes,
-    identity: Arc<Identity>,
-    client_ip: Option<std::net::IpAddr>,
+    caller: Caller,
 ) -> Result<Response, Reject> {
     guard::check_content_type(&headers)?;
     let accepts = guard::accepts(&headers);
@@ -330,7 +347,7 @@ async fn post(
     let header_signal = raw_version.filter(|_| !headers.contains_key(HEADER_SESSION_ID));
     let msg = match msg {
         Message::Request(req) if crate::era::is_modern(&req, header_signal) => {
-            return Ok(modern::request(app, headers, req, identity, client_ip).await);
+            return Ok(modern::request(app, headers, req, caller).await);
         }
         // 2026-07-28 defines no client notifications over HTTP: accepted and ignored.
         Message::Notification(_) | Message::Response(_)
@@ -349,10 +366,10 @@ async fn post(
             &app,
             req.id.clone(),
             req.params.as_deref(),
-            &identity,
+            &caller.identity,
         ));
     }
-    let session = session_of(&app, &headers, &identity)?;
+    let session = session_of(&app, &headers, &caller.identity)?;
     if let Some(v) = header_version {
         let negotiated = session.protocol_version.read();
         if !negotiated.is_empty() && v != *negotiated {
@@ -369,7 +386,7 @@ async fn post(
     match msg {
         Message::Request(req) => {
             let trace = crate::trace::TraceContext::from_headers(&headers);
-            Ok(run(app, session, req, accepts, identity, client_ip, trace).await)
+            Ok(run(app, session, req, accepts, caller, trace).await)
         }
         Message::Notification(n) => {
             app.gw.handle_notification(Some(&session), n);
@@ -463,8 +480,7 @@ async fn run(
     session: Arc<Session>,
     req: switchboard_protocol::Request,
     accepts: guard::Accepts,
-    identity: Arc<Identity>,
-    client_ip: Option<std::net::IpAddr>,
+    caller: Caller,
     trace: Option<crate::trace::TraceContext>,
 ) -> Response {
     let mode = match (app.gw.config.http.response_mode, accepts.json, accepts.sse) {
@@ -473,31 +489,22 @@ async fn run(
         (m, _, _) => m,
     };
     let (out, mut rx) = Outbound::channel(64);
-    let cancel = session.begin(&req.id);
-    let ctx = RequestCtx {
+    let admission = Admission {
+        transport: Transport::Http,
         session: Some(session.clone()),
+        tracked_by: Some(session.clone()),
         // In JSON mode this request has no stream; related messages use the GET stream.
         out: (mode != ResponseMode::Json).then(|| out.clone()),
-        transport: Transport::Http,
-        cancel,
         modern: None,
-        identity,
-        client_ip,
-        denied: Default::default(),
+        identity: caller.identity,
+        policies: caller.policies,
+        client_ip: caller.client_ip,
         trace,
     };
-    let in_flight = app.gw.begin_request();
-    let gw = app.gw.clone();
-    let task_session = session.clone();
     // Run in this handler while the answer can still be one JSON body; moved to a task of its
     // own when it becomes a stream or the client goes away (see `detach`).
-    let mut call = detach::Detach::new(async move {
-        let _in_flight = in_flight;
-        let id = req.id.clone();
-        let resp = gw.handle_request(ctx, req).await;
-        task_session.end(&id);
-        resp
-    });
+    let (_, run) = app.gw.admit(admission, req);
+    let mut call = detach::Detach::new(run);
     let first = match mode {
         ResponseMode::Sse => None,
         // No stream to send anything else on: the answer is all there is.

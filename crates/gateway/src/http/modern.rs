@@ -11,12 +11,11 @@ use switchboard_protocol::version::{HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_
 use switchboard_protocol::{
     ErrorObject, Id, Message, RawMap, Request, codes, headers, methods, sse,
 };
-use tokio_util::sync::CancellationToken;
 
 use super::{App, sse_headers};
 use crate::client::{Out, Outbound};
 use crate::era::{self, ModernMeta};
-use crate::pipeline::{RequestCtx, Transport};
+use crate::request::{Admission, Transport};
 
 fn error_response(id: Id, err: ErrorObject, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -138,8 +137,7 @@ pub(super) async fn request(
     app: App,
     headers: HeaderMap,
     req: Request,
-    identity: std::sync::Arc<crate::auth::Identity>,
-    client_ip: Option<std::net::IpAddr>,
+    caller: super::Caller,
 ) -> Response {
     let id = req.id.clone();
     let meta = match era::read_meta(&req) {
@@ -168,25 +166,20 @@ pub(super) async fn request(
         return listen(app, req).await;
     }
     let (out, mut rx) = Outbound::channel(64);
-    let cancel = CancellationToken::new();
-    let ctx = RequestCtx {
-        session: None,
-        out: Some(out.clone()),
+    let admission = Admission {
         transport: Transport::Http,
-        cancel: cancel.clone(),
+        session: None,
+        tracked_by: None,
+        out: Some(out.clone()),
         modern: Some(meta),
-        identity,
-        client_ip,
-        denied: Default::default(),
+        identity: caller.identity,
+        policies: caller.policies,
+        client_ip: caller.client_ip,
         trace: crate::trace::TraceContext::from_headers(&headers),
     };
-    let in_flight = app.gw.begin_request();
-    let gw = app.gw.clone();
     // Run in this handler while the answer can still be one JSON body (see `detach`).
-    let mut call = super::detach::Detach::new(async move {
-        let _in_flight = in_flight;
-        gw.handle_request(ctx, req).await
-    });
+    let (cancel, run) = app.gw.admit(admission, req);
+    let mut call = super::detach::Detach::new(run);
     // For a modern request, the client closing its connection is the cancellation.
     let guard = cancel.drop_guard();
     let first = tokio::select! {

@@ -1,0 +1,134 @@
+//! Admitting a request: what a transport knows about it ([`RequestCtx`]), and the one
+//! function every transport starts a request with ([`Gateway::admit`]) — counted in flight at
+//! once, run through the pipeline, its cancellation forgotten when it is answered.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use switchboard_protocol::{Message, Request};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Identity;
+use crate::client::Outbound;
+use crate::era::ModernMeta;
+use crate::gateway::Gateway;
+use crate::policies::Policies;
+use crate::session::Session;
+use switchboard_upstream::Era;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    Stdio,
+}
+
+/// Everything the pipeline knows about one request besides the message.
+pub struct RequestCtx {
+    /// The client's session; `None` for a stateless request.
+    pub session: Option<Arc<Session>>,
+    /// Where messages about this request go (its SSE stream, or stdout).
+    pub out: Option<Outbound>,
+    pub transport: Transport,
+    pub cancel: CancellationToken,
+    /// Set for a stateless 2026-07-28 request: what it declared in `_meta`.
+    pub modern: Option<ModernMeta>,
+    /// Who is calling (the transport authenticated them with `policies.auth`).
+    pub identity: Arc<Identity>,
+    /// The reloadable policies this request is judged by, read once when it was admitted.
+    pub policies: Arc<Policies>,
+    /// The client's address (HTTP), for the audit trail.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Set by authorization when it refuses the request (recorded as `denied`, answered as
+    /// unknown).
+    pub denied: std::sync::atomic::AtomicBool,
+    /// The W3C trace context of the HTTP request (`traceparent`/`tracestate` headers); one in
+    /// the message's `params._meta` takes precedence (`trace.rs`).
+    pub trace: Option<crate::trace::TraceContext>,
+}
+
+impl RequestCtx {
+    /// The client's protocol era: `Modern` for a stateless 2026-07-28 request, `Legacy` inside
+    /// a session, `None` for neither (the gateway's own calls).
+    pub fn era(&self) -> Option<Era> {
+        match (&self.modern, &self.session) {
+            (Some(_), _) => Some(Era::Modern),
+            (None, Some(_)) => Some(Era::Legacy),
+            (None, None) => None,
+        }
+    }
+
+    /// The protocol version the client speaks: its `_meta` one (modern), the one negotiated
+    /// for its session (session era; empty before `initialize`), else `None`.
+    pub fn protocol_version(&self) -> Option<String> {
+        match (&self.modern, &self.session) {
+            (Some(m), _) => Some(m.version.clone()),
+            (None, Some(s)) => Some(s.protocol_version.read().clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// What a transport hands over to start a request.
+pub struct Admission {
+    pub transport: Transport,
+    /// The session the request belongs to (`None`: stateless).
+    pub session: Option<Arc<Session>>,
+    /// The session whose table of calls in flight holds the request's cancellation (a
+    /// client's `notifications/cancelled` finds it there); usually `session`, but a stateless
+    /// request on stdio is tracked by the stdio connection's session. `None`: a fresh token.
+    pub tracked_by: Option<Arc<Session>>,
+    pub out: Option<Outbound>,
+    pub modern: Option<ModernMeta>,
+    pub identity: Arc<Identity>,
+    pub policies: Arc<Policies>,
+    pub client_ip: Option<std::net::IpAddr>,
+    pub trace: Option<crate::trace::TraceContext>,
+}
+
+impl Gateway {
+    /// Start `req`: it counts as in flight from now (so a drain waits for it), and the
+    /// returned future runs it through the pipeline and answers it. Also returns its
+    /// cancellation token. The future owns everything it needs: a transport may await it in
+    /// place or spawn it.
+    pub fn admit(
+        self: &Arc<Self>,
+        a: Admission,
+        req: Request,
+    ) -> (
+        CancellationToken,
+        impl Future<Output = Message> + Send + 'static,
+    ) {
+        let in_flight = self.begin_request();
+        let cancel = match &a.tracked_by {
+            Some(s) => s.begin(&req.id),
+            None => CancellationToken::new(),
+        };
+        let ctx = RequestCtx {
+            session: a.session,
+            out: a.out,
+            transport: a.transport,
+            cancel: cancel.clone(),
+            modern: a.modern,
+            identity: a.identity,
+            policies: a.policies,
+            client_ip: a.client_ip,
+            denied: Default::default(),
+            trace: a.trace,
+        };
+        let gw = self.clone();
+        let tracked_by = a.tracked_by;
+        let run = async move {
+            let _in_flight = in_flight;
+            let id = req.id.clone();
+            let resp = gw.handle_request(ctx, req).await;
+            if let Some(s) = tracked_by {
+                s.end(&id);
+            }
+            resp
+        };
+        (cancel, run)
+    }
+}
+
+#[cfg(test)]
+mod tests;
