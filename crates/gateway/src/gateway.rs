@@ -34,7 +34,7 @@ pub struct Gateway {
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
     pub parked: crate::parked::Parked,
     /// The tamper-evident record of every request.
-    pub audit: crate::audit::Audit,
+    pub audit: switchboard_audit::Audit,
     /// Where the event streams of servers a reload starts join the event loop.
     event_streams: mpsc::UnboundedSender<(usize, mpsc::UnboundedReceiver<UpstreamEvent>)>,
     /// One reload at a time; the source of the config file, set by the binary.
@@ -153,8 +153,10 @@ impl Gateway {
         let config = Arc::new(config);
         let policies = crate::policies::Policies::build(config.clone()).await?;
         let audit = match &config.audit {
-            Some(a) => crate::audit::Audit::open(a, !stdio).map_err(|e| format!("audit: {e}"))?,
-            None => crate::audit::Audit::off(),
+            Some(a) => {
+                switchboard_audit::Audit::open(a, !stdio).map_err(|e| format!("audit: {e}"))?
+            }
+            None => switchboard_audit::Audit::off(),
         };
         let mut servers = Vec::new();
         let mut receivers = Vec::new();

@@ -7,7 +7,6 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod audit;
 pub mod auth;
 pub mod bridge;
 pub mod cache;

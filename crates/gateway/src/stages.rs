@@ -20,7 +20,7 @@ impl Gateway {
         req: &Request,
         result: &Result<Box<RawValue>, ErrorObject>,
         started: Instant,
-    ) -> crate::audit::Record {
+    ) -> switchboard_audit::Record {
         let params = req.params.as_deref().and_then(|p| RawMap::parse(p).ok());
         let field = |k: &str| {
             params
@@ -45,7 +45,7 @@ impl Gateway {
             Err(e) => ("error", Some(e.code)),
         };
         let identity = &ctx.identity;
-        let mut record = crate::audit::Record {
+        let mut record = switchboard_audit::Record {
             subject: identity.subject.to_string(),
             role: identity.role.as_deref().map(str::to_owned),
             auth: identity.method.to_owned(),

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use switchboard_gateway::auth::keys::KeyFile;
 
 use crate::cli::{AuditAction, KeysAction};
-use switchboard_gateway::audit;
+use switchboard_audit as audit;
 
 fn store_path(config: &Path) -> anyhow::Result<(PathBuf, Vec<String>)> {
     let cfg = switchboard_config::load(config)?;

@@ -60,7 +60,7 @@ fn now_text() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-use crate::audit::hex;
+use switchboard_store::hex;
 
 impl KeyFile {
     /// Read a key file; a missing file is an empty store.

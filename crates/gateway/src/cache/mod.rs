@@ -41,7 +41,7 @@ pub struct Key([u8; 32]);
 
 impl Key {
     pub(super) fn hex(&self) -> String {
-        crate::audit::hex(&self.0)
+        switchboard_store::hex(&self.0)
     }
 }
 

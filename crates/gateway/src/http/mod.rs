@@ -176,7 +176,7 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
     let identity = match policies.auth.authenticate(&headers).await {
         Ok(i) => i,
         Err(e) => {
-            app.gw.audit.log_nowait(crate::audit::Record {
+            app.gw.audit.log_nowait(switchboard_audit::Record {
                 subject: "-".into(),
                 auth: "-".into(),
                 client_ip: client_ip.map(|ip| ip.to_string()),

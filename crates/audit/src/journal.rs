@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AuditError, Record, Sink, SqliteSink, chain, parse_lines, read_jsonl};
+use crate::AuditError;
+use crate::read::{parse_lines, read_jsonl};
+use crate::record::Record;
+use crate::sink::{Sink, SqliteSink, chain};
 
 /// The records a crashed (or still running) gateway left in the journal files of `db`:
 /// older segments first, then the live journal. A last line cut short by a crash was never

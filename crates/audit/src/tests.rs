@@ -1,6 +1,8 @@
 //! Tests of the audit trail: chains, redaction, sinks, the journal and its recovery.
 use super::journal::Journal;
 use super::*;
+use crate::read::read_jsonl;
+use crate::sink::chain;
 
 fn records(n: u64) -> Vec<Record> {
     let (mut prev, mut seq) = (GENESIS.to_owned(), 0);
@@ -96,11 +98,6 @@ fn record(subject: &str) -> Record {
         outcome: "ok".into(),
         ..Record::default()
     }
-}
-
-#[test]
-fn hex_is_lower_case_two_digits_per_byte() {
-    assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
 }
 
 #[test]
