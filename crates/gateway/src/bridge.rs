@@ -15,8 +15,10 @@ use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, meta::set_meta, methods, to_raw, version};
 use switchboard_upstream::Relay;
 
-use crate::mrtr::{INPUT_REQUESTS, INPUT_RESPONSES, REQUEST_STATE, RESULT_TYPE};
 use crate::session::{Session, level_name};
+use switchboard_policy::request_state::{
+    INPUT_REQUESTS, INPUT_RESPONSES, REQUEST_STATE, RESULT_TYPE,
+};
 
 /// Most rounds of `input_required` before the call fails (as the Python SDK's client).
 pub const MAX_ROUNDS: usize = 10;
@@ -71,7 +73,9 @@ where
         let Ok(map) = RawMap::parse(&result) else {
             return Ok(result);
         };
-        if map.get_str(RESULT_TYPE).as_deref() != Some(crate::mrtr::INPUT_REQUIRED) {
+        if map.get_str(RESULT_TYPE).as_deref()
+            != Some(switchboard_policy::request_state::INPUT_REQUIRED)
+        {
             return Ok(legacy_result(result));
         }
         state = map

@@ -14,9 +14,9 @@ use tracing::Instrument;
 use crate::catalog::Route;
 use crate::client::CallRelay;
 use crate::gateway::Gateway;
-use crate::mrtr::Binding;
 use crate::parked::{Resumed, Round, Running};
 use crate::pipeline::{RequestCtx, rewrite};
+use switchboard_policy::request_state::Binding;
 
 /// The `Mcp-Param-*` values a call of `tool` carries to a modern HTTP upstream.
 pub(crate) fn param_headers(
@@ -145,22 +145,23 @@ impl Gateway {
                 // the gateway's signed one, bound to this request.
                 let binding = Binding::of(method, &route.original, &server, &params)
                     .for_principal(&ctx.identity.subject);
-                let (params, state) = crate::mrtr::take_state(params)?;
+                let (params, state) = switchboard_policy::request_state::take_state(params)?;
                 let params = match state {
                     None => params,
                     Some(token) => {
                         let claims = self.mrtr.open(&token, &binding).map_err(|e| {
                             tracing::info!(server = %server, method, reason = %e, "requestState refused");
-                            crate::mrtr::invalid_state()
+                            switchboard_policy::request_state::invalid_state()
                         })?;
-                        crate::mrtr::put_state(&params, claims.us.as_deref())
+                        switchboard_policy::request_state::put_state(&params, claims.us.as_deref())
                     }
                 };
                 let result = call(params).await?;
-                if crate::mrtr::is_input_required(&result) {
-                    return Ok(crate::mrtr::rewrite_result_state(&result, |us| {
-                        self.mrtr.seal(&binding, us)
-                    }));
+                if switchboard_policy::request_state::is_input_required(&result) {
+                    return Ok(switchboard_policy::request_state::rewrite_result_state(
+                        &result,
+                        |us| self.mrtr.seal(&binding, us),
+                    ));
                 }
                 Ok(scope_task_id(&server, result))
             }
@@ -176,9 +177,10 @@ impl Gateway {
                 };
                 let binding = Binding::of(method, &route.original, &server, &params)
                     .for_principal(&ctx.identity.subject);
-                let (params, state) = crate::mrtr::take_state(params)?;
-                let (params, responses) = crate::mrtr::take_responses(params)?;
-                let progress_token = crate::mrtr::progress_token(&params);
+                let (params, state) = switchboard_policy::request_state::take_state(params)?;
+                let (params, responses) =
+                    switchboard_policy::request_state::take_responses(params)?;
+                let progress_token = switchboard_policy::request_state::progress_token(&params);
                 let params = crate::era::strip_request_meta(params);
                 let (params, trace_headers) =
                     crate::trace::propagate(&span, ctx.trace.as_ref(), params);
@@ -223,7 +225,7 @@ impl Gateway {
                     Some(token) => {
                         let refused = |why: &dyn std::fmt::Display| {
                             tracing::info!(server = %server, method, reason = %why, "requestState refused");
-                            crate::mrtr::invalid_state()
+                            switchboard_policy::request_state::invalid_state()
                         };
                         let claims = self.mrtr.open(&token, &binding).map_err(|e| refused(&e))?;
                         let (Some(handle), Some(r)) = (claims.h, claims.r) else {

@@ -30,7 +30,7 @@ pub struct Gateway {
     /// Open `subscriptions/listen` streams of stateless clients.
     pub listeners: crate::listen::Listeners,
     /// Signs and verifies the `requestState` of `input_required` results.
-    pub mrtr: crate::mrtr::StateKeys,
+    pub mrtr: switchboard_policy::request_state::StateKeys,
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
     pub parked: crate::parked::Parked,
     /// The tamper-evident record of every request.
@@ -84,12 +84,12 @@ impl Gateway {
     }
 
     /// The authenticator in force now (outside requests; see [`Gateway::policies`]).
-    pub fn auth(&self) -> Arc<crate::auth::Authenticator> {
+    pub fn auth(&self) -> Arc<switchboard_policy::auth::Authenticator> {
         self.policies.load().auth.clone()
     }
 
     /// The rate limits in force now (outside requests; see [`Gateway::policies`]).
-    pub fn limits(&self) -> Arc<crate::limits::Limits> {
+    pub fn limits(&self) -> Arc<switchboard_policy::rate_limits::Limits> {
         self.policies.load().limits.clone()
     }
 
@@ -173,7 +173,7 @@ impl Gateway {
         }
         let (event_streams, new_streams) = mpsc::unbounded_channel();
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
-        let mrtr = crate::mrtr::StateKeys::from_config(&config.mrtr);
+        let mrtr = switchboard_policy::request_state::StateKeys::from_config(&config.mrtr);
         let gw = Arc::new(Gateway {
             policies: crate::policies::Current::new(policies),
             config,

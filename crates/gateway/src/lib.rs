@@ -7,7 +7,6 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod auth;
 pub mod bridge;
 pub mod cache;
 pub mod catalog;
@@ -17,19 +16,16 @@ mod forward;
 pub mod gateway;
 pub mod health;
 pub mod http;
-pub mod limits;
 pub mod listen;
 pub mod metrics;
-pub mod mrtr;
 pub mod params;
 pub mod parked;
 pub mod pipeline;
 pub mod policies;
-pub mod policy;
+pub mod record;
 pub mod reload;
 pub mod request;
 pub mod session;
-mod stages;
 pub mod stdio;
 pub mod subscriptions;
 pub mod trace;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::Outbound;
 use crate::era::ModernMeta;
-use crate::mrtr::{INPUT_REQUESTS, INPUT_REQUIRED, RESULT_TYPE};
+use switchboard_policy::request_state::{INPUT_REQUESTS, INPUT_REQUIRED, RESULT_TYPE};
 
 type Answer = Result<Box<RawValue>, ErrorObject>;
 
@@ -342,7 +342,7 @@ impl Parked {
             }
         };
         let Some(mut parked) = parked else {
-            return Err(crate::mrtr::invalid_state());
+            return Err(switchboard_policy::request_state::invalid_state());
         };
         // Check every answer before sending any, so a bad one leaves the call as it was.
         let bad = parked.pending.iter().find_map(|(key, asked, _)| {

@@ -27,20 +27,12 @@ use tracing::Instrument;
 
 use crate::catalog::{Kind, Route, ToolEntry};
 use crate::gateway::Gateway;
-use crate::policy::Subject;
 use crate::session::{Session, level_index};
+use switchboard_policy::roles::Subject;
+use switchboard_policy::stages::{Target, unknown};
 
-pub use crate::auth::Identity;
 pub use crate::request::{RequestCtx, Transport};
-
-/// What a request is about, for the policy stages.
-#[derive(Debug)]
-pub(crate) enum Target {
-    Tool(String),
-    Prompt(String),
-    Resource(String),
-    Gateway,
-}
+pub use switchboard_policy::auth::Identity;
 
 impl Gateway {
     /// Answer `initialize`: negotiate the version and record the client's capabilities.
@@ -183,15 +175,16 @@ impl Gateway {
         if let (Target::Tool(name), Some(_)) = (&target, &tool_entry) {
             *tool = Some(name.clone());
         }
-        let route = tool_entry
+        let original = tool_entry
             .as_ref()
             .map(|t| &t.route)
-            .or(prompt_route.as_ref());
+            .or(prompt_route.as_ref())
+            .map(|r| r.original.as_str());
         // 1. authenticate — the transport attached the caller.
         let identity = &ctx.identity;
         // 2. authorize: a denied target is answered exactly like one that does not exist.
         tracing::info_span!(target: crate::trace::OTEL_TARGET, "authorize").in_scope(|| {
-            crate::stages::authorize(identity, &target, route).inspect_err(|_| {
+            switchboard_policy::stages::authorize(identity, &target, original).inspect_err(|_| {
                 ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
             })
         })?;
@@ -200,14 +193,20 @@ impl Gateway {
             (Target::Tool(name), Some(t)) => Some((name.as_str(), t.route.original.as_str())),
             _ => None,
         };
-        crate::stages::rate_limit(&ctx.policies.limits, identity, &req.method, tool_route)
-            .instrument(tracing::info_span!(target: crate::trace::OTEL_TARGET, "rate_limit"))
-            .await?;
+        switchboard_policy::stages::rate_limit(
+            &ctx.policies.limits,
+            identity,
+            &req.method,
+            tool_route,
+        )
+        .instrument(tracing::info_span!(target: crate::trace::OTEL_TARGET, "rate_limit"))
+        .await?;
         // 4. validate: a tool's arguments against its inputSchema, before any upstream sees them.
         if let Target::Tool(name) = &target {
             let validator = tool_entry.as_ref().and_then(|t| t.validator.as_deref());
-            tracing::info_span!(target: crate::trace::OTEL_TARGET, "validate")
-                .in_scope(|| crate::stages::validate_arguments(name, validator, params))?;
+            tracing::info_span!(target: crate::trace::OTEL_TARGET, "validate").in_scope(|| {
+                switchboard_policy::stages::validate_arguments(name, validator, params)
+            })?;
         }
         // 5. cache (`call_tool`, once the route is known) and 6. route and 7. backend.
         match req.method.as_str() {
@@ -371,9 +370,13 @@ impl Gateway {
                     .tools()
                     .into_iter()
                     .filter(|(exposed, r)| {
-                        targets
-                            .iter()
-                            .any(|p| p.matches(crate::policy::Subject::Tool, exposed, &r.original))
+                        targets.iter().any(|p| {
+                            p.matches(
+                                switchboard_policy::roles::Subject::Tool,
+                                exposed,
+                                &r.original,
+                            )
+                        })
                     })
                     .map(|(exposed, _)| exposed)
                     .collect();
@@ -560,7 +563,8 @@ impl Gateway {
                 // Completing a prompt's arguments needs permission to use the prompt.
                 let route = self.catalog.route_prompt(&name);
                 let target = Target::Prompt(name);
-                crate::stages::authorize(&ctx.identity, &target, route.as_ref())?;
+                let original = route.as_ref().map(|r| r.original.as_str());
+                switchboard_policy::stages::authorize(&ctx.identity, &target, original)?;
                 let Target::Prompt(name) = target else {
                     return Err(mismatch());
                 };
@@ -571,7 +575,11 @@ impl Gateway {
                     .get_str("uri")
                     .ok_or_else(|| ErrorObject::invalid_params("ref/resource needs `uri`"))?
                     .into_owned();
-                crate::stages::authorize(&ctx.identity, &Target::Resource(uri.clone()), None)?;
+                switchboard_policy::stages::authorize(
+                    &ctx.identity,
+                    &Target::Resource(uri.clone()),
+                    None,
+                )?;
                 (
                     "uri",
                     self.catalog.route_resource(&uri).ok_or_else(|| {
@@ -678,11 +686,6 @@ impl Gateway {
             tracing::debug!(id = %r.id, "client answered a request nobody waits for");
         }
     }
-}
-
-pub(crate) fn unknown(what: &str, name: &str) -> ErrorObject {
-    // The same answer whether the name never existed or the caller may not see it.
-    ErrorObject::new(codes::INVALID_PARAMS, format!("Unknown {what}: {name}"))
 }
 
 pub(crate) fn rewrite(

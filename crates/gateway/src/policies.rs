@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use switchboard_config::Config;
 
-use crate::auth::Authenticator;
 use crate::cache::ResultCache;
-use crate::limits::Limits;
+use switchboard_policy::auth::Authenticator;
+use switchboard_policy::rate_limits::Limits;
 
 /// One generation of the reloadable parts. Parts a reload did not change are shared with the
 /// previous generation (the same `Arc`), so their state (spent budgets, cached results)

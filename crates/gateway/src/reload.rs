@@ -162,7 +162,7 @@ impl Gateway {
         let limits_changed = auth_changed || differs(&old.rate_limits, &new.rate_limits);
         let cache_changed = differs(&old.cache, &new.cache);
         let auth = if auth_changed {
-            let a = crate::auth::Authenticator::from_config(&new)
+            let a = switchboard_policy::auth::Authenticator::from_config(&new)
                 .map_err(|e| ReloadError::Invalid(format!("auth: {e}")))?;
             a.prefetch().await;
             Arc::new(a)
@@ -171,7 +171,7 @@ impl Gateway {
         };
         let limits = if limits_changed {
             Arc::new(
-                crate::limits::Limits::from_config(&new)
+                switchboard_policy::rate_limits::Limits::from_config(&new)
                     .await
                     .map_err(ReloadError::Invalid)?,
             )

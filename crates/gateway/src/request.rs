@@ -8,12 +8,12 @@ use std::sync::Arc;
 use switchboard_protocol::{Message, Request};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Identity;
 use crate::client::Outbound;
 use crate::era::ModernMeta;
 use crate::gateway::Gateway;
 use crate::policies::Policies;
 use crate::session::Session;
+use switchboard_policy::auth::Identity;
 use switchboard_upstream::Era;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -413,8 +413,8 @@ pub(crate) fn request_span(ctx: &crate::pipeline::RequestCtx, req: &Request) -> 
 }
 
 /// Record on the current request span what it is about (and, exporting, a new trace's id).
-pub(crate) fn record_target(target: &crate::pipeline::Target) {
-    use crate::pipeline::Target;
+pub(crate) fn record_target(target: &switchboard_policy::stages::Target) {
+    use switchboard_policy::stages::Target;
     let span = Span::current();
     if span.is_disabled() {
         return;

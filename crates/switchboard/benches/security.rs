@@ -108,7 +108,7 @@ fn main() {
     );
     let dir = std::env::temp_dir().join(format!("sb-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut keys = switchboard_gateway::auth::keys::KeyFile::default();
+    let mut keys = switchboard_policy::auth::keys::KeyFile::default();
     let key = keys.create("bench", "bench");
     keys.save(&dir.join("keys.json")).unwrap();
     let server = format!(

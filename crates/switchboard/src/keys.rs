@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use switchboard_gateway::auth::keys::KeyFile;
+use switchboard_policy::auth::keys::KeyFile;
 
 use crate::cli::{AuditAction, KeysAction};
 use switchboard_audit as audit;

@@ -13,7 +13,7 @@ const STARTUP_SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Load the config and check that its authentication can be set up (key file, PEM keys).
 pub fn load(path: &Path) -> anyhow::Result<switchboard_config::Config> {
     let cfg = crate::advisor::with_builtins(switchboard_config::load(path)?)?;
-    switchboard_gateway::auth::Authenticator::from_config(&cfg)
+    switchboard_policy::auth::Authenticator::from_config(&cfg)
         .map_err(|e| anyhow::anyhow!("{}: auth: {e}", path.display()))?;
     Ok(cfg)
 }

@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use switchboard_config::{CacheConfig, CacheScope, CacheStore};
 use switchboard_protocol::{ErrorObject, RawMap};
 
-use crate::policy::{Pattern, Subject};
+use switchboard_policy::roles::{Pattern, Subject};
 
 mod key;
 mod remote;
@@ -391,7 +391,7 @@ impl ResultCache {
         !is_error && complete && !map.contains("task")
     }
 
-    fn store_failed(&self, e: &redis::RedisError) {
+    fn store_failed(&self, e: &switchboard_store::redis::RedisError) {
         // One line per failure would flood the log while Redis is down: the first, then
         // every thousandth.
         let n = self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -487,8 +487,8 @@ pub fn eligible(params: Option<&RawValue>) -> bool {
     let Ok(map) = RawMap::parse(p) else {
         return false;
     };
-    !map.contains(crate::mrtr::REQUEST_STATE)
-        && !map.contains(crate::mrtr::INPUT_RESPONSES)
+    !map.contains(switchboard_policy::request_state::REQUEST_STATE)
+        && !map.contains(switchboard_policy::request_state::INPUT_RESPONSES)
         && !map.contains("task")
 }
 

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use switchboard_store::RedisConn;
+use switchboard_store::redis;
+
 use super::Key;
 
 /// The shared store of `store: redis`.
 pub(super) struct Remote {
-    conn: redis::aio::ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     store: redis::Script,
     drop_tagged: redis::Script,
@@ -46,7 +49,9 @@ return n
 impl Remote {
     pub(super) async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
         Ok(Remote {
-            conn: crate::limits::connect_redis(url, "cache").await?,
+            conn: RedisConn::connect(url, "cache")
+                .await
+                .map_err(|e| e.to_string())?,
             prefix: prefix.to_owned(),
             store: redis::Script::new(STORE),
             drop_tagged: redis::Script::new(DROP_TAGGED),
@@ -55,7 +60,7 @@ impl Remote {
 
     /// Whether Redis answers (readiness).
     pub(super) async fn ping(&self, within: Duration) -> Result<(), String> {
-        crate::limits::ping_redis(&self.conn, within).await
+        self.conn.ping(within).await
     }
 
     /// A kept result and how long it has left.
@@ -63,7 +68,7 @@ impl Remote {
         &self,
         key: &Key,
     ) -> redis::RedisResult<Option<(Box<RawValue>, Duration)>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.manager();
         let entry = format!("{}e:{}", self.prefix, key.hex());
         let (text, left): (Option<String>, i64) = redis::pipe()
             .get(&entry)
@@ -85,7 +90,7 @@ impl Remote {
         server: &str,
         tool: &str,
     ) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.manager();
         let _: i64 = self
             .store
             .key(format!("{}e:{}", self.prefix, key.hex()))
@@ -104,7 +109,7 @@ impl Remote {
         servers: &[&str],
         tools: &[String],
     ) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.manager();
         let mut call = self.drop_tagged.prepare_invoke();
         for s in servers {
             call.key(format!("{}s:{s}", self.prefix));

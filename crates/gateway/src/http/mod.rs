@@ -27,11 +27,11 @@ use tokio::net::TcpListener;
 pub use events::Streams;
 pub use guard::EdgePolicy;
 
-use crate::auth::{AuthError, Identity};
 use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
 use crate::request::{Admission, Transport};
 use crate::session::Session;
+use switchboard_policy::auth::{AuthError, Identity};
 
 /// A refusal at the edge: an HTTP status with a JSON-RPC error body.
 #[derive(Debug)]
@@ -255,7 +255,7 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
 
 /// 401 (or 403 for a missing scope) with a `WWW-Authenticate` challenge that says what was
 /// wrong and, with OAuth configured, where to get a token.
-fn unauthorized(auth: &crate::auth::Authenticator, e: &AuthError) -> Response {
+fn unauthorized(auth: &switchboard_policy::auth::Authenticator, e: &AuthError) -> Response {
     let (status, challenge) = auth.challenge(e);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut r = Reject::new(status, e.to_string()).into_response();

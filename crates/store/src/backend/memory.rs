@@ -18,7 +18,7 @@ const SWEEP_EVERY: u64 = 1024;
 
 /// The in-process store: a map and logs behind one mutex (no call waits while holding it), and
 /// pub/sub straight through the in-process fan-out. Expiry is checked on every read; expired
-/// keys are swept out every [`SWEEP_EVERY`] writes.
+/// keys are swept out every 1024 writes.
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,

@@ -1,3 +1,5 @@
+//! Tests of [`hex`](super::hex).
+
 use super::hex;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Tests of [`masked`](super::masked): passwords never reach messages.
+
 use super::masked;
 
 #[test]

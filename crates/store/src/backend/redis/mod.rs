@@ -53,7 +53,7 @@ return seq
 /// - Pub/sub: `PUBLISH` on the shared connection; subscriptions share one dedicated RESP3
 ///   connection per store (opened by the first `subscribe`) that reconnects and resubscribes by
 ///   itself; messages published while it reconnects are lost. A channel's Redis subscription is
-///   dropped at the next `subscribe` after its last [`Subscription`] is dropped.
+///   dropped at the next `subscribe` after its last [`Subscription`](crate::Subscription) is dropped.
 /// - Append log: a Redis stream whose entry ids are `<seq>-0`, with `seq` from an `INCR`
 ///   counter (one Lua script, so appends are atomic); `read` is `XRANGE`, `trim` is
 ///   `XTRIM MINID`. The counter is never trimmed, so numbers keep growing after a trim.

@@ -22,7 +22,7 @@ pub enum Subject {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Pattern {
+pub struct Pattern {
     /// `None`: every kind (the bare `*`).
     kind: Option<Subject>,
     glob: String,
@@ -31,7 +31,7 @@ pub(crate) struct Pattern {
 }
 
 impl Pattern {
-    pub(crate) fn parse(s: &str, separator: &str) -> Self {
+    pub fn parse(s: &str, separator: &str) -> Self {
         let s = s.trim();
         if s == "*" {
             return Self {
@@ -61,7 +61,7 @@ impl Pattern {
         }
     }
 
-    pub(crate) fn matches(&self, kind: Subject, exposed: &str, original: &str) -> bool {
+    pub fn matches(&self, kind: Subject, exposed: &str, original: &str) -> bool {
         let name = if self.namespaced { exposed } else { original };
         self.kind.is_none_or(|k| k == kind) && glob(&self.glob, name)
     }

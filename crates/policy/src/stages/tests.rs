@@ -8,7 +8,7 @@ use switchboard_config::RoleConfig;
 use switchboard_protocol::{codes, to_raw};
 
 use super::*;
-use crate::policy::Policy;
+use crate::roles::Policy;
 
 fn identity(role: &str, allow: &[&str], deny: &[&str]) -> Identity {
     let policy = Policy::compile(
@@ -28,21 +28,18 @@ fn identity(role: &str, allow: &[&str], deny: &[&str]) -> Identity {
     }
 }
 
-fn route(original: &str) -> Route {
-    Route {
-        server: 0,
-        original: original.to_owned(),
-    }
+fn route(original: &str) -> &str {
+    original
 }
 
 #[test]
 fn a_denied_tool_or_prompt_is_answered_like_an_unknown_one() {
     let viewer = identity("viewer", &["get_*", "prompt:summary"], &["get_secret"]);
     let allowed = Target::Tool("hr__get_employee".into());
-    assert!(authorize(&viewer, &allowed, Some(&route("get_employee"))).is_ok());
+    assert!(authorize(&viewer, &allowed, Some(route("get_employee"))).is_ok());
 
     let denied = Target::Tool("hr__delete_employee".into());
-    let e = authorize(&viewer, &denied, Some(&route("delete_employee"))).unwrap_err();
+    let e = authorize(&viewer, &denied, Some(route("delete_employee"))).unwrap_err();
     let unknown_tool = unknown("tool", "hr__delete_employee");
     assert_eq!(
         (e.code, &e.message),
@@ -52,16 +49,16 @@ fn a_denied_tool_or_prompt_is_answered_like_an_unknown_one() {
 
     // Deny beats allow.
     let secret = Target::Tool("hr__get_secret".into());
-    assert!(authorize(&viewer, &secret, Some(&route("get_secret"))).is_err());
+    assert!(authorize(&viewer, &secret, Some(route("get_secret"))).is_err());
 
     // A name the catalogue does not know passes here: routing reports it, the same way.
     let nowhere = Target::Tool("hr__delete_everything".into());
     assert!(authorize(&viewer, &nowhere, None).is_ok());
 
     let prompt = Target::Prompt("docs__summary".into());
-    assert!(authorize(&viewer, &prompt, Some(&route("summary"))).is_ok());
+    assert!(authorize(&viewer, &prompt, Some(route("summary"))).is_ok());
     let other = Target::Prompt("docs__draft".into());
-    let e = authorize(&viewer, &other, Some(&route("draft"))).unwrap_err();
+    let e = authorize(&viewer, &other, Some(route("draft"))).unwrap_err();
     assert_eq!(e.message, "Unknown prompt: docs__draft");
 }
 
@@ -82,7 +79,7 @@ fn a_denied_resource_is_not_found_and_gateway_methods_need_no_permission() {
     assert!(authorize(&viewer, &Target::Gateway, None).is_ok());
     // A role that allows everything skips the checks.
     let admin = identity("admin", &["*"], &[]);
-    assert!(authorize(&admin, &Target::Tool("x__y".into()), Some(&route("y"))).is_ok());
+    assert!(authorize(&admin, &Target::Tool("x__y".into()), Some(route("y"))).is_ok());
 }
 
 fn validator(schema: serde_json::Value) -> jsonschema::Validator {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 use switchboard_config::Config;
 
-use crate::policy::Policy;
+use crate::roles::Policy;
 
 /// Who is calling, and what their role allows.
 #[derive(Debug, Clone)]

@@ -11,6 +11,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use switchboard_config::{Config, LimitStore, OnStoreError};
+use switchboard_store::RedisConn;
+use switchboard_store::redis;
 
 use crate::auth::Identity;
 
@@ -49,7 +51,7 @@ pub struct Limited {
 }
 
 struct Redis {
-    conn: redis::aio::ConnectionManager,
+    conn: RedisConn,
     script: redis::Script,
     prefix: String,
     on_error: OnStoreError,
@@ -122,7 +124,9 @@ impl Limits {
         let redis = match rl.store {
             LimitStore::Memory => None,
             LimitStore::Redis => {
-                let conn = connect_redis(&rl.redis_url, "rate_limits").await?;
+                let conn = RedisConn::connect(&rl.redis_url, "rate_limits")
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Some(Redis {
                     conn,
                     script: redis::Script::new(GCRA),
@@ -165,7 +169,7 @@ impl Limits {
             return Ok(());
         };
         for t in limits {
-            if crate::policy::tool_matches(&t.pattern, &self.separator, exposed, original) {
+            if crate::roles::tool_matches(&t.pattern, &self.separator, exposed, original) {
                 let key = format!("{role}:tool:{}", t.pattern);
                 self.spend(&t.limit, &key, &identity.subject).await?;
             }
@@ -186,7 +190,7 @@ impl Limits {
             }),
             Some(r) => {
                 let key = format!("{}{key}:{subject}", r.prefix);
-                let mut conn = r.conn.clone();
+                let mut conn = r.conn.manager();
                 let answer: redis::RedisResult<(i64, i64)> = r
                     .script
                     .key(key)
@@ -221,38 +225,12 @@ impl Limits {
     }
 }
 
-/// A multiplexed Redis connection for config section `section` (errors name it); fails when
-/// Redis does not answer within 5 s.
-/// `PING` a Redis connection (the readiness check of a shared store), bounded by `within`.
-pub(crate) async fn ping_redis(
-    conn: &redis::aio::ConnectionManager,
-    within: std::time::Duration,
-) -> Result<(), String> {
-    let mut conn = conn.clone();
-    match tokio::time::timeout(within, redis::cmd("PING").query_async::<String>(&mut conn)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {within:?}")),
-    }
-}
-
 impl Limits {
     /// With `store: redis`, whether Redis answers; `None` for the in-process store.
     pub async fn ping_store(&self, within: std::time::Duration) -> Option<Result<(), String>> {
-        Some(ping_redis(&self.redis.as_ref()?.conn, within).await)
+        Some(self.redis.as_ref()?.conn.ping(within).await)
     }
 }
 
-pub(crate) async fn connect_redis(
-    url: &str,
-    section: &str,
-) -> Result<redis::aio::ConnectionManager, String> {
-    let client = redis::Client::open(url).map_err(|e| format!("{section}.redis_url: {e}"))?;
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        redis::aio::ConnectionManager::new(client),
-    )
-    .await
-    .map_err(|_| format!("{section}: no answer from Redis at {url}"))?
-    .map_err(|e| format!("{section}: cannot connect to Redis at {url}: {e}"))
-}
+#[cfg(test)]
+mod tests;
