@@ -15,10 +15,11 @@ use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, meta::set_meta, methods, to_raw, version};
 use switchboard_upstream::Relay;
 
-use crate::session::{Session, level_name};
+use crate::session::Session;
 use switchboard_policy::request_state::{
     INPUT_REQUESTS, INPUT_RESPONSES, REQUEST_STATE, RESULT_TYPE,
 };
+use switchboard_protocol::log_level::level_name;
 
 /// Most rounds of `input_required` before the call fails (as the Python SDK's client).
 pub const MAX_ROUNDS: usize = 10;

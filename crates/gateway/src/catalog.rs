@@ -83,7 +83,7 @@ pub struct Lists {
     items: [Vec<Box<RawValue>>; 4],
     errors: [Option<String>; 4],
     /// The server's 2026-07-28 cache hint on its last successful listing (`None`: no hint).
-    hints: [Option<crate::era::ListHint>; 4],
+    hints: [Option<crate::hints::ListHint>; 4],
 }
 
 /// A route: which server, and the name (or URI) the server knows the item by.
@@ -312,7 +312,7 @@ impl Catalog {
             }
             match fetch_all(&server.upstream, kind).await {
                 Ok((items, hint)) => {
-                    l.hints[kind.index()] = info.modern.is_some().then(|| crate::era::ListHint {
+                    l.hints[kind.index()] = info.modern.is_some().then(|| crate::hints::ListHint {
                         hint,
                         fetched: std::time::Instant::now(),
                     });
@@ -347,7 +347,7 @@ impl Catalog {
         let mut fetched = Vec::new();
         for &kind in kinds {
             if !info.has(kind.capability()) {
-                fetched.push((kind, Ok((Vec::new(), crate::era::CacheHint::DEFAULT))));
+                fetched.push((kind, Ok((Vec::new(), crate::hints::CacheHint::DEFAULT))));
                 continue;
             }
             fetched.push((kind, fetch_all(&server.upstream, kind).await));
@@ -368,7 +368,7 @@ impl Catalog {
                         // Only a server that speaks 2026-07-28 gives cache hints; fields on a
                         // session-era server's result are not one.
                         l.hints[kind.index()] =
-                            info.modern.is_some().then(|| crate::era::ListHint {
+                            info.modern.is_some().then(|| crate::hints::ListHint {
                                 hint,
                                 fetched: std::time::Instant::now(),
                             });
@@ -399,8 +399,8 @@ impl Catalog {
 
     /// The cache hint of the merged list of `kind` now (before the caller's scope is applied):
     /// the most conservative of every server that may contribute to it (see
-    /// [`crate::era::combine`]).
-    pub fn list_hint(&self, kind: Kind) -> crate::era::CacheHint {
+    /// [`crate::hints::combine`]).
+    pub fn list_hint(&self, kind: Kind) -> crate::hints::CacheHint {
         let servers = self.servers();
         let lists = self.lists.lock();
         let contributions = servers
@@ -411,7 +411,7 @@ impl Catalog {
                 Status::Ready(_) if l.errors[kind.index()].is_none() => Some(l.hints[kind.index()]),
                 _ => Some(None),
             });
-        crate::era::combine(contributions, std::time::Instant::now())
+        crate::hints::combine(contributions, std::time::Instant::now())
     }
 
     /// Set server `idx`'s list of `kind` and rebuild, as a refresh that fetched `items` would.
@@ -711,9 +711,9 @@ impl Catalog {
 async fn fetch_all(
     up: &Upstream,
     kind: Kind,
-) -> Result<(Vec<Box<RawValue>>, crate::era::CacheHint), String> {
+) -> Result<(Vec<Box<RawValue>>, crate::hints::CacheHint), String> {
     let mut items = Vec::new();
-    let mut hint: Option<crate::era::CacheHint> = None;
+    let mut hint: Option<crate::hints::CacheHint> = None;
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let params = cursor
@@ -730,11 +730,11 @@ async fn fetch_all(
                 .map_err(|e| format!("`{}` is not a list: {e}", kind.key()))?;
             items.extend(page.into_iter().map(RawValue::to_owned));
         }
-        let page_hint = crate::era::CacheHint::read(&map);
+        let page_hint = crate::hints::CacheHint::read(&map);
         hint = Some(hint.map_or(page_hint, |h| h.min(page_hint)));
         cursor = map.get_str("nextCursor").map(|c| c.into_owned());
         if cursor.is_none() {
-            return Ok((items, hint.unwrap_or(crate::era::CacheHint::DEFAULT)));
+            return Ok((items, hint.unwrap_or(crate::hints::CacheHint::DEFAULT)));
         }
     }
     Err(format!(

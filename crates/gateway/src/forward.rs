@@ -12,24 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::catalog::Route;
-use crate::client::CallRelay;
 use crate::gateway::Gateway;
 use crate::parked::{Resumed, Round, Running};
-use crate::pipeline::{RequestCtx, rewrite};
+use crate::relay::CallRelay;
+use crate::request::RequestCtx;
 use switchboard_policy::request_state::Binding;
-
-/// The `Mcp-Param-*` values a call of `tool` carries to a modern HTTP upstream.
-pub(crate) fn param_headers(
-    tool: &crate::catalog::ToolEntry,
-    params: Option<&RawValue>,
-) -> Vec<(String, String)> {
-    match &tool.param_headers {
-        Some(marks) if !marks.is_empty() => {
-            crate::params::header_values(marks, params_of(params).as_ref())
-        }
-        _ => Vec::new(),
-    }
-}
 
 impl Gateway {
     pub(crate) async fn forward(
@@ -64,7 +51,7 @@ impl Gateway {
                 session: s.clone(),
                 out: ctx.out.clone(),
             })),
-            (None, Some(meta)) => Some(Arc::new(crate::client::StatelessRelay {
+            (None, Some(meta)) => Some(Arc::new(crate::relay::StatelessRelay {
                 out: ctx.out.clone(),
                 log_level: meta.log_level,
                 origin: crate::session::next_origin(),
@@ -316,7 +303,7 @@ impl Gateway {
             server: index,
             original: upstream_id.to_owned(),
         };
-        let params = rewrite(Some(params), "taskId", upstream_id)?;
+        let params = switchboard_protocol::rawmap::with_param(Some(params), "taskId", upstream_id)?;
         self.forward(ctx, &route, method, params).await
     }
 }
@@ -332,10 +319,4 @@ fn scope_task_id(server: &str, result: Box<RawValue>) -> Box<RawValue> {
     };
     map.set_str("taskId", &format!("{server}.{id}"));
     map.to_raw()
-}
-
-/// A call's `arguments`, decoded (only for tools that mirror arguments in headers).
-fn params_of(params: Option<&RawValue>) -> Option<serde_json::Value> {
-    let map = RawMap::parse(params?).ok()?;
-    serde_json::from_str(map.get("arguments")?.get()).ok()
 }

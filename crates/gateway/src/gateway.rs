@@ -22,13 +22,13 @@ pub struct Gateway {
     pub config: Arc<Config>,
     /// The config in force now and the policies built from it, replaced together by a
     /// reload (`policies.rs`).
-    policies: crate::policies::Current,
+    policies: Arc<crate::policies::Current>,
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
     pub subscriptions: Subscriptions,
     /// Open `subscriptions/listen` streams of stateless clients.
-    pub listeners: crate::listen::Listeners,
+    pub listeners: Arc<crate::listeners::Listeners>,
     /// Signs and verifies the `requestState` of `input_required` results.
     pub mrtr: switchboard_policy::request_state::StateKeys,
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
@@ -71,6 +71,30 @@ impl Gateway {
     /// admitted with (`RequestCtx::policies`); use this outside requests.
     pub fn policies(&self) -> Arc<crate::policies::Policies> {
         self.policies.load()
+    }
+
+    /// What the admin listener may see and do (`admin_view.rs`): shared read-only parts and
+    /// the operator actions, without the gateway itself.
+    pub fn admin_view(self: &Arc<Self>) -> crate::admin_view::AdminView {
+        let gw = Arc::downgrade(self);
+        crate::admin_view::AdminView::new(
+            self.catalog.clone(),
+            self.sessions.clone(),
+            self.listeners.clone(),
+            self.policies.clone(),
+            self.shutting_down.clone(),
+            Arc::new(move || {
+                let gw = gw.upgrade();
+                Box::pin(async move {
+                    match gw {
+                        Some(gw) => gw.reload_from_source().await,
+                        None => Err(crate::reload::ReloadError::Invalid(
+                            "the gateway is shutting down".into(),
+                        )),
+                    }
+                })
+            }),
+        )
     }
 
     /// Put a new generation in force (a reload's one swap).
@@ -175,7 +199,7 @@ impl Gateway {
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
         let mrtr = switchboard_policy::request_state::StateKeys::from_config(&config.mrtr);
         let gw = Arc::new(Gateway {
-            policies: crate::policies::Current::new(policies),
+            policies: Arc::new(crate::policies::Current::new(policies)),
             config,
             catalog: catalog.clone(),
             sessions: Arc::new(Sessions::default()),
@@ -383,7 +407,9 @@ impl Gateway {
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.cancel();
         self.sessions.close_streams();
-        self.close_listeners().await;
+        for route in self.listeners.close_all().await {
+            self.release_subscription(&route);
+        }
         if !self.drain(grace).await {
             tracing::warn!(
                 in_flight = self.requests_in_flight(),
@@ -555,7 +581,7 @@ impl Gateway {
                 continue;
             }
             sent.push(method);
-            self.announce_to_listeners(*kind);
+            self.listeners.announce(*kind);
             let msg = Message::notification(method, None);
             // Only sessions that went through `initialize`: on stdio the session exists from
             // the start, and a 2026-07-28 client there hears changes through its listens.
@@ -578,7 +604,7 @@ impl Gateway {
             return;
         };
         let exposed = self.catalog.expose_uri(server, &uri);
-        self.update_listeners(&exposed);
+        self.listeners.update(&exposed);
         map.set("uri", to_raw(&exposed));
         let msg = Message::notification(methods::RESOURCES_UPDATED, Some(map.to_raw()));
         for s in self.sessions.all() {

@@ -7,22 +7,25 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin_view;
 pub mod bridge;
 pub mod cache;
 pub mod catalog;
-pub mod client;
 pub mod era;
 mod forward;
 pub mod gateway;
-pub mod health;
+pub mod hints;
 pub mod http;
 pub mod listen;
+pub mod listeners;
 pub mod metrics;
+pub mod outbound;
 pub mod params;
 pub mod parked;
 pub mod pipeline;
 pub mod policies;
 pub mod record;
+pub mod relay;
 pub mod reload;
 pub mod request;
 pub mod session;

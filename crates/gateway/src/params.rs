@@ -4,6 +4,7 @@
 //! checks each modern call's headers against its arguments.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The JSON type of a mirrored argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +140,23 @@ pub fn header_values(marks: &[ParamHeader], arguments: Option<&Value>) -> Vec<(S
             ))
         })
         .collect()
+}
+
+/// The `Mcp-Param-*` values a call carries to a modern HTTP upstream: its tool's marks (none:
+/// nothing to send) read from the call's `arguments`.
+pub fn values_for(
+    marks: Option<&[ParamHeader]>,
+    params: Option<&RawValue>,
+) -> Vec<(String, String)> {
+    match marks {
+        Some(marks) if !marks.is_empty() => header_values(marks, arguments_of(params).as_ref()),
+        _ => Vec::new(),
+    }
+}
+
+fn arguments_of(params: Option<&RawValue>) -> Option<Value> {
+    let map = switchboard_protocol::RawMap::parse(params?).ok()?;
+    serde_json::from_str(map.get("arguments")?.get()).ok()
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::Outbound;
 use crate::era::ModernMeta;
+use crate::outbound::Outbound;
 use switchboard_policy::request_state::{INPUT_REQUESTS, INPUT_REQUIRED, RESULT_TYPE};
 
 type Answer = Result<Box<RawValue>, ErrorObject>;
@@ -87,7 +87,7 @@ impl Relay for ParkingRelay {
         let mut c = self.current.lock();
         if n.method == methods::MESSAGE {
             let Some(min) = c.log_level else { return };
-            if crate::session::message_level(n.params.as_deref()) < min {
+            if switchboard_protocol::log_level::message_level(n.params.as_deref()) < min {
                 return;
             }
         }
@@ -105,7 +105,7 @@ impl Relay for ParkingRelay {
     }
 
     fn request(&self, method: String, params: Option<Box<RawValue>>) -> RelayFuture {
-        let declared = match crate::client::required_capability(&method) {
+        let declared = match crate::relay::required_capability(&method) {
             Some(cap) => self
                 .current
                 .lock()

@@ -27,9 +27,11 @@ use tracing::Instrument;
 
 use crate::catalog::{Kind, Route, ToolEntry};
 use crate::gateway::Gateway;
-use crate::session::{Session, level_index};
+use crate::hints::HintPolicy;
+use crate::session::Session;
 use switchboard_policy::roles::Subject;
 use switchboard_policy::stages::{Target, unknown};
+use switchboard_protocol::log_level::level_index;
 
 pub use crate::request::{RequestCtx, Transport};
 pub use switchboard_policy::auth::Identity;
@@ -145,7 +147,7 @@ impl Gateway {
         req: &Request,
         tool: &mut Option<String>,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        let span = crate::trace::request_span(ctx, req);
+        let span = crate::request::request_span(ctx, req);
         let result = self
             .dispatch_in(ctx, req, tool)
             .instrument(span.clone())
@@ -240,7 +242,11 @@ impl Gateway {
                 };
                 let entry = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
                     .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
-                let upstream_params = rewrite(params, "name", &entry.route.original)?;
+                let upstream_params = switchboard_protocol::rawmap::with_param(
+                    params,
+                    "name",
+                    &entry.route.original,
+                )?;
                 self.call_tool(ctx, name, &entry, params, upstream_params)
                     .await
             }
@@ -250,7 +256,8 @@ impl Gateway {
                 };
                 let route = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
                     .in_scope(|| prompt_route.ok_or_else(|| unknown("prompt", name)))?;
-                let upstream_params = rewrite(params, "name", &route.original)?;
+                let upstream_params =
+                    switchboard_protocol::rawmap::with_param(params, "name", &route.original)?;
                 self.forward_with(
                     ctx,
                     &route,
@@ -275,7 +282,8 @@ impl Gateway {
                     )
                     .with_data(to_raw(&serde_json::json!({"uri": uri})))
                 })?;
-                let params = rewrite(params, "uri", &route.original)?;
+                let params =
+                    switchboard_protocol::rawmap::with_param(params, "uri", &route.original)?;
                 match req.method.as_str() {
                     methods::RESOURCES_SUBSCRIBE => self.subscribe(ctx, uri, route, params).await,
                     methods::RESOURCES_UNSUBSCRIBE => self.unsubscribe(ctx, uri, params).await,
@@ -299,7 +307,10 @@ impl Gateway {
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let route = &entry.route;
-        let param_headers = crate::forward::param_headers(entry, client_params);
+        let param_headers = crate::params::values_for(
+            entry.param_headers.as_deref().map(Vec::as_slice),
+            client_params,
+        );
         // The request's cache, even if a reload replaces it meanwhile.
         let cache = &ctx.policies.cache;
         let plan = cache
@@ -626,7 +637,7 @@ impl Gateway {
             .map(|s| s.log_level())
             .min()
             .unwrap_or(idx);
-        let level_name = crate::session::level_name(min);
+        let level_name = switchboard_protocol::log_level::level_name(min);
         for s in self.catalog.servers().iter() {
             // Session-era servers only: 2026-07-28 requests carry their own log level.
             if matches!(s.upstream.status(), switchboard_upstream::Status::Ready(i) if i.legacy && i.has("logging"))
@@ -688,19 +699,36 @@ impl Gateway {
     }
 }
 
-pub(crate) fn rewrite(
-    params: Option<&RawValue>,
-    key: &str,
-    value: &str,
-) -> Result<Box<RawValue>, ErrorObject> {
-    let params = params.ok_or_else(|| ErrorObject::invalid_params("missing params"))?;
-    let mut map =
-        RawMap::parse(params).map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?;
-    if map.get_str(key).as_deref() != Some(value) {
-        map.set_str(key, value);
-        Ok(map.to_raw())
-    } else {
-        Ok(params.to_owned())
+impl Gateway {
+    /// [`crate::era::modernize_result`] with the cache hints due to this caller: a merged list gets the
+    /// combined hint of the servers behind it (see [`crate::hints::combine`]), every cacheable result the
+    /// caller's scope ([`crate::hints::caller_is_private`]).
+    pub fn modernize_result_for(
+        &self,
+        method: &str,
+        ctx: &crate::request::RequestCtx,
+        result: Box<RawValue>,
+    ) -> Box<RawValue> {
+        if !crate::era::is_cacheable(method) {
+            return crate::era::modernize_result(method, result, HintPolicy::DEFAULT);
+        }
+        let absent = match method {
+            methods::TOOLS_LIST => self.catalog.list_hint(crate::catalog::Kind::Tools),
+            methods::PROMPTS_LIST => self.catalog.list_hint(crate::catalog::Kind::Prompts),
+            methods::RESOURCES_LIST => self.catalog.list_hint(crate::catalog::Kind::Resources),
+            methods::RESOURCES_TEMPLATES_LIST => {
+                self.catalog.list_hint(crate::catalog::Kind::Templates)
+            }
+            _ => crate::hints::CacheHint::DEFAULT,
+        };
+        let policy = HintPolicy {
+            absent,
+            private: crate::hints::caller_is_private(
+                ctx.policies.auth.enabled(),
+                !ctx.identity.policy.allows_everything(),
+            ),
+        };
+        crate::era::modernize_result(method, result, policy)
     }
 }
 

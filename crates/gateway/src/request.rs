@@ -5,12 +5,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use switchboard_protocol::{Message, Request};
+use switchboard_protocol::{Message, RawMap, Request};
 use tokio_util::sync::CancellationToken;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::client::Outbound;
 use crate::era::ModernMeta;
 use crate::gateway::Gateway;
+use crate::outbound::Outbound;
 use crate::policies::Policies;
 use crate::session::Session;
 use switchboard_policy::auth::Identity;
@@ -128,6 +130,85 @@ impl Gateway {
         };
         (cancel, run)
     }
+}
+
+/// The span of one client request. Its fields (`request_id`, `method`, `tool`/`prompt`/`uri`,
+/// `identity`, `role`, `session`, `trace_id`) are what log lines inside it carry; with an
+/// exporter it is the MCP server span of the OpenTelemetry conventions, parented on the
+/// client's context.
+pub(crate) fn request_span(ctx: &RequestCtx, req: &Request) -> Span {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        target: crate::trace::REQUEST_TARGET,
+        "mcp.request",
+        request_id = %req.id,
+        method = %req.method,
+        tool = Empty,
+        prompt = Empty,
+        uri = Empty,
+        identity = %ctx.identity.subject,
+        role = Empty,
+        session = Empty,
+        trace_id = Empty,
+        otel.name = Empty,
+        otel.kind = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if let Some(role) = &ctx.identity.role {
+        span.record("role", role.as_ref());
+    }
+    if let Some(s) = &ctx.session {
+        span.record("session", &*s.id);
+    }
+    if crate::trace::exporting() {
+        span.record("otel.kind", "server");
+        // Named before it starts (the exporter's span takes its name then).
+        let target = match req.method.as_str() {
+            switchboard_protocol::methods::TOOLS_CALL
+            | switchboard_protocol::methods::PROMPTS_GET => req
+                .params
+                .as_deref()
+                .and_then(|p| RawMap::parse(p).ok())
+                .and_then(|m| m.get_str("name").map(|n| n.into_owned())),
+            _ => None,
+        };
+        match target {
+            Some(t) => span.record("otel.name", format!("{} {t}", req.method).as_str()),
+            None => span.record("otel.name", req.method.as_str()),
+        };
+        span.set_attribute("mcp.method.name", req.method.clone());
+        span.set_attribute("jsonrpc.request.id", req.id.to_string());
+        if let Some(v) = ctx.protocol_version().filter(|v| !v.is_empty()) {
+            span.set_attribute("mcp.protocol.version", v);
+        }
+        if let Some(s) = &ctx.session {
+            span.set_attribute("mcp.session.id", s.id.to_string());
+        }
+        match ctx.transport {
+            Transport::Http => {
+                span.set_attribute("network.transport", "tcp");
+                span.set_attribute("network.protocol.name", "http");
+            }
+            Transport::Stdio => span.set_attribute("network.transport", "pipe"),
+        }
+        if let Some(ip) = ctx.client_ip {
+            span.set_attribute("client.address", ip.to_string());
+        }
+        span.set_attribute("switchboard.identity", ctx.identity.subject.to_string());
+        span.set_attribute("switchboard.auth", ctx.identity.method);
+        if let Some(role) = &ctx.identity.role {
+            span.set_attribute("switchboard.role", role.to_string());
+        }
+    }
+    let meta = crate::trace::TraceContext::from_meta(req.params.as_deref());
+    if let Some(id) = crate::trace::set_parent(&span, ctx.trace.as_ref(), meta.as_ref()) {
+        span.record("trace_id", id.as_str());
+    }
+    span
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use switchboard_protocol::{ErrorObject, Id};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::Outbound;
+use crate::outbound::Outbound;
 
 type Waiter = oneshot::Sender<Result<Box<RawValue>, ErrorObject>>;
 
@@ -26,42 +26,6 @@ pub fn next_origin() -> u64 {
 /// A session that never sends `notifications/initialized` is closed after this long, so
 /// anonymous `initialize` floods cannot hold every session slot.
 pub const UNINITIALIZED_LIMIT: Duration = Duration::from_secs(60);
-
-/// Log levels in RFC 5424 order, as MCP names them.
-const LEVELS: [&str; 8] = [
-    "debug",
-    "info",
-    "notice",
-    "warning",
-    "error",
-    "critical",
-    "alert",
-    "emergency",
-];
-
-pub fn level_index(level: &str) -> Option<u8> {
-    LEVELS
-        .iter()
-        .position(|l| *l == level)
-        .and_then(|i| u8::try_from(i).ok())
-}
-
-/// The level of a `notifications/message` (its params), `debug` if unreadable.
-pub fn message_level(params: Option<&RawValue>) -> u8 {
-    #[derive(serde::Deserialize)]
-    struct P<'a> {
-        #[serde(borrow)]
-        level: Option<&'a str>,
-    }
-    params
-        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
-        .and_then(|p| p.level.and_then(level_index))
-        .unwrap_or(0)
-}
-
-pub fn level_name(index: u8) -> &'static str {
-    LEVELS.get(usize::from(index)).copied().unwrap_or("debug")
-}
 
 pub struct Session {
     pub id: Arc<str>,
@@ -85,8 +49,9 @@ pub struct Session {
     started: Instant,
     last_seen_ms: AtomicU64,
     pub closed: CancellationToken,
-    /// Resumable response streams (Streamable HTTP).
-    pub streams: Arc<crate::http::Streams>,
+    /// What the transport keeps per session (the HTTP edge: its resumable answer streams);
+    /// typed by the transport, opaque here (see [`Session::transport_state`]).
+    transport_state: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Session {
@@ -108,8 +73,18 @@ impl Session {
             started: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
             closed: CancellationToken::new(),
-            streams: Arc::default(),
+            transport_state: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The transport's state for this session, created on first use. A session is served by
+    /// one transport, so one type is ever asked for; another type gets `None`.
+    pub fn transport_state<T: std::any::Any + Send + Sync + Default>(&self) -> Option<Arc<T>> {
+        self.transport_state
+            .get_or_init(|| Arc::new(T::default()))
+            .clone()
+            .downcast::<T>()
+            .ok()
     }
 
     /// Bind the session to the identity that opened it.
@@ -165,7 +140,8 @@ impl Session {
 
     /// Whether a `notifications/message` with these params passes the session's level.
     pub fn wants_log(&self, params: Option<&RawValue>) -> bool {
-        message_level(params) >= self.log_level.load(Ordering::Relaxed)
+        switchboard_protocol::log_level::message_level(params)
+            >= self.log_level.load(Ordering::Relaxed)
     }
 
     /// The session's standalone stream (HTTP GET stream, or stdout for stdio).

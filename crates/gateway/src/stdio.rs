@@ -10,8 +10,8 @@ use switchboard_protocol::{ErrorObject, Message, parse_message};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 
-use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
+use crate::outbound::{Out, Outbound};
 use crate::request::{Admission, Transport};
 use crate::session::Session;
 

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod headers;
+pub mod log_level;
 pub mod message;
 pub mod meta;
 pub mod methods;

@@ -159,6 +159,25 @@ impl<'a> RawMap<'a> {
     }
 }
 
+/// `params` with the string `key` set to `value` (a routed name or URI): the same bytes when
+/// it already is, else the object with that key replaced and everything else kept verbatim.
+/// Missing or non-object params are invalid params.
+pub fn with_param(
+    params: Option<&RawValue>,
+    key: &str,
+    value: &str,
+) -> Result<Box<RawValue>, crate::ErrorObject> {
+    let params = params.ok_or_else(|| crate::ErrorObject::invalid_params("missing params"))?;
+    let mut map = RawMap::parse(params)
+        .map_err(|e| crate::ErrorObject::invalid_params(format!("params: {e}")))?;
+    if map.get_str(key).as_deref() != Some(value) {
+        map.set_str(key, value);
+        Ok(map.to_raw())
+    } else {
+        Ok(params.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,7 +49,8 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let admin = start_admin(&gw, admin).await?;
     // The line tests and scripts wait for; keep its shape.
     eprintln!("switchboard listening on http://{addr}{path}");
-    switchboard_gateway::http::serve(gw.clone(), listener, signal).await?;
+    let probes = switchboard_admin::health_routes(gw.admin_view());
+    switchboard_gateway::http::serve(gw.clone(), listener, probes, signal).await?;
     reloads.abort();
     gw.shutdown(grace).await;
     if let Some(a) = admin {
@@ -183,9 +184,9 @@ async fn start_admin(
     let addr = l.local_addr()?;
     // Tests and scripts read this line too.
     eprintln!("switchboard admin on http://{addr} (/metrics /healthz /readyz /reload)");
-    let gw = gw.clone();
+    let view = gw.admin_view();
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = switchboard_gateway::http::admin::serve(gw, l).await {
+        if let Err(e) = switchboard_admin::serve(view, l).await {
             tracing::error!(error = %e, "admin listener failed");
         }
     })))

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use switchboard_protocol::sse;
 use tokio::sync::{Notify, mpsc};
 
-use crate::client::Out;
+use crate::outbound::Out;
 
 /// Events kept per stream; older ones are dropped (a resume from before them gets the rest).
 const MAX_EVENTS: usize = 10_000;

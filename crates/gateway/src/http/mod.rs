@@ -2,7 +2,6 @@
 //! answers), GET (the session's standalone stream), DELETE (end a session), with sessions,
 //! version checks, DNS-rebinding protection and a body limit.
 
-pub mod admin;
 mod detach;
 mod events;
 mod guard;
@@ -27,8 +26,8 @@ use tokio::net::TcpListener;
 pub use events::Streams;
 pub use guard::EdgePolicy;
 
-use crate::client::{Out, Outbound};
 use crate::gateway::Gateway;
+use crate::outbound::{Out, Outbound};
 use crate::request::{Admission, Transport};
 use crate::session::Session;
 use switchboard_policy::auth::{AuthError, Identity};
@@ -76,8 +75,9 @@ pub(super) struct App {
     max_body: usize,
 }
 
-/// The HTTP router for the MCP endpoint.
-pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
+/// The HTTP router for the MCP endpoint, with `extra` routes merged in (the binary adds the
+/// health probes there; the gateway does not serve them itself).
+pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool, extra: Router) -> Router {
     let cfg = &gw.config.http;
     let limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
     let app = App {
@@ -94,7 +94,7 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
     router
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
-        .merge(admin::health_routes().with_state(gw))
+        .merge(extra)
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, end standalone streams, and let
@@ -102,11 +102,12 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool) -> Router {
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
+    extra: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let local = listener.local_addr()?;
-    let app = router(gw.clone(), local.ip().is_loopback());
+    let app = router(gw.clone(), local.ip().is_loopback(), extra);
     let reaper = tokio::spawn(reap_sessions(gw.clone()));
     let grace = gw.config.http.shutdown_grace.0;
     let gw2 = gw.clone();
@@ -533,8 +534,14 @@ async fn run(
         });
     }
     // A resumable stream: a priming event (id + retry), then every event with an id.
-    let log = session.streams.start(first, rx);
+    let log = streams_of(&session).start(first, rx);
     sse_headers(log.body(1, true))
+}
+
+/// The session's resumable answer streams (the HTTP edge's state for it).
+fn streams_of(session: &Session) -> Arc<Streams> {
+    // Only this transport sets the session's state, so the type always matches.
+    session.transport_state::<Streams>().unwrap_or_default()
 }
 
 pub(super) fn sse_headers(body: Body) -> Response {
@@ -561,7 +568,7 @@ async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Respon
     let session = session_of(&app, &headers, identity)?;
     // Resuming a response stream the client lost.
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok())
-        && let Some((log, from)) = session.streams.resume(last)
+        && let Some((log, from)) = streams_of(&session).resume(last)
     {
         session.touch();
         return Ok(sse_headers(log.body(from, false)));

@@ -13,8 +13,8 @@ use switchboard_protocol::{
 };
 
 use super::{App, sse_headers};
-use crate::client::{Out, Outbound};
 use crate::era::{self, ModernMeta};
+use crate::outbound::{Out, Outbound};
 use crate::request::{Admission, Transport};
 
 fn error_response(id: Id, err: ErrorObject, status: u16) -> Response {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::gateway::Gateway;
+use switchboard_gateway::admin_view::AdminView;
 
 /// How long a store may take to answer `PING` before it counts as down.
 const STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -57,11 +57,12 @@ pub fn liveness() -> Health {
 }
 
 /// Readiness, with every component check.
-pub async fn readiness(gw: &Gateway) -> Health {
+pub async fn readiness(view: &AdminView) -> Health {
     let mut checks = Vec::new();
-    let config = gw.config();
+    let policies = view.policies();
+    let config = &policies.config;
     let r = &config.admin.readiness;
-    checks.push(if gw.shutting_down.is_cancelled() {
+    checks.push(if view.shutting_down() {
         Check::new(
             "draining",
             false,
@@ -71,8 +72,8 @@ pub async fn readiness(gw: &Gateway) -> Health {
         Check::new("draining", true, "accepting requests")
     });
     let every = r.required_upstreams.iter().any(|n| n == "*");
-    for s in gw.catalog.servers().iter() {
-        let status = s.upstream.status();
+    for s in view.servers() {
+        let status = s.status;
         let mut c = Check::new(
             format!("upstream:{}", s.name),
             status.is_ready(),
@@ -81,10 +82,9 @@ pub async fn readiness(gw: &Gateway) -> Health {
         c.required = every || r.required_upstreams.iter().any(|n| **n == *s.name);
         checks.push(c);
     }
-    let (limits_now, cache_now) = (gw.limits(), gw.cache());
     let (limits, cache) = tokio::join!(
-        limits_now.ping_store(STORE_TIMEOUT),
-        cache_now.ping_store(STORE_TIMEOUT)
+        policies.limits.ping_store(STORE_TIMEOUT),
+        policies.cache.ping_store(STORE_TIMEOUT)
     );
     for (name, ping) in [("store:rate_limits", limits), ("store:cache", cache)] {
         if let Some(ping) = ping {
@@ -112,7 +112,7 @@ pub async fn readiness(gw: &Gateway) -> Health {
 }
 
 fn memory_check(max: Option<&str>) -> Check {
-    let rss = crate::metrics::resident_bytes();
+    let rss = crate::exposition::resident_bytes();
     let limit = max.and_then(|m| switchboard_config::parse_size(m).ok());
     match (rss, limit) {
         (Some(rss), Some(limit)) if rss > limit => Check::new(

@@ -1,5 +1,5 @@
-//! The way back to a client: an [`Outbound`] stream of messages, and [`CallRelay`], which the
-//! upstream layer uses to reach the client that made a call.
+//! Relays: how the upstream layer reaches the client that made a call — [`CallRelay`] through
+//! its session (session era), [`StatelessRelay`] on a 2026-07-28 request's own stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,54 +7,10 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, Id, Message, Notification, codes, methods};
 use switchboard_upstream::{Relay, RelayFuture};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use crate::outbound::Outbound;
 use crate::session::Session;
-
-/// One item on a client-bound stream.
-#[derive(Debug)]
-pub enum Out {
-    /// A notification or a server→client request.
-    Message(Vec<u8>),
-    /// The response that ends a per-request stream.
-    Final(Vec<u8>),
-}
-
-/// A client-bound stream: the SSE stream of one POST, a session's GET stream, or stdout.
-#[derive(Clone, Debug)]
-pub struct Outbound(mpsc::Sender<Out>);
-
-impl Outbound {
-    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Out>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (Self(tx), rx)
-    }
-
-    /// Queue a notification; dropped (and logged) if the client is not reading.
-    pub fn notify(&self, msg: &Message) -> bool {
-        match self.0.try_send(Out::Message(msg.to_vec())) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "client stream full or closed; notification dropped");
-                false
-            }
-        }
-    }
-
-    /// Queue a message, waiting for room.
-    pub async fn send(&self, msg: &Message) -> bool {
-        self.0.send(Out::Message(msg.to_vec())).await.is_ok()
-    }
-
-    /// Queue the final response.
-    pub async fn finish(&self, msg: &Message) -> bool {
-        self.0.send(Out::Final(msg.to_vec())).await.is_ok()
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
 
 /// The longest a server→client request (sampling, elicitation) may wait for the client.
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -159,7 +115,7 @@ impl Relay for StatelessRelay {
     fn notify(&self, n: Notification) {
         if n.method == methods::MESSAGE {
             let Some(min) = self.log_level else { return };
-            if crate::session::message_level(n.params.as_deref()) < min {
+            if switchboard_protocol::log_level::message_level(n.params.as_deref()) < min {
                 return;
             }
         }

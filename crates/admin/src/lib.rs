@@ -1,9 +1,13 @@
-//! The admin listener (`admin.listen`): `GET /metrics` (Prometheus text format), `GET
-//! /healthz`, `GET /readyz`, `POST /cache/invalidate` and `POST /reload`. No credential: bind it to loopback or
-//! a cluster-internal address. `/healthz` and `/readyz` are also served on the client listener
-//! (see [`health_routes`]).
+//! Switchboard's admin listener (`admin.listen`): `GET /metrics` (Prometheus text format),
+//! `GET /healthz`, `GET /readyz`, `POST /cache/invalidate` and `POST /reload`. No credential:
+//! bind it to loopback or a cluster-internal address. `/healthz` and `/readyz` are also served
+//! on the client listener (see [`health_routes`]). It sees the gateway only through an
+//! [`AdminView`]: read-only state and the two operator actions.
 
-use std::sync::Arc;
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod exposition;
+pub mod health;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -12,20 +16,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::gateway::Gateway;
+use switchboard_gateway::admin_view::AdminView;
+use switchboard_gateway::reload::ReloadError;
 
 /// The routes of the admin listener.
-pub fn router(gw: Arc<Gateway>) -> Router {
+pub fn router(view: AdminView) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/cache/invalidate", post(invalidate))
         .route("/reload", post(reload))
-        .merge(health_routes())
-        .with_state(gw)
+        .merge(probes())
+        .with_state(view)
 }
 
-/// `/healthz` and `/readyz`, for any router whose state is the gateway.
-pub fn health_routes() -> Router<Arc<Gateway>> {
+/// `/healthz` and `/readyz`, also for the client listener (merged into its router).
+pub fn health_routes(view: AdminView) -> Router {
+    probes().with_state(view)
+}
+
+fn probes() -> Router<AdminView> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -33,32 +42,32 @@ pub fn health_routes() -> Router<Arc<Gateway>> {
 
 /// Serve the admin routes until the task is dropped or aborted; the caller keeps it running
 /// through the drain so `/readyz` reports it (503) while calls finish.
-pub async fn serve(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(gw)).await
+pub async fn serve(view: AdminView, listener: TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(view)).await
 }
 
-async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+async fn metrics(State(view): State<AdminView>) -> Response {
     // moka counts entries lazily: bring the count up to date first.
-    gw.cache().settle().await;
+    view.policies().cache.settle().await;
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&gw),
+        crate::exposition::render(&view),
     )
         .into_response()
 }
 
 /// Load the config file again and apply it: 200 with what changed, 422 with why the new file
 /// was refused (the running config stays), 409 when the gateway was not started from a file.
-async fn reload(State(gw): State<Arc<Gateway>>) -> Response {
-    match gw.reload_from_source().await {
+async fn reload(State(view): State<AdminView>) -> Response {
+    match view.reload().await {
         Ok(report) => json(
             StatusCode::OK,
             &serde_json::json!({"reloaded": true, "report": report}),
         ),
-        Err(e @ crate::reload::ReloadError::NoSource) => json(
+        Err(e @ ReloadError::NoSource) => json(
             StatusCode::CONFLICT,
             &serde_json::json!({"reloaded": false, "error": e.to_string()}),
         ),
@@ -73,8 +82,8 @@ async fn healthz() -> Response {
     json(StatusCode::OK, &crate::health::liveness())
 }
 
-async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    let h = crate::health::readiness(&gw).await;
+async fn readyz(State(view): State<AdminView>) -> Response {
+    let h = crate::health::readiness(&view).await;
     let status = if h.healthy {
         StatusCode::OK
     } else {
@@ -100,22 +109,19 @@ struct InvalidateQuery {
 
 /// `POST /cache/invalidate?server=NAME` or `?tool=EXPOSED_NAME`: drop kept results (in this
 /// process and, with `store: redis`, for every replica).
-async fn invalidate(State(gw): State<Arc<Gateway>>, Query(q): Query<InvalidateQuery>) -> Response {
+async fn invalidate(State(view): State<AdminView>, Query(q): Query<InvalidateQuery>) -> Response {
     let mut dropped = Vec::new();
     if let Some(server) = &q.server {
-        let Some(idx) = gw.catalog.server_index(server) else {
+        if !view.invalidate_server(server).await {
             return json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"error": format!("no server named `{server}`")}),
             );
-        };
-        gw.cache().invalidate_server(idx, server).await;
+        }
         dropped.push(format!("server:{server}"));
     }
     if let Some(tool) = &q.tool {
-        gw.cache()
-            .invalidate_tools(std::slice::from_ref(tool))
-            .await;
+        view.invalidate_tool(tool).await;
         dropped.push(format!("tool:{tool}"));
     }
     if dropped.is_empty() {

@@ -1,0 +1,111 @@
+//! What the admin listener may see and do, and nothing else: the state `/metrics` and
+//! `/readyz` read (servers and their status, sessions, the policies in force) and the two
+//! operator actions (reload, cache invalidation). It holds the shared parts themselves, not the
+//! gateway, so the admin crate cannot reach into requests, sessions' internals or upstreams.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use switchboard_upstream::Status;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::listeners::Listeners;
+use crate::policies::{Current, Policies};
+use crate::reload::{ReloadError, Report};
+use crate::session::Sessions;
+
+/// Loads the config file again and applies it (`POST /reload`).
+pub type ReloadFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Report, ReloadError>> + Send + Sync>;
+
+/// A cheap-to-clone, narrow handle on a running gateway for the admin listener.
+#[derive(Clone)]
+pub struct AdminView {
+    catalog: Arc<Catalog>,
+    sessions: Arc<Sessions>,
+    listeners: Arc<Listeners>,
+    policies: Arc<Current>,
+    shutting_down: CancellationToken,
+    reload: ReloadFn,
+}
+
+/// One catalogued server as the admin listener sees it.
+pub struct ServerState {
+    pub name: Arc<str>,
+    pub status: Status,
+}
+
+impl AdminView {
+    pub(crate) fn new(
+        catalog: Arc<Catalog>,
+        sessions: Arc<Sessions>,
+        listeners: Arc<Listeners>,
+        policies: Arc<Current>,
+        shutting_down: CancellationToken,
+        reload: ReloadFn,
+    ) -> Self {
+        Self {
+            catalog,
+            sessions,
+            listeners,
+            policies,
+            shutting_down,
+            reload,
+        }
+    }
+
+    /// The policies (and config) in force now.
+    pub fn policies(&self) -> Arc<Policies> {
+        self.policies.load()
+    }
+
+    /// Whether the gateway is draining for shutdown.
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.is_cancelled()
+    }
+
+    /// The servers in the catalogue now (not those a reload retired), with their status.
+    pub fn servers(&self) -> Vec<ServerState> {
+        self.catalog
+            .servers()
+            .iter()
+            .map(|s| ServerState {
+                name: s.name.clone(),
+                status: s.upstream.status(),
+            })
+            .collect()
+    }
+
+    /// Open client sessions.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Open `subscriptions/listen` streams of stateless clients.
+    pub fn listens(&self) -> usize {
+        self.listeners.len()
+    }
+
+    /// Drop every kept result of server `name`; `false` when no server has that name.
+    pub async fn invalidate_server(&self, name: &str) -> bool {
+        let Some(idx) = self.catalog.server_index(name) else {
+            return false;
+        };
+        self.policies().cache.invalidate_server(idx, name).await;
+        true
+    }
+
+    /// Drop every kept result of tool `exposed` (in this process and, with a shared store, for
+    /// every replica).
+    pub async fn invalidate_tool(&self, exposed: &str) {
+        self.policies()
+            .cache
+            .invalidate_tools(std::slice::from_ref(&exposed.to_owned()))
+            .await;
+    }
+
+    /// Load the config file again and apply it.
+    pub async fn reload(&self) -> Result<Report, ReloadError> {
+        (self.reload)().await
+    }
+}
