@@ -1,12 +1,12 @@
 //! Routing a call to its upstream in the right protocol era: the client's era when the server
 //! speaks it (a relay, wrapping a 2026 upstream's `requestState` in the gateway's signed one),
 //! else the other era through a bridge (`bridge.rs` for session-era clients, `parked.rs` for
-//! 2026 clients); and `tasks/*`, routed by the task ids the gateway hands out.
+//! 2026 clients).
 
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
-use switchboard_protocol::{ErrorObject, RawMap, codes, methods, to_raw};
+use switchboard_protocol::{ErrorObject, methods};
 use switchboard_upstream::{CallOptions, Era, Relay};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -150,7 +150,7 @@ impl Gateway {
                         |us| self.mrtr.seal(&binding, us),
                     ));
                 }
-                Ok(scope_task_id(&server, result))
+                Ok(crate::tasks::scope_task_id(&server, result))
             }
             (Some(Era::Modern), _) => {
                 // A session-era upstream: the modern envelope is the gateway's, and the
@@ -258,65 +258,4 @@ impl Gateway {
             _ => call(params).await,
         }
     }
-
-    /// `tasks/get|update|cancel` (the 2026-07-28 tasks extension): routed by the task id the
-    /// gateway handed out, `<server>.<upstream task id>`; nothing is remembered.
-    pub(crate) async fn task(
-        &self,
-        ctx: &RequestCtx,
-        method: &str,
-        params: Option<&RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let Some(meta) = &ctx.modern else {
-            return Err(ErrorObject::method_not_found(method));
-        };
-        let declared = meta
-            .capabilities
-            .get("extensions")
-            .and_then(|e| e.get(methods::TASKS_EXTENSION))
-            .is_some_and(|v| !v.is_null());
-        if !declared {
-            return Err(ErrorObject::new(
-                codes::MISSING_CLIENT_CAPABILITY,
-                format!(
-                    "{method} needs the {} extension in the request's client capabilities",
-                    methods::TASKS_EXTENSION
-                ),
-            )
-            .with_data(to_raw(&serde_json::json!({
-                "requiredCapabilities": {"extensions": {methods::TASKS_EXTENSION: {}}}
-            }))));
-        }
-        let params = params.ok_or_else(|| {
-            ErrorObject::invalid_params(format!("{method} needs params with `taskId`"))
-        })?;
-        let task_id = RawMap::parse(params)
-            .ok()
-            .and_then(|m| m.get_str("taskId").map(|t| t.into_owned()))
-            .ok_or_else(|| {
-                ErrorObject::invalid_params(format!("{method} needs a string `taskId`"))
-            })?;
-        let unknown = || ErrorObject::invalid_params(format!("Unknown task: {task_id}"));
-        let (server, upstream_id) = task_id.split_once('.').ok_or_else(unknown)?;
-        let index = self.catalog.server_index(server).ok_or_else(unknown)?;
-        let route = Route {
-            server: index,
-            original: upstream_id.to_owned(),
-        };
-        let params = switchboard_protocol::rawmap::with_param(Some(params), "taskId", upstream_id)?;
-        self.forward(ctx, &route, method, params).await
-    }
-}
-
-/// A task id from an upstream as clients see it: `<server>.<id>`, so that `tasks/*` can be
-/// routed back without remembering anything.
-fn scope_task_id(server: &str, result: Box<RawValue>) -> Box<RawValue> {
-    let Ok(mut map) = RawMap::parse(&result) else {
-        return result;
-    };
-    let Some(id) = map.get_str("taskId").map(|t| t.into_owned()) else {
-        return result;
-    };
-    map.set_str("taskId", &format!("{server}.{id}"));
-    map.to_raw()
 }

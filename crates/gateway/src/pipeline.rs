@@ -18,85 +18,20 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 use switchboard_protocol::{
-    ErrorObject, Message, Notification, RawMap, Request, Response, codes, empty_object, methods,
-    to_raw, version,
+    ErrorObject, Message, RawMap, Request, codes, empty_object, methods, to_raw,
 };
-use switchboard_upstream::CallOptions;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::catalog::{Kind, Route, ToolEntry};
+use crate::catalog::{Kind, ToolEntry};
 use crate::gateway::Gateway;
 use crate::hints::HintPolicy;
-use crate::session::Session;
-use switchboard_policy::roles::Subject;
 use switchboard_policy::stages::{Target, unknown};
-use switchboard_protocol::log_level::level_index;
 
 pub use crate::request::{RequestCtx, Transport};
 pub use switchboard_policy::auth::Identity;
 
 impl Gateway {
-    /// Answer `initialize`: negotiate the version and record the client's capabilities.
-    pub fn initialize(
-        &self,
-        session: &Session,
-        params: Option<&RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct P {
-            protocol_version: Option<String>,
-            #[serde(default)]
-            capabilities: serde_json::Value,
-            #[serde(default)]
-            client_info: serde_json::Value,
-        }
-        let p: P = match params {
-            Some(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| ErrorObject::invalid_params(format!("initialize: {e}")))?,
-            None => {
-                return Err(ErrorObject::invalid_params(
-                    "initialize needs params with protocolVersion, capabilities and clientInfo",
-                ));
-            }
-        };
-        let version = version::negotiate(p.protocol_version.as_deref());
-        session.set_client(version, p.capabilities, p.client_info);
-        let instructions = self.instructions();
-        let mut result = serde_json::json!({
-            "protocolVersion": version,
-            "capabilities": {
-                "tools": {"listChanged": true},
-                "resources": {"subscribe": true, "listChanged": true},
-                "prompts": {"listChanged": true},
-                "logging": {},
-                "completions": {}
-            },
-            "serverInfo": {"name": "switchboard", "title": "Switchboard MCP gateway", "version": env!("CARGO_PKG_VERSION")}
-        });
-        if let Some(i) = instructions {
-            result["instructions"] = serde_json::Value::String(i);
-        }
-        Ok(to_raw(&result))
-    }
-
-    /// Every upstream's `instructions`, each under its server's name.
-    fn instructions(&self) -> Option<String> {
-        let parts: Vec<String> = self
-            .catalog
-            .servers()
-            .iter()
-            .filter_map(|s| match s.upstream.status() {
-                switchboard_upstream::Status::Ready(i) => {
-                    i.instructions.as_ref().map(|t| format!("[{}] {t}", s.name))
-                }
-                _ => None,
-            })
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
-    }
-
     /// Run one request through the pipeline; always returns the response message. The caller
     /// holds an [`crate::gateway::InFlight`] for it (see [`Gateway::begin_request`]).
     pub async fn handle_request(&self, ctx: RequestCtx, req: Request) -> Message {
@@ -123,10 +58,16 @@ impl Gateway {
             None => result,
         };
         // record: audit and metrics wrap the call.
-        self.record_metrics(&ctx, &req.method, tool, &result, started);
+        crate::record::record_metrics(&ctx, &req.method, tool, &result, started);
         if self.audit.enabled() && req.method != methods::PING {
             self.audit
-                .log(self.audit_record(&ctx, &req, &result, started))
+                .log(crate::record::audit_record(
+                    &self.audit,
+                    &ctx,
+                    &req,
+                    &result,
+                    started,
+                ))
                 .await;
         }
         tracing::debug!(
@@ -307,7 +248,7 @@ impl Gateway {
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let route = &entry.route;
-        let param_headers = crate::params::values_for(
+        let param_headers = crate::param_headers::values_for(
             entry.param_headers.as_deref().map(Vec::as_slice),
             client_params,
         );
@@ -447,256 +388,6 @@ impl Gateway {
             _ => Target::Resource(value),
         })
     }
-
-    fn list(
-        &self,
-        kind: Kind,
-        params: Option<&RawValue>,
-        identity: &Identity,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let cursor = match params {
-            Some(p) => RawMap::parse(p)
-                .map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?
-                .get_str("cursor")
-                .map(|c| c.into_owned()),
-            None => None,
-        };
-        let problems = self.catalog.problems();
-        let meta = (!problems.is_empty()).then(|| {
-            let list: Vec<_> = problems
-                .iter()
-                .map(
-                    |(name, status)| serde_json::json!({"server": name.as_ref(), "status": status}),
-                )
-                .collect();
-            to_raw(&serde_json::json!({"io.switchboard/unavailable": list}))
-        });
-        let policy = &identity.policy;
-        if policy.allows_everything() {
-            return self.catalog.page(kind, cursor.as_deref(), meta, None);
-        }
-        let subject = match kind {
-            Kind::Tools => Subject::Tool,
-            Kind::Prompts => Subject::Prompt,
-            Kind::Resources | Kind::Templates => Subject::Resource,
-        };
-        let visible = |exposed: &str, original: &str| policy.allows(subject, exposed, original);
-        self.catalog
-            .page(kind, cursor.as_deref(), meta, Some(&visible))
-    }
-
-    fn isolated(&self, server: usize) -> bool {
-        self.catalog
-            .servers()
-            .get(server)
-            .is_some_and(|s| s.config.isolation == switchboard_config::Isolation::Session)
-    }
-
-    /// One upstream subscription per (server, URI), shared by the sessions that asked.
-    async fn subscribe(
-        &self,
-        ctx: &RequestCtx,
-        uri: &str,
-        route: Route,
-        params: Box<RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let Some(session) = &ctx.session else {
-            return Err(ErrorObject::invalid_request(
-                "resources/subscribe needs a session (initialize first)",
-            ));
-        };
-        if session.subscriptions.lock().contains_key(uri) {
-            return Ok(empty_object());
-        }
-        if self.isolated(route.server) {
-            // The session's own instance: nothing shared to count.
-            self.forward(ctx, &route, methods::RESOURCES_SUBSCRIBE, params)
-                .await?;
-            session.subscriptions.lock().insert(uri.to_owned(), route);
-            return Ok(empty_object());
-        }
-        if self.subscriptions.acquire(route.server, &route.original)
-            && let Err(e) = self
-                .forward(ctx, &route, methods::RESOURCES_SUBSCRIBE, params)
-                .await
-        {
-            self.subscriptions.release(route.server, &route.original);
-            return Err(e);
-        }
-        session.subscriptions.lock().insert(uri.to_owned(), route);
-        Ok(empty_object())
-    }
-
-    async fn unsubscribe(
-        &self,
-        ctx: &RequestCtx,
-        uri: &str,
-        params: Box<RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let route = ctx
-            .session
-            .as_ref()
-            .and_then(|s| s.subscriptions.lock().remove(uri));
-        if let Some(route) = route
-            && (self.isolated(route.server)
-                || self.subscriptions.release(route.server, &route.original))
-        {
-            self.forward(ctx, &route, methods::RESOURCES_UNSUBSCRIBE, params)
-                .await?;
-        }
-        Ok(empty_object())
-    }
-
-    async fn complete(
-        &self,
-        ctx: &RequestCtx,
-        params: Option<&RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let params = params
-            .ok_or_else(|| ErrorObject::invalid_params("completion/complete needs params"))?;
-        let mut map = RawMap::parse(params)
-            .map_err(|e| ErrorObject::invalid_params(format!("params: {e}")))?;
-        let reference = map
-            .get("ref")
-            .ok_or_else(|| ErrorObject::invalid_params("completion/complete needs `ref`"))?;
-        let mut r = RawMap::parse(reference)
-            .map_err(|e| ErrorObject::invalid_params(format!("ref: {e}")))?;
-        let kind = r
-            .get_str("type")
-            .map(|t| t.into_owned())
-            .unwrap_or_default();
-        let (key, route) = match kind.as_str() {
-            "ref/prompt" => {
-                let name = r
-                    .get_str("name")
-                    .ok_or_else(|| ErrorObject::invalid_params("ref/prompt needs `name`"))?
-                    .into_owned();
-                // Completing a prompt's arguments needs permission to use the prompt.
-                let route = self.catalog.route_prompt(&name);
-                let target = Target::Prompt(name);
-                let original = route.as_ref().map(|r| r.original.as_str());
-                switchboard_policy::stages::authorize(&ctx.identity, &target, original)?;
-                let Target::Prompt(name) = target else {
-                    return Err(mismatch());
-                };
-                ("name", route.ok_or_else(|| unknown("prompt", &name))?)
-            }
-            "ref/resource" => {
-                let uri = r
-                    .get_str("uri")
-                    .ok_or_else(|| ErrorObject::invalid_params("ref/resource needs `uri`"))?
-                    .into_owned();
-                switchboard_policy::stages::authorize(
-                    &ctx.identity,
-                    &Target::Resource(uri.clone()),
-                    None,
-                )?;
-                (
-                    "uri",
-                    self.catalog.route_resource(&uri).ok_or_else(|| {
-                        ErrorObject::new(
-                            codes::RESOURCE_NOT_FOUND,
-                            format!("Resource not found: {uri}"),
-                        )
-                    })?,
-                )
-            }
-            other => {
-                return Err(ErrorObject::invalid_params(format!(
-                    "unknown completion ref type {other:?}; expected ref/prompt or ref/resource"
-                )));
-            }
-        };
-        r.set_str(key, &route.original);
-        let r = r.to_raw();
-        map.set("ref", r);
-        self.forward(ctx, &route, methods::COMPLETION_COMPLETE, map.to_raw())
-            .await
-    }
-
-    fn set_level(
-        &self,
-        ctx: &RequestCtx,
-        params: Option<&RawValue>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let level = params
-            .and_then(|p| RawMap::parse(p).ok())
-            .and_then(|m| m.get_str("level").map(|l| l.into_owned()))
-            .ok_or_else(|| ErrorObject::invalid_params("logging/setLevel needs `level`"))?;
-        let idx = level_index(&level).ok_or_else(|| {
-            ErrorObject::invalid_params(format!("unknown log level {level:?}; use debug, info, notice, warning, error, critical, alert or emergency"))
-        })?;
-        if let Some(s) = &ctx.session {
-            s.set_log_level(idx);
-        }
-        // Upstreams send what the most verbose client wants; each session filters for itself.
-        let min = self
-            .sessions
-            .all()
-            .iter()
-            .map(|s| s.log_level())
-            .min()
-            .unwrap_or(idx);
-        let level_name = switchboard_protocol::log_level::level_name(min);
-        for s in self.catalog.servers().iter() {
-            // Session-era servers only: 2026-07-28 requests carry their own log level.
-            if matches!(s.upstream.status(), switchboard_upstream::Status::Ready(i) if i.legacy && i.has("logging"))
-            {
-                let up = s.upstream.clone();
-                let params = to_raw(&serde_json::json!({"level": level_name}));
-                tokio::spawn(async move {
-                    let _ = up
-                        .call(
-                            methods::LOGGING_SET_LEVEL,
-                            Some(params),
-                            CallOptions::default(),
-                        )
-                        .await;
-                });
-            }
-        }
-        Ok(empty_object())
-    }
-
-    /// A notification from the client.
-    pub fn handle_notification(&self, session: Option<&Arc<Session>>, n: Notification) {
-        match n.method.as_str() {
-            methods::INITIALIZED => {
-                if let Some(s) = session {
-                    s.initialized
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            methods::CANCELLED => {
-                #[derive(serde::Deserialize)]
-                #[serde(rename_all = "camelCase")]
-                struct P {
-                    request_id: switchboard_protocol::Id,
-                }
-                if let (Some(s), Some(p)) = (
-                    session,
-                    n.params
-                        .as_ref()
-                        .and_then(|p| serde_json::from_str::<P>(p.get()).ok()),
-                ) {
-                    s.cancel(&p.request_id);
-                }
-            }
-            methods::ROOTS_LIST_CHANGED => {
-                for s in self.catalog.servers().iter() {
-                    s.upstream.notify(methods::ROOTS_LIST_CHANGED, None);
-                }
-            }
-            _ => tracing::debug!(method = %n.method, "client notification ignored"),
-        }
-    }
-
-    /// A response from the client to one of our server→client requests.
-    pub fn handle_response(&self, session: &Session, r: Response) {
-        if !session.resolve(&r.id, r.result) {
-            tracing::debug!(id = %r.id, "client answered a request nobody waits for");
-        }
-    }
 }
 
 impl Gateway {
@@ -732,7 +423,7 @@ impl Gateway {
     }
 }
 
-fn mismatch() -> ErrorObject {
+pub(crate) fn mismatch() -> ErrorObject {
     // `target()` maps each routed method to its variant, so this is not reached.
     ErrorObject::internal("request target does not match its method")
 }

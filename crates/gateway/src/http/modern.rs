@@ -127,7 +127,8 @@ fn check_params(app: &App, headers: &HeaderMap, req: &Request) -> Result<(), Err
                 })?),
                 None => None,
             };
-        crate::params::check(mark, arguments.as_ref(), decoded.as_deref()).map_err(mismatch)?;
+        crate::param_headers::check(mark, arguments.as_ref(), decoded.as_deref())
+            .map_err(mismatch)?;
     }
     Ok(())
 }

@@ -11,6 +11,13 @@ use switchboard_config::{FederationConfig, PrefixMode, UriMode};
 use switchboard_protocol::{ErrorObject, RawMap, methods, to_raw};
 use switchboard_upstream::{CallOptions, Status, Upstream};
 
+mod routes;
+mod servers;
+
+pub use routes::template_matches;
+use servers::Slot;
+pub use servers::{Change, Server, Servers};
+
 /// The four list kinds a server can offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -67,16 +74,6 @@ impl Kind {
     }
 }
 
-/// One upstream as the catalogue knows it.
-pub struct Server {
-    pub name: Arc<str>,
-    pub prefix: String,
-    /// The shared instance: listings, stateless calls, and every call unless isolated.
-    pub upstream: Upstream,
-    /// The entry, to start per-session instances (`isolation: session`).
-    pub config: switchboard_config::ServerConfig,
-}
-
 /// One server's lists, as fetched (see [`Catalog::fetch_lists`]).
 #[derive(Default)]
 pub struct Lists {
@@ -100,7 +97,7 @@ pub struct Route {
 pub struct ToolEntry {
     pub route: Route,
     pub validator: Option<Arc<jsonschema::Validator>>,
-    pub param_headers: Option<Arc<Vec<crate::params::ParamHeader>>>,
+    pub param_headers: Option<Arc<Vec<crate::param_headers::ParamHeader>>>,
     pub read_only_idempotent: bool,
 }
 
@@ -113,7 +110,7 @@ pub struct Snapshot {
     /// (server, exposed template, original template)
     templates: Vec<(usize, String, String)>,
     /// Exposed tool name → its `x-mcp-header` marks (tools without marks are absent).
-    param_headers: HashMap<String, Arc<Vec<crate::params::ParamHeader>>>,
+    param_headers: HashMap<String, Arc<Vec<crate::param_headers::ParamHeader>>>,
     /// Exposed tool name → its compiled `inputSchema` (absent: not compilable, not checked).
     validators: HashMap<String, Arc<jsonschema::Validator>>,
     /// Exposed names of tools annotated `readOnlyHint` and `idempotentHint`.
@@ -129,88 +126,6 @@ pub struct Catalog {
     lists: Mutex<Vec<Lists>>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
-
-/// The servers by index. Indices are never reused: a reload appends the servers it starts
-/// and retires the ones it removes, so a route, a subscription or a refresh that names an
-/// index never reaches another server.
-#[derive(Default, Clone)]
-pub struct Servers {
-    slots: Vec<Slot>,
-}
-
-#[derive(Clone)]
-enum Slot {
-    /// Listed and routable.
-    Live(Arc<Server>),
-    /// Removed by a reload: out of the catalogue, but calls that were routed to it before
-    /// still reach it while it drains.
-    Retiring(Arc<Server>),
-    /// Being started by a reload, or stopped.
-    Empty,
-}
-
-impl Servers {
-    /// Server `idx`, if it is live or still draining calls routed to it.
-    pub fn get(&self, idx: usize) -> Option<&Arc<Server>> {
-        match self.slots.get(idx)? {
-            Slot::Live(s) | Slot::Retiring(s) => Some(s),
-            Slot::Empty => None,
-        }
-    }
-
-    /// Whether server `idx` is in the catalogue now.
-    pub fn is_live(&self, idx: usize) -> bool {
-        matches!(self.slots.get(idx), Some(Slot::Live(_)))
-    }
-
-    /// The live servers, in config order of their start.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Server>> {
-        self.indexed().map(|(_, s)| s)
-    }
-
-    /// The live servers with their indices.
-    pub fn indexed(&self) -> impl Iterator<Item = (usize, &Arc<Server>)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| match s {
-            Slot::Live(s) => Some((i, s)),
-            _ => None,
-        })
-    }
-
-    /// Every started server: the live ones and those draining after a reload.
-    pub fn every(&self) -> impl Iterator<Item = &Arc<Server>> {
-        self.slots.iter().filter_map(|s| match s {
-            Slot::Live(s) | Slot::Retiring(s) => Some(s),
-            Slot::Empty => None,
-        })
-    }
-
-    /// The index of the live server called `name`.
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.indexed()
-            .find(|(_, s)| &*s.name == name)
-            .map(|(i, _)| i)
-    }
-}
-
-impl<'a> IntoIterator for &'a Servers {
-    type Item = &'a Arc<Server>;
-    type IntoIter = Box<dyn Iterator<Item = &'a Arc<Server>> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
-/// A reload's change to the servers, applied at once by [`Catalog::apply`].
-#[derive(Default)]
-pub struct Change {
-    /// Reserved indices (see [`Catalog::reserve`]) with their started servers and lists.
-    pub added: Vec<(usize, Arc<Server>, Lists)>,
-    /// Indices to take out of the catalogue (they keep serving calls already routed).
-    pub retired: Vec<usize>,
-}
-
-/// Longest a list refresh may follow `nextCursor`s, so a server cannot loop us forever.
-const MAX_PAGES: usize = 1000;
 
 impl Catalog {
     pub fn new(cfg: FederationConfig, servers: Vec<Server>) -> Self {
@@ -498,7 +413,7 @@ impl Catalog {
                         if hinted_read_only_idempotent(&map) {
                             snap.read_only_idempotent.insert(exposed.clone());
                         }
-                        match crate::params::collect(&schema) {
+                        match crate::param_headers::collect(&schema) {
                             Ok(marks) if marks.is_empty() => {}
                             Ok(marks) => {
                                 snap.param_headers.insert(exposed.clone(), Arc::new(marks));
@@ -598,114 +513,10 @@ impl Catalog {
         out.push('}');
         RawValue::from_string(out).map_err(ErrorObject::internal)
     }
-
-    /// Everything the pipeline needs about an exposed tool, from one read of the catalogue.
-    pub fn tool(&self, name: &str) -> Option<ToolEntry> {
-        let snap = self.snapshot();
-        let route = snap.names[Kind::Tools.index()].get(name)?.clone();
-        Some(ToolEntry {
-            route,
-            validator: snap.validators.get(name).cloned(),
-            param_headers: snap.param_headers.get(name).cloned(),
-            read_only_idempotent: snap.read_only_idempotent.contains(name),
-        })
-    }
-
-    /// The compiled `inputSchema` of an exposed tool.
-    pub fn validator(&self, tool: &str) -> Option<Arc<jsonschema::Validator>> {
-        self.snapshot().validators.get(tool).cloned()
-    }
-
-    /// The `x-mcp-header` marks of an exposed tool, if it has any.
-    pub fn param_headers(&self, tool: &str) -> Option<Arc<Vec<crate::params::ParamHeader>>> {
-        self.snapshot().param_headers.get(tool).cloned()
-    }
-
-    /// Whether the upstream annotates tool `name` read-only and idempotent (the cache's hint).
-    pub fn read_only_idempotent(&self, name: &str) -> bool {
-        self.snapshot().read_only_idempotent.contains(name)
-    }
-
-    /// Exposed names and routes of every tool.
-    pub fn tools(&self) -> Vec<(String, Route)> {
-        self.snapshot().names[Kind::Tools.index()]
-            .iter()
-            .map(|(k, r)| (k.clone(), r.clone()))
-            .collect()
-    }
-
-    pub fn route_tool(&self, name: &str) -> Option<Route> {
-        self.snapshot().names[Kind::Tools.index()]
-            .get(name)
-            .cloned()
-    }
-
-    /// Whether the catalogue lists a tool by this exposed name.
-    pub fn knows_tool(&self, name: &str) -> bool {
-        self.snapshot().names[Kind::Tools.index()].contains_key(name)
-    }
-
-    pub fn route_prompt(&self, name: &str) -> Option<Route> {
-        self.snapshot().names[Kind::Prompts.index()]
-            .get(name)
-            .cloned()
-    }
-
-    /// The server for a resource URI: a listed resource, then a matching template, then (with
-    /// prefixed URIs) the prefix, then the only server offering resources.
-    pub fn route_resource(&self, uri: &str) -> Option<Route> {
-        let snap = self.snapshot();
-        if let Some(r) = snap.names[Kind::Resources.index()].get(uri) {
-            return Some(r.clone());
-        }
-        if let Some(r) = snap.names[Kind::Templates.index()].get(uri) {
-            return Some(r.clone());
-        }
-        let servers = self.servers();
-        let strip = |server: usize| -> String {
-            match (self.cfg.resource_uris, servers.get(server)) {
-                (UriMode::Prefix, Some(s)) => uri
-                    .strip_prefix(&format!("{}+", s.prefix))
-                    .unwrap_or(uri)
-                    .to_owned(),
-                (UriMode::Prefix, None) | (UriMode::Keep, _) => uri.to_owned(),
-            }
-        };
-        let matching: Vec<usize> = snap
-            .templates
-            .iter()
-            .filter(|(_, t, _)| template_matches(t, uri))
-            .map(|(s, _, _)| *s)
-            .collect();
-        if let Some(&server) = matching.first() {
-            return Some(Route {
-                server,
-                original: strip(server),
-            });
-        }
-        if self.cfg.resource_uris == UriMode::Prefix {
-            return servers
-                .indexed()
-                .find(|(_, s)| uri.starts_with(&format!("{}+", s.prefix)))
-                .map(|(server, _)| Route {
-                    server,
-                    original: strip(server),
-                });
-        }
-        let with_resources: Vec<usize> = servers
-            .indexed()
-            .filter(|(_, s)| matches!(s.upstream.status(), Status::Ready(i) if i.has("resources")))
-            .map(|(i, _)| i)
-            .collect();
-        match with_resources.as_slice() {
-            [only] => Some(Route {
-                server: *only,
-                original: uri.to_owned(),
-            }),
-            _ => None,
-        }
-    }
 }
+
+/// Longest a list refresh may follow `nextCursor`s, so a server cannot loop us forever.
+const MAX_PAGES: usize = 1000;
 
 /// Every page of a list, and the most conservative of the pages' cache hints.
 async fn fetch_all(
@@ -758,7 +569,6 @@ fn decode_cursor(c: &str) -> Option<usize> {
         .ok()
 }
 
-/// Whether `uri` could come from expanding the RFC 6570 `template` (simple `{var}` forms).
 /// A tool's `annotations` say `readOnlyHint: true` and `idempotentHint: true`.
 fn hinted_read_only_idempotent(tool: &RawMap<'_>) -> bool {
     let Some(Ok(a)) = tool.get("annotations").map(RawMap::parse) else {
@@ -766,33 +576,6 @@ fn hinted_read_only_idempotent(tool: &RawMap<'_>) -> bool {
     };
     let yes = |k: &str| a.get(k).is_some_and(|v| v.get() == "true");
     yes("readOnlyHint") && yes("idempotentHint")
-}
-
-pub fn template_matches(template: &str, uri: &str) -> bool {
-    let mut literals = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        literals.push(&rest[..open]);
-        match rest[open..].find('}') {
-            Some(close) => rest = &rest[open + close + 1..],
-            None => return false,
-        }
-    }
-    let tail = rest;
-    let Some(first) = literals.first() else {
-        return template == uri;
-    };
-    let Some(mut pos) = uri.strip_prefix(first).map(|_| first.len()) else {
-        return false;
-    };
-    for lit in &literals[1..] {
-        match uri[pos..].find(lit) {
-            Some(i) if !lit.is_empty() => pos += i + lit.len(),
-            Some(_) => {}
-            None => return false,
-        }
-    }
-    uri.len() >= pos + tail.len() && uri.ends_with(tail)
 }
 
 #[cfg(test)]
