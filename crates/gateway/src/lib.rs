@@ -11,6 +11,7 @@ pub mod admin_view;
 pub mod bridge;
 pub mod cache;
 pub mod catalog;
+pub mod dispatch;
 pub mod era;
 mod forward;
 pub mod gateway;
