@@ -7,22 +7,56 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+// One module per top-level section of the file (`root` holds `Config` itself).
+mod admin;
+mod audit;
+mod auth;
+mod builtin;
 mod cache;
+mod federation;
+mod http;
+mod log;
+mod rate_limits;
+mod reload;
+mod request_state;
+mod roles;
+mod root;
+mod servers;
+mod telemetry;
+
+// Value formats used across sections.
 mod duration;
+mod size;
+
+// Loading and its stages, errors, and the Claude Desktop import.
 mod error;
 mod import;
 mod interpolate;
 mod load;
-mod ops;
-mod types;
+mod schema;
+mod validate;
 
+pub use admin::*;
+pub use audit::*;
+pub use auth::*;
+pub use builtin::*;
 pub use cache::*;
 pub use duration::Dur;
 pub use error::{ConfigError, Problem};
+pub use federation::*;
+pub use http::*;
 pub use import::import_claude;
-pub use load::{from_str, load, schema_json};
-pub use ops::*;
-pub use types::*;
+pub use load::{from_str, load};
+pub use log::*;
+pub use rate_limits::*;
+pub use reload::*;
+pub use request_state::*;
+pub use roles::*;
+pub use root::*;
+pub use schema::schema_json;
+pub use servers::*;
+pub use size::parse_size;
+pub use telemetry::*;
 
 #[cfg(test)]
 mod tests;

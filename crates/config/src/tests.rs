@@ -1,3 +1,6 @@
+//! Loading end to end: Claude Desktop entries, every problem at once, interpolation, YAML
+//! errors, defaults, the Claude import, the schema's strictness, protocol eras.
+
 use std::path::Path;
 
 use super::*;

@@ -1,0 +1,312 @@
+//! Checks of `servers:`: names usable in namespaced names, distinct prefixes, a transport the
+//! entry's keys fit, timeouts above zero, a pool and concurrency limit that can run a call.
+
+use indexmap::IndexMap;
+
+use crate::{Isolation, PoolConfig, Problem, ProtocolMode, ServerConfig, TransportKind};
+
+/// `servers.NAME.KEY`.
+fn at(name: &str, key: &str) -> String {
+    format!("servers.{name}.{key}")
+}
+
+/// Every server entry, in order, and the prefixes they share.
+pub(super) fn check_servers(
+    servers: &IndexMap<String, ServerConfig>,
+    separator: &str,
+) -> Vec<Problem> {
+    let mut p = Vec::new();
+    let mut prefixes: Vec<(&str, &str)> = Vec::new();
+    for (name, s) in servers {
+        p.extend(check_tool_timeouts(name, s));
+        p.extend(check_name(name, separator));
+        let prefix = s.prefix.as_deref().unwrap_or(name);
+        if let Some((other, _)) = prefixes.iter().find(|(_, pf)| *pf == prefix) {
+            p.push(
+                Problem::new(
+                    at(name, "prefix"),
+                    format!("prefix `{prefix}` is also used by server `{other}`"),
+                )
+                .fix("give one of them a different `prefix:`"),
+            );
+        }
+        prefixes.push((name, prefix));
+        p.extend(check_transport(name, s));
+        p.extend(check_limits(name, s));
+    }
+    p
+}
+
+/// `tool_timeouts`: none is zero.
+fn check_tool_timeouts(name: &str, s: &ServerConfig) -> Vec<Problem> {
+    let mut p = Vec::new();
+    for (tool, t) in &s.tool_timeouts {
+        if t.0.is_zero() {
+            p.push(
+                Problem::new(
+                    at(name, &format!("tool_timeouts.{tool}")),
+                    "is 0, so every call would time out at once",
+                )
+                .fix("give the tool the time it needs, e.g. `30s`"),
+            );
+        }
+    }
+    p
+}
+
+/// The server's name: letters, digits, `_` and `-`, and not the federation separator.
+fn check_name(name: &str, separator: &str) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        p.push(
+            Problem::new(
+                format!("servers.{name}"),
+                "server names may use letters, digits, `_` and `-` only",
+            )
+            .fix("rename the server"),
+        );
+    }
+    if !separator.is_empty() && name.contains(separator) {
+        p.push(
+            Problem::new(format!("servers.{name}"), format!("the name contains the separator `{separator}`, which makes namespaced names ambiguous"))
+                .fix("rename the server or set `prefix:`"),
+        );
+    }
+    p
+}
+
+/// `command` or `url` (not both), and the keys that go with it: `type`, `protocol`,
+/// `headers`, `args`/`env`/`cwd`, `isolation`.
+fn check_transport(name: &str, s: &ServerConfig) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if s.protocol == ProtocolMode::Modern && s.transport == Some(TransportKind::Sse) {
+        p.push(
+            Problem::new(
+                at(name, "protocol"),
+                "the legacy HTTP+SSE transport cannot carry protocol 2026-07-28",
+            )
+            .fix("use `protocol: legacy` (or `auto`), or `type: http`"),
+        );
+    }
+    match (&s.command, &s.url) {
+        (Some(_), Some(_)) => p.push(
+            Problem::new(format!("servers.{name}"), "has both `command` and `url`")
+                .fix("keep `command` for a stdio server or `url` for an HTTP server"),
+        ),
+        (None, None) => p.push(
+            Problem::new(format!("servers.{name}"), "has neither `command` nor `url`")
+                .fix("add `command: …` (stdio server) or `url: http://…` (HTTP server)"),
+        ),
+        (Some(cmd), None) => {
+            if cmd.trim().is_empty() {
+                p.push(
+                    Problem::new(at(name, "command"), "is empty").fix("name the program to run"),
+                );
+            }
+            if matches!(s.transport, Some(TransportKind::Http | TransportKind::Sse)) {
+                p.push(
+                    Problem::new(
+                        at(name, "type"),
+                        "an HTTP transport needs `url`, not `command`",
+                    )
+                    .fix("remove `type` or use `type: stdio`"),
+                );
+            }
+            if !s.headers.is_empty() {
+                p.push(
+                    Problem::new(at(name, "headers"), "only apply to HTTP servers")
+                        .fix("pass credentials to a stdio server with `env`"),
+                );
+            }
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                p.push(
+                    Problem::new(at(name, "url"), format!("`{url}` is not an http(s) URL"))
+                        .fix("write e.g. `http://127.0.0.1:3001/mcp`"),
+                );
+            }
+            if s.transport == Some(TransportKind::Stdio) {
+                p.push(
+                    Problem::new(at(name, "type"), "`stdio` needs `command`, not `url`")
+                        .fix("remove `type` or use `type: http`"),
+                );
+            }
+            if !s.args.is_empty() || !s.env.is_empty() || s.cwd.is_some() {
+                p.push(
+                    Problem::new(
+                        format!("servers.{name}"),
+                        "`args`, `env` and `cwd` only apply to stdio servers",
+                    )
+                    .fix("remove them"),
+                );
+            }
+        }
+    }
+    if s.isolation == Isolation::Session && s.command.is_none() {
+        p.push(
+            Problem::new(
+                at(name, "isolation"),
+                "`session` isolation applies to stdio servers (`command`)",
+            )
+            .fix("remove `isolation` for HTTP servers"),
+        );
+    }
+    p
+}
+
+/// How calls run: `timeout`, `pool`, `max_concurrency` with `queue_timeout`, `restart`.
+fn check_limits(name: &str, s: &ServerConfig) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if s.timeout.0.is_zero() {
+        p.push(Problem::new(at(name, "timeout"), "must be above zero").fix("e.g. `60s`"));
+    }
+    if let Some(pool) = &s.pool {
+        p.extend(check_pool(name, pool, s));
+    }
+    if s.max_concurrency == Some(0) {
+        p.push(
+            Problem::new(
+                at(name, "max_concurrency"),
+                "is 0, so no call could ever be made",
+            )
+            .fix("use at least 1, or remove it for no limit"),
+        );
+    }
+    if s.queue_timeout.is_some() && s.max_concurrency.is_none() {
+        p.push(
+            Problem::new(
+                at(name, "queue_timeout"),
+                "has no effect without `max_concurrency`",
+            )
+            .fix("set `max_concurrency`, or remove `queue_timeout`"),
+        );
+    }
+    if s.restart.initial_backoff.0 > s.restart.max_backoff.0 {
+        p.push(
+            Problem::new(
+                at(name, "restart.initial_backoff"),
+                "is longer than `max_backoff`",
+            )
+            .fix("make `initial_backoff` ≤ `max_backoff`"),
+        );
+    }
+    p
+}
+
+/// A pool's own checks, and the server settings it cannot go with.
+fn check_pool(name: &str, pool: &PoolConfig, s: &ServerConfig) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if s.kind() != TransportKind::Stdio {
+        p.push(
+            Problem::new(
+                at(name, "pool"),
+                "process pools apply to stdio servers (`command`) only",
+            )
+            .fix("remove `pool`; to bound calls to an HTTP server use `max_concurrency`"),
+        );
+    }
+    if s.isolation == Isolation::Session {
+        p.push(
+            Problem::new(
+                at(name, "pool"),
+                "cannot go with `isolation: session` (each session already has its own process)",
+            )
+            .fix("remove `pool` or `isolation`"),
+        );
+    }
+    if pool.max == 0 {
+        p.push(
+            Problem::new(at(name, "pool.max"), "is 0, so no process could run")
+                .fix("use at least 1, e.g. `max: 10`"),
+        );
+    }
+    if let Some(min) = pool.min
+        && min > pool.max
+    {
+        p.push(
+            Problem::new(
+                at(name, "pool.min"),
+                format!("is {min}, more than `max` ({})", pool.max),
+            )
+            .fix("make `min` ≤ `max`"),
+        );
+    }
+    if pool.idle_timeout.0.is_zero() {
+        p.push(
+            Problem::new(
+                at(name, "pool.idle_timeout"),
+                "is 0, so extra processes would stop between calls",
+            )
+            .fix("e.g. `30s`"),
+        );
+    }
+    p
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::{Config, from_str};
+
+    fn parse(yaml: &str) -> Result<Config, Vec<String>> {
+        from_str(yaml, Path::new("test.yaml"), &|_| None)
+            .map_err(|e| e.problems().iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn pools_and_concurrency_limits_default_to_todays_behaviour() {
+        let c = parse("servers:\n  a: {command: x}\n").unwrap();
+        let a = &c.servers["a"];
+        assert!(a.pool.is_none() && a.max_concurrency.is_none());
+        assert_eq!(a.queue_wait().0, Duration::from_secs(60));
+        let d = crate::ServerConfig::stdio("x", Vec::new());
+        assert!(d.pool.is_none() && d.max_concurrency.is_none() && d.queue_timeout.is_none());
+
+        let c = parse(
+            "servers:\n  a: {command: x, pool: {max: 4, acquire_timeout: 5s}, max_concurrency: 3}\n  b: {command: x, pool: {max: 1}}\n  c: {url: 'http://h/mcp', max_concurrency: 2, queue_timeout: 250ms}\n",
+        )
+        .unwrap();
+        let a = &c.servers["a"];
+        let pool = a.pool.as_ref().unwrap();
+        assert_eq!((pool.min_processes(), pool.max), (2, 4));
+        assert_eq!(pool.idle_timeout.0, Duration::from_secs(30));
+        // A pooled server queues for as long as it waits for a process.
+        assert_eq!(a.queue_wait().0, Duration::from_secs(5));
+        assert_eq!(c.servers["b"].pool.as_ref().unwrap().min_processes(), 1);
+        assert_eq!(c.servers["c"].queue_wait().0, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn pool_problems_name_the_field_and_the_fix() {
+        let p = parse(
+            "servers:\n  a: {command: x, pool: {min: 5, max: 2}}\n  b: {command: x, pool: {max: 0}, isolation: session}\n  c: {url: 'http://h/mcp', pool: {}}\n  d: {command: x, max_concurrency: 0}\n  e: {command: x, queue_timeout: 1s}\n",
+        )
+        .unwrap_err();
+        let has = |path: &str, text: &str| {
+            assert!(
+                p.iter()
+                    .any(|l| l.starts_with(path) && l.contains(text) && l.contains("fix:")),
+                "no `{path}` problem with `{text}` in {p:#?}"
+            )
+        };
+        has("servers.a.pool.min", "more than `max`");
+        has("servers.b.pool.max", "is 0");
+        has("servers.b.pool:", "isolation: session");
+        has("servers.c.pool:", "stdio servers");
+        has("servers.d.max_concurrency", "is 0");
+        has("servers.e.queue_timeout", "without `max_concurrency`");
+        assert_eq!(p.len(), 6, "{p:#?}");
+        let p = parse("servers:\n  a: {command: x, pool: {maxx: 3}}\n").unwrap_err();
+        assert!(
+            p[0].contains("servers.a.pool.maxx") && p[0].contains("`max`"),
+            "{p:?}"
+        );
+    }
+}
