@@ -276,3 +276,6 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -315,3 +315,6 @@ impl Authenticator {
         Err(AuthError::Invalid("credential not recognised".into()))
     }
 }
+
+#[cfg(test)]
+mod tests;
