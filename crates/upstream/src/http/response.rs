@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use switchboard_protocol::sse::SseParser;
 use switchboard_protocol::{Id, Message, Notification, RawMap, methods};
 
-use super::lean::{Body, from_reqwest};
+use super::plain_http::{Body, from_reqwest};
 use super::{HttpUpstream, MAX_EVENT, error_chain};
 use crate::{CallError, Relay};
 
