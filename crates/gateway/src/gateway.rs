@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use switchboard_config::Config;
 use switchboard_protocol::{Message, RawMap, methods, to_raw};
-use switchboard_upstream::{Upstream, UpstreamEvent};
+use switchboard_upstream::{Backends, Upstream, UpstreamEvent};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,9 @@ pub struct Gateway {
     pub parked: crate::parked::Parked,
     /// The tamper-evident record of every request.
     pub audit: switchboard_audit::Audit,
+    /// The factories of backends other than the built-in transports, asked first wherever
+    /// an upstream is started (start, reload, per-session instances).
+    backends: Backends,
     /// Where the event streams of servers a reload starts join the event loop.
     event_streams: mpsc::UnboundedSender<(usize, mpsc::UnboundedReceiver<UpstreamEvent>)>,
     /// One reload at a time; the source of the config file, set by the binary.
@@ -131,7 +134,7 @@ impl Gateway {
         sc: &switchboard_config::ServerConfig,
     ) -> Arc<crate::catalog::Server> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let server = Arc::new(new_server(name, sc, tx));
+        let server = Arc::new(new_server(name, sc, tx, &self.backends));
         let _ = self.event_streams.send((idx, rx));
         server
     }
@@ -172,6 +175,17 @@ impl Gateway {
         settle: Duration,
         stdio: bool,
     ) -> Result<Arc<Gateway>, String> {
+        Self::start_with(config, settle, stdio, Backends::none()).await
+    }
+
+    /// As [`Gateway::start_as`], with factories of other kinds of backend: every upstream the
+    /// gateway starts (now, by a reload, per session) is offered to them first.
+    pub async fn start_with(
+        config: Config,
+        settle: Duration,
+        stdio: bool,
+        backends: Backends,
+    ) -> Result<Arc<Gateway>, String> {
         crate::metrics::install();
         // What can fail comes first, before any upstream process is started.
         let config = Arc::new(config);
@@ -193,7 +207,7 @@ impl Gateway {
             longest = longest.max(sc.init_timeout.0);
             let (tx, rx) = mpsc::unbounded_channel();
             receivers.push(rx);
-            servers.push(new_server(name, sc, tx));
+            servers.push(new_server(name, sc, tx, &backends));
         }
         let (event_streams, new_streams) = mpsc::unbounded_channel();
         let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
@@ -209,6 +223,7 @@ impl Gateway {
             mrtr,
             parked: Default::default(),
             audit,
+            backends,
             event_streams,
             reloads: Default::default(),
             isolated: Default::default(),
@@ -266,7 +281,7 @@ impl Gateway {
             return Some(up.clone());
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let up = Upstream::start(&server.name, &server.config, tx);
+        let up = Upstream::start_with(&server.name, &server.config, tx, &self.backends);
         tokio::spawn(isolated_events(
             session.clone(),
             idx,
@@ -662,6 +677,7 @@ fn new_server(
     name: &str,
     sc: &switchboard_config::ServerConfig,
     events: mpsc::UnboundedSender<UpstreamEvent>,
+    backends: &Backends,
 ) -> Server {
     // Every server has the series from the start (0 until it first goes down), so
     // `increase()` and alerts see its first restart.
@@ -669,7 +685,7 @@ fn new_server(
     Server {
         name: Arc::from(name),
         prefix: sc.prefix.clone().unwrap_or_else(|| name.to_owned()),
-        upstream: Upstream::start(name, sc, events),
+        upstream: Upstream::start_with(name, sc, events, backends),
         config: sc.clone(),
     }
 }

@@ -110,7 +110,8 @@ pub enum Command {
     #[command(visible_alias = "decision-matrix")]
     Matrix(crate::advisor::MatrixArgs),
     /// Serve the decision-support tools (`roi`, `decision_matrix`) as an MCP server on stdio;
-    /// the gateway starts it as the server `switchboard` with `builtin.advisor: true`.
+    /// with `builtin.advisor: true` the gateway serves the same tools in-process as the
+    /// server `switchboard`.
     #[command(hide = true)]
     Advisor,
     /// Print the JSON Schema of the configuration file (for editors and CI).

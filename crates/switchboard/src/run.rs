@@ -38,7 +38,7 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let admin = bind_admin(&cfg).await?;
     let path = cfg.http.path.clone();
     let grace = cfg.http.shutdown_grace.0;
-    let gw = Gateway::start(cfg, STARTUP_SETTLE)
+    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, false, crate::advisor::backends())
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     for s in gw.catalog.servers().iter() {
@@ -67,7 +67,7 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let grace = cfg.http.shutdown_grace.0;
     let signal = shutdown_signal();
     let admin = bind_admin(&cfg).await?;
-    let gw = Gateway::start_as(cfg, STARTUP_SETTLE, true)
+    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, true, crate::advisor::backends())
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     let reloads = start_reloads(&gw, config, None);

@@ -556,3 +556,77 @@ async fn builtin_tools_for_a_2026_client() {
         a.body
     );
 }
+
+/// The children of process `pid` (any of its threads'), with their command lines.
+fn children(pid: u32) -> Vec<(u32, Vec<String>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; the command name may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let args = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            out.push((child, args));
+        }
+    }
+    out
+}
+
+/// `builtin.advisor` runs the tools inside the gateway: no `switchboard advisor` child.
+#[tokio::test]
+async fn builtin_tools_run_inside_the_gateway_process() {
+    let gw = Gateway::start("builtin:\n  advisor: true\n");
+    let args: Value = serde_json::from_str(ROI_ARGS).unwrap();
+    let a = tool_call(&gw.url, &[], "switchboard__roi", args).await;
+    assert_eq!(a.status, 200, "{}\n{}", a.body, gw.logs());
+    let s = &a.body["result"]["structuredContent"];
+    approx(&s["roi_percentage"], 800.0);
+    approx(&s["break_even_months"], 6_000.0 / 9_000.0);
+    assert_eq!(s["verdict"]["decision"], "worth_building", "{}", a.body);
+
+    let kids = children(gw.proc.pid());
+    assert!(
+        !kids
+            .iter()
+            .any(|(_, cmd)| cmd.iter().skip(1).any(|a| a == "advisor")),
+        "the gateway runs `switchboard advisor` as a child: {kids:?}"
+    );
+}
+
+/// With `builtin.advisor` off, a server of the user's called `switchboard` is theirs: started
+/// as its own stdio process, not replaced by the built-in tools.
+#[tokio::test]
+async fn a_user_server_named_switchboard_is_its_own_process() {
+    let gw = Gateway::start(&format!(
+        "log:\n  level: warn\nservers:\n{}",
+        stdio_entry("switchboard", &workspace_bin("bench-upstream"), &[])
+    ));
+    let a = tool_call(&gw.url, &[], "switchboard__pid", json!({})).await;
+    assert_eq!(a.status, 200, "{}\n{}", a.body, gw.logs());
+    let pid: u32 = a.body["result"]["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {}", a.body));
+    let kids = children(gw.proc.pid());
+    assert!(
+        kids.iter().any(|(k, cmd)| *k == pid
+            && cmd.first().is_some_and(|c| c.ends_with("bench-upstream"))),
+        "server pid {pid} is not the gateway's bench-upstream child: {kids:?}"
+    );
+    // Only its own tools: not the built-in ones.
+    let a = tool_call(&gw.url, &[], "switchboard__roi", json!({})).await;
+    assert_eq!(a.body["error"]["code"], -32602, "{}", a.body);
+}

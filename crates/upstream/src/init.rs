@@ -38,6 +38,27 @@ pub struct InitInfo {
 }
 
 impl InitInfo {
+    /// What a backend serving inside the gateway says about itself: a session-era server
+    /// (latest session revision; no 2026-07-28 side, so modern clients are bridged) named
+    /// `name` at `version`, with these capabilities (e.g. `{"tools": {}}`).
+    pub fn in_process(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        capabilities: serde_json::Value,
+        instructions: Option<String>,
+    ) -> InitInfo {
+        InitInfo {
+            protocol_version: version::LATEST_SESSION.to_owned(),
+            server_name: name.into(),
+            server_version: version.into(),
+            capabilities,
+            instructions,
+            legacy: true,
+            modern: None,
+            modern_capabilities: serde_json::Value::Null,
+        }
+    }
+
     /// Whether the server declared capability `name` (e.g. `tools`, `logging`).
     pub fn has(&self, name: &str) -> bool {
         self.capabilities.get(name).is_some_and(|v| !v.is_null())

@@ -6,9 +6,13 @@
 //! Whatever the transport, messages an upstream sends *about* a call (progress, logging,
 //! sampling/elicitation/roots requests) are handed to that call's [`Relay`], so they reach the
 //! client that made the call and no other.
+//!
+//! What serves a server is a [`Backend`]; the gateway may bring its own kinds of backend
+//! through [`BackendFactory`]s ([`Upstream::start_with`]), wrapped in the same limits.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod backend;
 mod error;
 mod http;
 mod init;
@@ -28,7 +32,9 @@ use switchboard_protocol::Notification;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+pub use backend::{Backend, BackendFactory, Backends};
 pub use error::CallError;
+pub use futures_util::future::BoxFuture;
 pub use init::{Era, InitInfo};
 pub use relay::{Relay, RelayFuture};
 
@@ -94,6 +100,9 @@ impl Status {
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<dyn Backend>,
+    /// Built by a [`BackendFactory`]: the call's timeout and cancellation are enforced here
+    /// (the built-in transports enforce them themselves, cancelling upstream).
+    guarded: bool,
     name: Arc<str>,
     status: watch::Receiver<Status>,
     timeout: Duration,
@@ -298,52 +307,36 @@ async fn listen_for_changes(up: Upstream) {
     }
 }
 
-trait Backend: Send + Sync {
-    fn call<'a>(
-        &'a self,
-        method: &'a str,
-        params: Option<Box<RawValue>>,
-        opts: CallOptions,
-        era: Era,
-        timeout: Duration,
-    ) -> futures_util::future::BoxFuture<'a, Result<Box<RawValue>, CallError>>;
-    fn notify(&self, method: &str, params: Option<Box<RawValue>>);
-    fn shutdown(&self) -> futures_util::future::BoxFuture<'_, ()>;
-}
-
 impl Upstream {
-    /// Start the connection for `config` in the background; returns at once.
+    /// Start the connection for `config` in the background; returns at once. Served by the
+    /// built-in transports only; see [`Upstream::start_with`].
     pub fn start(
         name: &str,
         config: &ServerConfig,
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Upstream {
+        Self::start_with(name, config, events, &Backends::none())
+    }
+
+    /// As [`Upstream::start`], asking `backends`' factories first: the first that recognises
+    /// the entry serves it; else the built-in transport for its `transport`/`command`/`url`.
+    pub fn start_with(
+        name: &str,
+        config: &ServerConfig,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+        backends: &Backends,
+    ) -> Upstream {
         let name: Arc<str> = Arc::from(name);
-        let (status_tx, status) = watch::channel(Status::Starting);
-        let inner: Arc<dyn Backend> = match config.kind() {
-            TransportKind::Stdio => match &config.pool {
-                Some(pool) => {
-                    pool::Pool::start(name.clone(), config.clone(), pool, status_tx, events)
-                }
-                None => supervisor::StdioUpstream::start(
-                    name.clone(),
-                    config.clone(),
-                    status_tx,
-                    events,
-                ),
-            },
-            TransportKind::Http => {
-                http::HttpUpstream::start(name.clone(), config.clone(), status_tx, events)
+        let (inner, status, guarded) = match backends.build(&name, config, &events) {
+            Some((inner, status)) => (inner, status, true),
+            None => {
+                let (status_tx, status) = watch::channel(Status::Starting);
+                (builtin(&name, config, status_tx, events), status, false)
             }
-            TransportKind::Sse => legacy_sse::LegacySseUpstream::start(
-                name.clone(),
-                config.clone(),
-                status_tx,
-                events,
-            ),
         };
         let up = Upstream {
             inner,
+            guarded,
             metrics: Arc::new(CallMetrics::new(&name)),
             name,
             status,
@@ -475,7 +468,19 @@ impl Upstream {
             }
             _ => None,
         };
-        self.inner.call(method, params, opts, era, timeout).await
+        if !self.guarded {
+            return self.inner.call(method, params, opts, era, timeout).await;
+        }
+        let cancel = opts.cancel.clone();
+        let call =
+            tokio::time::timeout(timeout, self.inner.call(method, params, opts, era, timeout));
+        tokio::select! {
+            r = call => r.unwrap_or_else(|_| Err(CallError::Timeout {
+                server: self.name.to_string(),
+                after: timeout,
+            })),
+            _ = cancel.cancelled() => Err(CallError::Cancelled),
+        }
     }
 
     /// What the server said about itself, when it is ready.
@@ -494,6 +499,27 @@ impl Upstream {
     /// Stop the server: close stdin, then SIGTERM, then SIGKILL (stdio); end the session (HTTP).
     pub async fn shutdown(&self) {
         self.inner.shutdown().await
+    }
+}
+
+/// The built-in transport for `config`.
+fn builtin(
+    name: &Arc<str>,
+    config: &ServerConfig,
+    status: watch::Sender<Status>,
+    events: mpsc::UnboundedSender<UpstreamEvent>,
+) -> Arc<dyn Backend> {
+    match config.kind() {
+        TransportKind::Stdio => match &config.pool {
+            Some(pool) => pool::Pool::start(name.clone(), config.clone(), pool, status, events),
+            None => supervisor::StdioUpstream::start(name.clone(), config.clone(), status, events),
+        },
+        TransportKind::Http => {
+            http::HttpUpstream::start(name.clone(), config.clone(), status, events)
+        }
+        TransportKind::Sse => {
+            legacy_sse::LegacySseUpstream::start(name.clone(), config.clone(), status, events)
+        }
     }
 }
 

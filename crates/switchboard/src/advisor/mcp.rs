@@ -1,6 +1,6 @@
-//! `switchboard advisor`: the decision-support tools as an MCP server over stdio (one
-//! JSON-RPC message per line), started by the gateway as the server `switchboard` when
-//! `builtin.advisor` is on.
+//! The decision-support tools as an MCP server: [`handle`] answers one request, for the
+//! hidden `switchboard advisor` over stdio (one JSON-RPC message per line, [`serve`]) and for
+//! the gateway's in-process backend (`backend.rs`) alike.
 //!
 //! Session-era protocol only (2025-11-25 down to 2024-11-05, negotiated): `server/discover`
 //! gets -32601, so the gateway treats it as a session-era server and bridges 2026-07-28
@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 use switchboard_protocol::{
-    ErrorObject, Id, Message, RawValue, Request, methods, parse_message, to_raw, version,
+    ErrorObject, Id, Message, RawValue, methods, parse_message, to_raw, version,
 };
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -18,6 +18,14 @@ use super::tools;
 const MAX_LINE: usize = 1024 * 1024;
 
 pub const SERVER_NAME: &str = "switchboard-advisor";
+
+/// The `instructions` the server gives clients.
+pub const INSTRUCTIONS: &str = "Decision support for custom MCP servers. `decision_matrix` answers build, use or adapt from six factors; `roi` says whether building pays (more than $50K of value a year, break-even within the evaluation period).";
+
+/// The server's capabilities: tools, whose list never changes.
+pub fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}})
+}
 
 /// Serve MCP on stdin/stdout until stdin ends.
 pub async fn serve_stdio() -> anyhow::Result<()> {
@@ -78,15 +86,18 @@ async fn write(out: &mut (impl AsyncWrite + Unpin), msg: &Message) -> anyhow::Re
 pub fn handle_line(line: &[u8]) -> Option<Message> {
     match parse_message(line) {
         Err(f) => Some(Message::response(f.id, Err(f.error))),
-        Ok(Message::Request(req)) => Some(Message::response(req.id.clone(), handle(&req))),
+        Ok(Message::Request(req)) => Some(Message::response(
+            req.id.clone(),
+            handle(&req.method, req.params.as_deref()),
+        )),
         // `notifications/initialized`, `notifications/cancelled` (every call is answered at
         // once, so there is nothing to cancel) and any other notification or response.
         Ok(Message::Notification(_) | Message::Response(_)) => None,
     }
 }
 
-fn params(req: &Request) -> Result<Map<String, Value>, ErrorObject> {
-    match req.params.as_deref() {
+fn params(raw: Option<&RawValue>) -> Result<Map<String, Value>, ErrorObject> {
+    match raw {
         None => Ok(Map::new()),
         Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
             Ok(Value::Object(m)) => Ok(m),
@@ -95,25 +106,27 @@ fn params(req: &Request) -> Result<Map<String, Value>, ErrorObject> {
     }
 }
 
-fn handle(req: &Request) -> Result<Box<RawValue>, ErrorObject> {
-    match req.method.as_str() {
+/// The result of request `method` with `params`, or its JSON-RPC error (`-32601` for a method
+/// the server does not serve, `-32602` for unusable params or an unknown tool).
+pub fn handle(method: &str, raw: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    match method {
         methods::INITIALIZE => {
-            let p = params(req)?;
+            let p = params(raw)?;
             let requested = p.get("protocolVersion").and_then(Value::as_str);
             Ok(to_raw(&json!({
                 "protocolVersion": version::negotiate(requested),
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": capabilities(),
                 "serverInfo": {
                     "name": SERVER_NAME,
                     "title": "Switchboard decision support",
                     "version": env!("CARGO_PKG_VERSION")
                 },
-                "instructions": "Decision support for custom MCP servers. `decision_matrix` answers build, use or adapt from six factors; `roi` says whether building pays (more than $50K of value a year, break-even within the evaluation period)."
+                "instructions": INSTRUCTIONS
             })))
         }
         methods::PING => Ok(switchboard_protocol::empty_object()),
         methods::TOOLS_LIST => Ok(to_raw(&json!({"tools": tools::definitions()}))),
-        methods::TOOLS_CALL => call(&params(req)?),
+        methods::TOOLS_CALL => call(&params(raw)?),
         other => Err(ErrorObject::method_not_found(other)),
     }
 }

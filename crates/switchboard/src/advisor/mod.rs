@@ -4,12 +4,15 @@
 //!   verdict (more than $50K of value a year, break-even within the evaluation period);
 //! - `matrix.rs`: the reference decision matrix (build / use / adapt over six factors);
 //! - `render.rs`: the readable reports;
-//! - `tools.rs` and `mcp.rs`: both as MCP tools (`roi`, `decision_matrix`) served by the
-//!   hidden `switchboard advisor` over stdio, which [`inject`] adds to the gateway as the
-//!   server `switchboard` when `builtin.advisor` is on.
+//! - `tools.rs` and `mcp.rs`: both as MCP tools (`roi`, `decision_matrix`), served over stdio
+//!   by the hidden `switchboard advisor`;
+//! - `backend.rs`: the same server inside the gateway's process. [`inject`] adds the server
+//!   `switchboard` (this binary, `advisor`) to the config when `builtin.advisor` is on, and
+//!   the gateway's [`backends`] serve exactly that entry in-process instead of starting it.
 //!
 //! On the command line: `switchboard roi …` and `switchboard matrix …` (see their `--help`).
 
+pub mod backend;
 pub mod matrix;
 pub mod mcp;
 pub mod render;
@@ -24,9 +27,14 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use matrix::{Choice, Factor, MatrixInput, row};
 use roi::RoiInput;
 
+pub use backend::backends;
+
 /// The name of the built-in server in the catalogue: its tools are `switchboard__roi` and
 /// `switchboard__decision_matrix` with the default federation settings.
 pub const SERVER: &str = "switchboard";
+
+/// The arguments of the built-in server's command (the hidden subcommand).
+const ARGS: [&str; 1] = ["advisor"];
 
 /// `switchboard roi`.
 #[derive(clap::Args, Debug)]
@@ -207,9 +215,19 @@ pub fn inject(cfg: &mut switchboard_config::Config) -> anyhow::Result<()> {
             "servers.{name}.prefix: the prefix `{SERVER}` is taken by the built-in tools (builtin.advisor: true) (fix: choose another prefix, or set builtin.advisor: false)"
         );
     }
+    let exe = command()?;
+    let mut server = switchboard_config::ServerConfig::stdio(exe, ARGS.map(String::from).to_vec());
+    // It speaks the session-era protocol only: skip the `server/discover` probe.
+    server.protocol = switchboard_config::ProtocolMode::Legacy;
+    cfg.servers.insert(SERVER.into(), server);
+    Ok(())
+}
+
+/// The command of the built-in server: this executable.
+fn command() -> anyhow::Result<String> {
     let exe = std::env::current_exe()
         .context("builtin.advisor: cannot find the switchboard executable to start")?;
-    let exe = exe
+    Ok(exe
         .to_str()
         .with_context(|| {
             format!(
@@ -217,12 +235,19 @@ pub fn inject(cfg: &mut switchboard_config::Config) -> anyhow::Result<()> {
                 exe.display()
             )
         })?
-        .to_owned();
-    let mut server = switchboard_config::ServerConfig::stdio(exe, vec!["advisor".into()]);
-    // It speaks the session-era protocol only: skip the `server/discover` probe.
-    server.protocol = switchboard_config::ProtocolMode::Legacy;
-    cfg.servers.insert(SERVER.into(), server);
-    Ok(())
+        .to_owned())
+}
+
+/// Whether `name: config` is the entry [`inject`] adds: the name `switchboard`, this
+/// executable as its command, and `advisor` as its only argument. A server of the user's
+/// that is merely called `switchboard` (with `builtin.advisor` off) is not.
+pub fn is_builtin(name: &str, config: &switchboard_config::ServerConfig) -> bool {
+    name == SERVER
+        && config.args == ARGS
+        && config
+            .command
+            .as_deref()
+            .is_some_and(|c| command().is_ok_and(|exe| exe == c))
 }
 
 /// [`inject`], for a config being loaded: `let cfg = with_builtins(load(path)?)?`.
@@ -253,6 +278,9 @@ mod tests {
         );
         assert!(s.is_enabled());
 
+        assert!(is_builtin(SERVER, s));
+        assert!(!is_builtin("other", s));
+
         // A second injection finds the name taken: it is refused, naming the key.
         let e = inject(&mut cfg).unwrap_err().to_string();
         assert!(e.contains("servers.switchboard"), "{e}");
@@ -267,5 +295,27 @@ mod tests {
         cfg.servers.insert("tools".into(), other);
         let e = inject(&mut cfg).unwrap_err().to_string();
         assert!(e.contains("servers.tools.prefix"), "{e}");
+    }
+
+    #[test]
+    fn only_the_injected_entry_is_the_builtin_one() {
+        let exe = command().unwrap();
+        let advisor =
+            || switchboard_config::ServerConfig::stdio(exe.clone(), vec!["advisor".into()]);
+        assert!(is_builtin(SERVER, &advisor()));
+        // Another name, another command, other arguments: the user's own server.
+        assert!(!is_builtin("advisor", &advisor()));
+        let cat = switchboard_config::ServerConfig::stdio("/bin/cat", vec!["advisor".into()]);
+        assert!(!is_builtin(SERVER, &cat));
+        let mut more = advisor();
+        more.args.push("--verbose".into());
+        assert!(!is_builtin(SERVER, &more));
+        let mut none = advisor();
+        none.args.clear();
+        assert!(!is_builtin(SERVER, &none));
+        let mut http = advisor();
+        http.command = None;
+        http.url = Some("http://127.0.0.1:1/mcp".into());
+        assert!(!is_builtin(SERVER, &http));
     }
 }
