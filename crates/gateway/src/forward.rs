@@ -101,6 +101,11 @@ impl Gateway {
             };
             crate::trace::upstream_span(method, &route.original, &server, transport, era_name)
         };
+        // An in-process backend may call other tools as this caller (the dispatch seam); the
+        // built-in transports get nothing (and the check is one bool for them).
+        let on_behalf_of = upstream.in_process().then(|| {
+            Arc::new(crate::dispatch::Caller::of(ctx)) as Arc<dyn std::any::Any + Send + Sync>
+        });
         let call = |params: Box<RawValue>| {
             let upstream = upstream.clone();
             let (params, trace_headers) =
@@ -112,6 +117,7 @@ impl Gateway {
                 era,
                 param_headers: param_headers.clone(),
                 trace_headers,
+                on_behalf_of: on_behalf_of.clone(),
             };
             let (span, recorded) = (span.clone(), span.clone());
             async move {
@@ -184,6 +190,7 @@ impl Gateway {
                             .servers()
                             .get(route.server)
                             .map(|s| s.config.timeout.0 + self.mrtr.ttl());
+                        let on_behalf_of = on_behalf_of.clone();
                         let start = move |relay: Arc<dyn Relay>, cancel: CancellationToken| {
                             Box::pin(async move {
                                 let opts = CallOptions {
@@ -193,6 +200,7 @@ impl Gateway {
                                     era,
                                     param_headers,
                                     trace_headers,
+                                    on_behalf_of,
                                 };
                                 let result = upstream
                                     .call(&method, Some(params), opts)

@@ -221,6 +221,11 @@ pub struct CallOptions {
     pub param_headers: Vec<(String, String)>,
     /// W3C trace context headers (`traceparent`, `tracestate`) for an HTTP upstream.
     pub trace_headers: Vec<(&'static str, String)>,
+    /// Who the call is made for, for in-process backends (see [`Upstream::in_process`]) that
+    /// call other tools as that caller through the gateway's dispatch seam. Opaque here: the
+    /// gateway puts its `dispatch::Caller` in, a backend downcasts it. `None` for the built-in
+    /// transports (the caller's credentials never travel upstream).
+    pub on_behalf_of: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Default for CallOptions {
@@ -232,6 +237,7 @@ impl Default for CallOptions {
             era: None,
             param_headers: Vec::new(),
             trace_headers: Vec::new(),
+            on_behalf_of: None,
         }
     }
 }
@@ -361,6 +367,12 @@ impl Upstream {
         self.metrics
             .calls
             .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a [`BackendFactory`]'s backend serves this upstream (in this process), rather
+    /// than a built-in transport.
+    pub fn in_process(&self) -> bool {
+        self.guarded
     }
 
     pub fn name(&self) -> &Arc<str> {
