@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::AuditError;
-use crate::read::{parse_lines, read_jsonl};
-use crate::record::Record;
-use crate::sink::{Sink, SqliteSink, chain};
+use crate::format::{parse_lines, read_jsonl};
+use crate::record::{Record, chain};
+use crate::sink::SqliteSink;
 
 /// The records a crashed (or still running) gateway left in the journal files of `db`:
 /// older segments first, then the live journal. A last line cut short by a crash was never
@@ -169,6 +169,9 @@ impl Journal {
     }
 }
 
+/// What rotating the journal gave: the new segment and its records, if anything was staged.
+pub(crate) type Rotated = Result<Option<(PathBuf, Vec<Record>)>, AuditError>;
+
 /// Moves journal segments into the database.
 pub(super) struct Importer {
     pub(super) db: parking_lot::Mutex<SqliteSink>,
@@ -179,12 +182,9 @@ impl Importer {
     /// runs as soon as the sink is free again), insert it
     /// in one transaction, then delete the segment. A failed import leaves the segment on disk
     /// and is retried from it, together with any later one, at the next flush.
-    pub(super) fn flush(&self, sink: &parking_lot::Mutex<Sink>, released: impl FnOnce()) {
+    pub(super) fn flush(&self, rotate: impl FnOnce() -> Rotated, released: impl FnOnce()) {
         let mut db = self.db.lock();
-        let rotated = match &mut *sink.lock() {
-            Sink::Journal(j) => j.rotate(),
-            _ => Ok(None),
-        };
+        let rotated = rotate();
         released();
         let (db_path, fresh) = match rotated {
             Ok(r) => (db.path.clone(), r),

@@ -22,15 +22,18 @@ use switchboard_config::{AuditConfig, AuditSink};
 use switchboard_store::hex;
 use tokio::sync::{mpsc, oneshot};
 
+mod commit;
+mod format;
 mod journal;
 mod read;
 mod record;
 mod sink;
 
+use commit::{Sink, commit, writer};
 use journal::{Importer, Journal};
 pub use read::read;
 pub use record::{Broken, GENESIS, Record, redact, verify};
-use sink::{JsonlSink, Sink, SqliteSink, commit, writer};
+use sink::{JsonlSink, SqliteSink};
 
 /// Longest argument text kept in a record.
 const MAX_ARGS: usize = 4096;
@@ -94,7 +97,11 @@ impl Inline {
     /// holder, so the importer commits the queue once it lets go.
     fn flush(&self) {
         if let Some(importer) = &self.importer {
-            importer.flush(&self.sink, || self.lead());
+            let rotate = || match &mut *self.sink.lock() {
+                Sink::Journal(j) => j.rotate(),
+                _ => Ok(None),
+            };
+            importer.flush(rotate, || self.lead());
         }
     }
 }

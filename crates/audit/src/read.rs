@@ -4,54 +4,9 @@
 use std::path::Path;
 
 use crate::AuditError;
+use crate::format::{COLUMNS, read_jsonl, row_to_record};
 use crate::journal::journal_records;
 use crate::record::Record;
-use crate::sink::COLUMNS;
-
-/// Records from JSON lines (blank lines skipped); errors name the file and line.
-pub(crate) fn parse_lines(path: &Path, text: &str) -> Result<Vec<Record>, AuditError> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| AuditError::Parse {
-                path: path.to_owned(),
-                line: i + 1,
-                why: e.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// A JSONL audit file or journal segment.
-pub(crate) fn read_jsonl(path: &Path) -> Result<Vec<Record>, AuditError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AuditError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_lines(path, &text)
-}
-
-pub(crate) fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
-    Ok(Record {
-        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-        time: r.get(1)?,
-        subject: r.get(2)?,
-        role: r.get(3)?,
-        auth: r.get(4)?,
-        client_ip: r.get(5)?,
-        transport: r.get(6)?,
-        method: r.get(7)?,
-        target: r.get(8)?,
-        outcome: r.get(9)?,
-        error_code: r.get(10)?,
-        latency_us: u64::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
-        args_sha256: r.get(12)?,
-        args: r.get(13)?,
-        prev: r.get(14)?,
-        hash: r.get(15)?,
-    })
-}
 
 /// The database's records followed by those still in its journal. A running gateway may move
 /// a segment into the database between the two reads; a read that sees a gap is repeated.

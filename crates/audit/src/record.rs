@@ -102,3 +102,25 @@ pub fn redact(value: &mut serde_json::Value, keys: &[String]) {
         _ => {}
     }
 }
+
+/// Give `r` the next sequence number and its place in the chain; returns its JSON line
+/// (without the newline). The record is serialized once: its hash covers the JSON with an
+/// empty `hash` (the last field), which the line then completes.
+pub(crate) fn chain(r: &mut Record, prev: &mut String, seq: &mut u64) -> String {
+    *seq += 1;
+    r.seq = *seq;
+    r.prev.clone_from(prev);
+    r.hash.clear();
+    let mut json = serde_json::to_string(&*r).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(json.as_bytes());
+    r.hash = hex(&h.finalize());
+    debug_assert!(json.ends_with(r#""hash":""}"#));
+    json.truncate(json.len() - 2);
+    json.push_str(&r.hash);
+    json.push_str("\"}");
+    prev.clone_from(&r.hash);
+    json
+}

@@ -1,106 +1,11 @@
-//! Where records are committed: SQLite (through the journal, or one transaction per commit),
-//! a JSON-lines file, or a standard stream; each commit continues the hash chain.
+//! The file sinks: the SQLite database (through the journal, or one transaction per commit)
+//! and a JSON-lines file, each continuing the hash chain where the file left it.
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use switchboard_store::hex;
-use tokio::sync::mpsc;
-
-use crate::journal::Journal;
-use crate::read::read;
-use crate::record::{GENESIS, Record};
-use crate::{AuditError, Entry};
-
-pub(crate) enum Sink {
-    /// SQLite through the journal (the default).
-    Journal(Journal),
-    /// SQLite, one transaction per commit (`fsync: true`).
-    Sqlite(SqliteSink),
-    Jsonl(JsonlSink),
-    /// JSON lines on stdout (or stderr).
-    Stream {
-        stdout: bool,
-        prev: String,
-        seq: u64,
-    },
-}
-
-/// Most records per commit.
-pub(crate) const BATCH: usize = 512;
-
-pub(crate) fn writer(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Entry>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
-            }
-        }
-        commit(&mut sink, batch);
-    }
-}
-
-/// Append a batch and acknowledge its records once it is committed.
-pub(crate) fn commit(sink: &mut Sink, batch: Vec<Entry>) {
-    let n = batch.len();
-    let (records, acks): (Vec<Record>, Vec<_>) =
-        batch.into_iter().map(|e| (e.record, e.ack)).unzip();
-    let result = match sink {
-        Sink::Journal(j) => j.append(records),
-        Sink::Sqlite(s) => {
-            let mut records = records;
-            s.append(&mut records)
-        }
-        Sink::Jsonl(s) => s.append(records),
-        Sink::Stream { stdout, prev, seq } => {
-            let mut out = String::new();
-            for mut r in records {
-                out.push_str(&chain(&mut r, prev, seq));
-                out.push('\n');
-            }
-            use std::io::Write;
-            let _ = if *stdout {
-                std::io::stdout().write_all(out.as_bytes())
-            } else {
-                std::io::stderr().write_all(out.as_bytes())
-            };
-            Ok(())
-        }
-    };
-    if let Err(e) = result {
-        // Not acknowledged: the requests waiting on these records learn nothing was kept,
-        // and the log says why. (Their acks are dropped.)
-        tracing::error!(error = %e, records = n, "audit records could not be written");
-        return;
-    }
-    for ack in acks.into_iter().flatten() {
-        let _ = ack.send(());
-    }
-}
-
-/// Give `r` the next sequence number and its place in the chain; returns its JSON line
-/// (without the newline). The record is serialized once: its hash covers the JSON with an
-/// empty `hash` (the last field), which the line then completes.
-pub(crate) fn chain(r: &mut Record, prev: &mut String, seq: &mut u64) -> String {
-    *seq += 1;
-    r.seq = *seq;
-    r.prev.clone_from(prev);
-    r.hash.clear();
-    let mut json = serde_json::to_string(&*r).unwrap_or_default();
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(json.as_bytes());
-    r.hash = hex(&h.finalize());
-    debug_assert!(json.ends_with(r#""hash":""}"#));
-    json.truncate(json.len() - 2);
-    json.push_str(&r.hash);
-    json.push_str("\"}");
-    prev.clone_from(&r.hash);
-    json
-}
+use crate::AuditError;
+use crate::format::{COLUMNS, SCHEMA, read_jsonl};
+use crate::record::{GENESIS, Record, chain};
 
 pub(crate) struct SqliteSink {
     pub(crate) path: PathBuf,
@@ -108,22 +13,6 @@ pub(crate) struct SqliteSink {
     pub(crate) prev: String,
     pub(crate) seq: u64,
 }
-
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    time TEXT NOT NULL, subject TEXT NOT NULL, role TEXT, auth TEXT NOT NULL, client_ip TEXT,
-    transport TEXT NOT NULL, method TEXT NOT NULL, target TEXT, outcome TEXT NOT NULL,
-    error_code INTEGER, latency_us INTEGER NOT NULL, args_sha256 TEXT, args TEXT,
-    prev TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-";
-
-pub(crate) const COLUMNS: &str = "seq, time, subject, role, auth, client_ip, transport, method, target, outcome, error_code, latency_us, args_sha256, args, prev, hash";
 
 impl SqliteSink {
     pub(crate) fn open(path: &Path, fsync: bool) -> Result<Self, AuditError> {
@@ -231,7 +120,7 @@ pub(crate) struct JsonlSink {
 
 impl JsonlSink {
     pub(crate) fn open(path: &Path, fsync: bool) -> Result<Self, AuditError> {
-        let (prev, seq) = match read(path, None) {
+        let (prev, seq) = match read_jsonl(path) {
             Ok(records) => records
                 .last()
                 .map_or((GENESIS.to_owned(), 0), |r| (r.hash.clone(), r.seq)),

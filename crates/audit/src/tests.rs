@@ -1,8 +1,8 @@
 //! Tests of the audit trail: chains, redaction, sinks, the journal and its recovery.
 use super::journal::Journal;
 use super::*;
-use crate::read::read_jsonl;
-use crate::sink::chain;
+use crate::format::read_jsonl;
+use crate::record::chain;
 
 fn records(n: u64) -> Vec<Record> {
     let (mut prev, mut seq) = (GENESIS.to_owned(), 0);

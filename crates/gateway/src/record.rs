@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, Request, codes, methods};
 
-use crate::pipeline::{RequestCtx, Transport};
+use crate::request::{RequestCtx, Transport};
 
 /// The audit record of one answered request: who, how, what about (tool or prompt name, URI,
 /// task id), the outcome (`ok`, `error`, `denied`, `rate_limited`) and its code, the latency,

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::keys::{AuditAction, KeysAction};
+
 /// Switchboard puts many MCP servers behind one endpoint.
 ///
 /// Start with `switchboard serve --config examples/quickstart.yaml`, then point any MCP client
@@ -124,46 +126,6 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum KeysAction {
-    /// Make a key; it is printed once and never stored.
-    Create {
-        /// A name for the key's holder (unique; used to revoke it).
-        #[arg(long)]
-        name: String,
-        /// The role it grants (one of `roles:`, or admin/developer/viewer by default).
-        #[arg(long)]
-        role: String,
-    },
-    /// List keys (never their secrets).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a key by id or name.
-    Revoke { key: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum AuditAction {
-    /// The newest records.
-    Tail {
-        #[arg(short = 'n', long, default_value_t = 20)]
-        lines: usize,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Records whose subject, method, target or outcome contains TEXT.
-    Search {
-        text: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check the hash chain: exits 1 and names the first bad record if any record was edited,
-    /// removed or reordered.
-    Verify,
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -15,6 +15,7 @@
 pub mod backend;
 pub mod matrix;
 pub mod mcp;
+pub mod numbers;
 pub mod render;
 pub mod roi;
 pub mod tools;

@@ -218,27 +218,27 @@ fn verdict(
 ) -> Verdict {
     let meets_value_threshold = annual_value > VALUE_PER_YEAR_THRESHOLD;
     let breaks_even_in_period = break_even_months.is_some_and(|m| m <= months);
-    let threshold = crate::advisor::render::whole_money(VALUE_PER_YEAR_THRESHOLD);
-    let period = crate::advisor::render::number(months);
+    let threshold = crate::advisor::numbers::whole_money(VALUE_PER_YEAR_THRESHOLD);
+    let period = crate::advisor::numbers::number(months);
     let mut reasons = vec![if meets_value_threshold {
         format!(
             "worth {} a year, above the {threshold} a year the reference sets for building",
-            crate::advisor::render::whole_money(annual_value)
+            crate::advisor::numbers::whole_money(annual_value)
         )
     } else {
         format!(
             "worth {} a year, not above the {threshold} a year the reference sets for building",
-            crate::advisor::render::whole_money(annual_value)
+            crate::advisor::numbers::whole_money(annual_value)
         )
     }];
     reasons.push(match break_even_months {
         Some(m) if breaks_even_in_period => format!(
             "breaks even after {} months, within the {period}-month evaluation period",
-            crate::advisor::render::number(m)
+            crate::advisor::numbers::number(m)
         ),
         Some(m) => format!(
             "breaks even after {} months, after the {period}-month evaluation period",
-            crate::advisor::render::number(m)
+            crate::advisor::numbers::number(m)
         ),
         None => format!(
             "never breaks even: {}",

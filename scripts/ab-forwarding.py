@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""A/B of the forwarding path: two switchboard builds serving at once in front of the same
+bench-upstream, driven in interleaved rounds by `switchboard load`; gateway CPU per call from
+/proc/PID/stat (utime + stime) around each run, median of the rounds.
+
+  python3 scripts/ab-forwarding.py BEFORE_DIR AFTER_DIR [--rounds 5] [--calls 20000] [--sse]
+
+BEFORE_DIR / AFTER_DIR hold release builds of `switchboard` and `bench-upstream` (e.g.
+target/release of two checkouts). The load driver and the upstream come from AFTER_DIR.
+Everything runs on 127.0.0.1; every run is bounded in calls (and by a 300 s timeout).
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def start(cmd, marker, env=None):
+    """Start `cmd`; wait for a stderr line containing `marker`; return (process, rest of line)."""
+    p = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )
+    for line in p.stderr:
+        if marker in line:
+            rest = line.split(marker, 1)[1].strip()
+            # Keep draining stderr so the child never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            return p, rest
+    p.kill()
+    sys.exit(f"{cmd[0]} exited before saying {marker!r}")
+
+
+def load(driver, url, c, n):
+    warm = max(50, min(2000, n // 10))
+    out = subprocess.run(
+        [driver, "load", "--url", url, "--protocol", "legacy", "--tool", "echo",
+         "--args", '{"text":"hello"}', "--json", "--no-progress",
+         "-c", str(c), "-n", str(n), "--warmup", str(warm)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    r = json.loads(out.stdout)
+    assert r["ok"] == r["requests"], r
+    return r, n + warm
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("before")
+    ap.add_argument("after")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--sse", action="store_true")
+    a = ap.parse_args()
+    after_bin = os.path.join(a.after, "switchboard")
+    up_cmd = [os.path.join(a.after, "bench-upstream"), "--http", "127.0.0.1:0"]
+    if a.sse:
+        up_cmd.append("--sse")
+    up, up_url = start(up_cmd, "listening on ")
+    procs = [up]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "gw.yaml")
+            with open(cfg, "w") as f:
+                f.write(f"cache: {{enabled: false}}\nservers:\n  up:\n    url: {up_url}\n    protocol: legacy\n")
+            env = dict(os.environ, RUST_LOG="warn")
+            gws = {}
+            for name, d in (("before", a.before), ("after", a.after)):
+                p, url = start([os.path.join(d, "switchboard"), "serve", "--listen", "127.0.0.1:0",
+                                "--config", cfg], "switchboard listening on ", env)
+                procs.append(p)
+                gws[name] = (p, re.sub(r"\s.*$", "", url))
+            results = {name: [] for name in gws}
+            for _ in range(a.rounds):
+                for name, (p, url) in gws.items():
+                    c0 = cpu_seconds(p.pid)
+                    r, total = load(after_bin, url, a.concurrency, a.calls)
+                    us = (cpu_seconds(p.pid) - c0) * 1e6 / total
+                    results[name].append((us, r["rps"], r["latency_ms"]["p50"]))
+            kind = "SSE" if a.sse else "JSON"
+            print(f"{kind}, c={a.concurrency}, {a.calls} calls per run, {a.rounds} rounds interleaved")
+            print("| build | gateway CPU µs/call (median) | all rounds | calls/s (median) | p50 ms (median) |")
+            print("|---|---|---|---|---|")
+            for name, runs in results.items():
+                cpu = statistics.median(u for u, _, _ in runs)
+                rps = statistics.median(r for _, r, _ in runs)
+                p50 = statistics.median(p for _, _, p in runs)
+                every = ", ".join(f"{u:.1f}" for u, _, _ in runs)
+                print(f"| {name} | {cpu:.1f} | {every} | {rps:.0f} | {p50:.3f} |")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()
