@@ -48,7 +48,7 @@ def start(cmd, marker, env=None):
 def load(driver, url, c, n):
     warm = max(50, min(2000, n // 10))
     out = subprocess.run(
-        [driver, "load", "--url", url, "--protocol", "legacy", "--tool", "echo",
+        [driver, "load", "--url", url, "--protocol", "legacy", "--tool", "up__echo",
          "--args", '{"text":"hello"}', "--json", "--no-progress",
          "-c", str(c), "-n", str(n), "--warmup", str(warm)],
         capture_output=True, text=True, timeout=300, check=True,
@@ -86,14 +86,16 @@ def main():
                 procs.append(p)
                 gws[name] = (p, re.sub(r"\s.*$", "", url))
             results = {name: [] for name in gws}
-            for _ in range(a.rounds):
-                for name, (p, url) in gws.items():
+            order = list(gws.items())
+            for i in range(a.rounds):
+                # ABBA: alternate which build goes first, so drift within a round hits both.
+                for name, (p, url) in (order if i % 2 == 0 else order[::-1]):
                     c0 = cpu_seconds(p.pid)
                     r, total = load(after_bin, url, a.concurrency, a.calls)
                     us = (cpu_seconds(p.pid) - c0) * 1e6 / total
                     results[name].append((us, r["rps"], r["latency_ms"]["p50"]))
             kind = "SSE" if a.sse else "JSON"
-            print(f"{kind}, c={a.concurrency}, {a.calls} calls per run, {a.rounds} rounds interleaved")
+            print(f"{kind}, c={a.concurrency}, {a.calls} calls per run, {a.rounds} rounds interleaved (order alternating)")
             print("| build | gateway CPU µs/call (median) | all rounds | calls/s (median) | p50 ms (median) |")
             print("|---|---|---|---|---|")
             for name, runs in results.items():
