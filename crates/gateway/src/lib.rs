@@ -35,6 +35,7 @@ pub mod stdio;
 pub mod subscriptions;
 mod tasks;
 pub mod trace;
+mod upstream_events;
 
 pub use gateway::Gateway;
 pub use pipeline::Identity;
