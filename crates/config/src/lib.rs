@@ -15,6 +15,7 @@ mod builtin;
 mod cache;
 mod federation;
 mod http;
+mod http_api;
 mod log;
 mod rate_limits;
 mod reload;
@@ -26,6 +27,7 @@ mod telemetry;
 
 // Value formats used across sections.
 mod duration;
+mod pattern;
 mod size;
 
 // Loading and its stages, errors, and the Claude Desktop import.
@@ -45,9 +47,11 @@ pub use duration::Dur;
 pub use error::{ConfigError, Problem};
 pub use federation::*;
 pub use http::*;
+pub use http_api::*;
 pub use import::import_claude;
 pub use load::{from_str, load};
 pub use log::*;
+pub use pattern::glob;
 pub use rate_limits::*;
 pub use reload::*;
 pub use request_state::*;

@@ -109,6 +109,28 @@ pub struct ServerConfig {
     /// pool's `acquire_timeout` for a pooled server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_timeout: Option<Dur>,
+    /// An OpenAPI 3.0/3.1 document (a file, relative to the config file, or an http(s) URL;
+    /// JSON or YAML): each operation becomes a tool the gateway serves itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<String>,
+    /// Where the HTTP API answers (`openapi`, `http_tools`); with `openapi`, the document's
+    /// first `servers` entry when absent. Calls go to this base only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// With `openapi`: which operations become tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<crate::OperationFilter>,
+    /// Tools the gateway serves itself by calling the HTTP API at `base_url`, by name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub http_tools: IndexMap<String, crate::HttpToolConfig>,
+    /// jq expressions shaping the JSON answers of the tools a glob names (the tool's own
+    /// `response` wins): `{"get_*": "{id, name}"}`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub responses: IndexMap<String, String>,
+    /// HTTP API tools: the longest answer text handed to the client; longer ones are cut with
+    /// a note saying so (default 100000 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<usize>,
 }
 
 // The defaults of `ServerConfig`'s keys, and the tests that leave a default out of written YAML.
@@ -171,6 +193,12 @@ impl ServerConfig {
             pool: None,
             max_concurrency: None,
             queue_timeout: None,
+            openapi: None,
+            base_url: None,
+            operations: None,
+            http_tools: IndexMap::new(),
+            responses: IndexMap::new(),
+            max_response_bytes: None,
         }
     }
 
@@ -189,8 +217,15 @@ impl ServerConfig {
         match (self.transport, &self.command) {
             (Some(k), _) => k,
             (None, Some(_)) => TransportKind::Stdio,
+            (None, None) if self.is_http_api() => TransportKind::HttpApi,
             (None, None) => TransportKind::Http,
         }
+    }
+
+    /// Whether the gateway serves this entry's tools itself from an HTTP API (`openapi` or
+    /// `http_tools`).
+    pub fn is_http_api(&self) -> bool {
+        self.openapi.is_some() || !self.http_tools.is_empty()
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -249,6 +284,9 @@ pub enum TransportKind {
     Http,
     /// The legacy HTTP+SSE transport (protocol 2024-11-05).
     Sse,
+    /// Not an MCP server: an HTTP API whose operations the gateway serves as tools
+    /// (`openapi`, `http_tools`); inferred from those keys.
+    HttpApi,
 }
 
 /// Restart policy for stdio servers: exponential backoff, and crash-loop detection.

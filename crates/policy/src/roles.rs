@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use switchboard_config::RoleConfig;
+pub use switchboard_config::glob;
 
 /// What a permission is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,30 +134,6 @@ impl Policy {
 /// Whether a tool pattern (as written in `allow`) names the tool `exposed` (`original` upstream).
 pub fn tool_matches(pattern: &str, separator: &str, exposed: &str, original: &str) -> bool {
     Pattern::parse(pattern, separator).matches(Subject::Tool, exposed, original)
-}
-
-/// Glob match with `*` only (any run, including empty). Linear in practice: the classic
-/// two-pointer algorithm with one backtrack point.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == b'*')
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
         level: "warn".into(),
         ..cfg.log.clone()
     });
-    Gateway::start_with(cfg, Duration::MAX, false, crate::advisor::backends())
+    Gateway::start_with(cfg, Duration::MAX, false, crate::run::backends()?)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
 }

@@ -38,7 +38,7 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let admin = bind_admin(&cfg).await?;
     let path = cfg.http.path.clone();
     let grace = cfg.http.shutdown_grace.0;
-    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, false, crate::advisor::backends())
+    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, false, crate::run::backends()?)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     for s in gw.catalog.servers().iter() {
@@ -67,7 +67,7 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let grace = cfg.http.shutdown_grace.0;
     let signal = shutdown_signal();
     let admin = bind_admin(&cfg).await?;
-    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, true, crate::advisor::backends())
+    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, true, crate::run::backends()?)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     let reloads = start_reloads(&gw, config, None);
@@ -212,4 +212,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
             _ = wait(term) => {}
         }
     }
+}
+
+/// The backends this binary serves entries with besides MCP servers: the built-in advisor
+/// tools and HTTP APIs (`openapi`, `http_tools`).
+pub fn backends() -> anyhow::Result<switchboard_upstream::Backends> {
+    let http_api = switchboard_http_api::HttpApiFactory::new().map_err(anyhow::Error::msg)?;
+    Ok(crate::advisor::backends().with(http_api))
 }

@@ -138,6 +138,57 @@ impl std::fmt::Debug for Backends {
     }
 }
 
+/// A backend that cannot serve its entry (its config is unusable, or no factory of this
+/// process serves its kind): its status is down with the reason, and every call fails as
+/// unavailable, naming it. A factory returns one to report a problem instead of panicking or
+/// leaving the entry out silently.
+pub struct Down {
+    name: Arc<str>,
+    reason: String,
+    status: watch::Sender<Status>,
+}
+
+impl Down {
+    pub fn new(name: &Arc<str>, reason: impl Into<String>, status: watch::Sender<Status>) -> Self {
+        let reason = reason.into();
+        tracing::error!(server = %name, %reason, "server cannot be served");
+        status.send_replace(Status::CrashLoop {
+            reason: reason.clone(),
+            restarts: 0,
+        });
+        Self {
+            name: name.clone(),
+            reason,
+            status,
+        }
+    }
+}
+
+impl Backend for Down {
+    fn call<'a>(
+        &'a self,
+        _method: &'a str,
+        _params: Option<Box<RawValue>>,
+        _opts: CallOptions,
+        _era: Era,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
+        Box::pin(async move {
+            Err(CallError::Unavailable {
+                server: self.name.to_string(),
+                reason: self.reason.clone(),
+            })
+        })
+    }
+
+    fn notify(&self, _method: &str, _params: Option<Box<RawValue>>) {}
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.status.send_replace(Status::Stopped);
+        Box::pin(async {})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

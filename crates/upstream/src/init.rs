@@ -59,6 +59,15 @@ impl InitInfo {
         }
     }
 
+    /// The same, also speaking 2026-07-28: for a backend that keeps no session and sends
+    /// nothing to the client during a call, so modern clients are relayed to it directly
+    /// (no bridge, no parked call) with the same capabilities.
+    pub fn and_modern(mut self) -> InitInfo {
+        self.modern = version::MODERN_VERSIONS.first().map(|v| (*v).to_owned());
+        self.modern_capabilities = self.capabilities.clone();
+        self
+    }
+
     /// Whether the server declared capability `name` (e.g. `tools`, `logging`).
     pub fn has(&self, name: &str) -> bool {
         self.capabilities.get(name).is_some_and(|v| !v.is_null())

@@ -32,7 +32,7 @@ use switchboard_protocol::Notification;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use backend::{Backend, BackendFactory, Backends};
+pub use backend::{Backend, BackendFactory, Backends, Down};
 pub use error::CallError;
 pub use futures_util::future::BoxFuture;
 pub use init::{Era, InitInfo};
@@ -532,6 +532,12 @@ fn builtin(
         TransportKind::Sse => {
             legacy_sse::LegacySseUpstream::start(name.clone(), config.clone(), status, events)
         }
+        TransportKind::HttpApi => Arc::new(backend::Down::new(
+            name,
+            "an HTTP API entry (`openapi`, `http_tools`) needs the gateway's HTTP API backend, \
+             which this command does not run",
+            status,
+        )),
     }
 }
 

@@ -37,6 +37,136 @@ pub(super) fn check_servers(
     p
 }
 
+/// An entry the gateway serves from an HTTP API: no MCP transport keys, a base URL it can call,
+/// tools it can build.
+fn check_http_api(name: &str, s: &ServerConfig) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if s.command.is_some() || s.url.is_some() {
+        p.push(
+            Problem::new(
+                format!("servers.{name}"),
+                "has `openapi`/`http_tools` and also `command` or `url`",
+            )
+            .fix("an entry is either an MCP server (`command`/`url`) or an HTTP API (`openapi`/`http_tools` with `base_url`); split it in two"),
+        );
+    }
+    if !s.args.is_empty() || !s.env.is_empty() || s.cwd.is_some() || s.pool.is_some() {
+        p.push(
+            Problem::new(
+                format!("servers.{name}"),
+                "`args`, `env`, `cwd` and `pool` only apply to stdio servers",
+            )
+            .fix("remove them"),
+        );
+    }
+    if s.isolation == Isolation::Session {
+        p.push(
+            Problem::new(
+                at(name, "isolation"),
+                "`session` isolation applies to stdio servers (`command`)",
+            )
+            .fix("remove it: an HTTP API keeps no per-session process"),
+        );
+    }
+    if s.transport.is_some_and(|t| t != TransportKind::HttpApi) {
+        p.push(
+            Problem::new(at(name, "type"), "does not fit an HTTP API entry")
+                .fix("remove `type` (it is inferred) or write `type: http-api`"),
+        );
+    }
+    if !s.is_http_api() {
+        p.push(
+            Problem::new(
+                format!("servers.{name}"),
+                "`type: http-api` needs `openapi` or `http_tools`",
+            )
+            .fix("add `openapi: spec.yaml` or declare `http_tools:`"),
+        );
+    }
+    match &s.base_url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => p.push(
+            Problem::new(at(name, "base_url"), format!("`{u}` is not an http(s) URL"))
+                .fix("write e.g. `http://127.0.0.1:9000` or `https://api.example.com/v1`"),
+        ),
+        None if !s.http_tools.is_empty() && s.openapi.is_none() => p.push(
+            Problem::new(
+                at(name, "base_url"),
+                "is missing: `http_tools` are calls to it",
+            )
+            .fix("add `base_url: https://api.example.com`"),
+        ),
+        _ => {}
+    }
+    if s.max_response_bytes == Some(0) {
+        p.push(
+            Problem::new(
+                at(name, "max_response_bytes"),
+                "is 0, so every answer would be cut",
+            )
+            .fix("give it room, e.g. `100000`"),
+        );
+    }
+    for (tool, t) in &s.http_tools {
+        let key = |k: &str| at(name, &format!("http_tools.{tool}.{k}"));
+        if tool.is_empty()
+            || tool.len() > 128
+            || !tool
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            p.push(
+                Problem::new(
+                    at(name, &format!("http_tools.{tool}")),
+                    "tool names may use letters, digits, `_`, `-` and `.` (at most 128)",
+                )
+                .fix("rename the tool"),
+            );
+        }
+        if !matches!(
+            t.method.to_ascii_uppercase().as_str(),
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD"
+        ) {
+            p.push(
+                Problem::new(
+                    key("method"),
+                    format!("`{}` is not a method HTTP tools use", t.method),
+                )
+                .fix("use GET, POST, PUT, PATCH, DELETE or HEAD"),
+            );
+        }
+        if !t.path.starts_with('/') {
+            p.push(
+                Problem::new(key("path"), format!("`{}` does not start with `/`", t.path))
+                    .fix("write the path under base_url, e.g. `/employees/{employee_id}`"),
+            );
+        }
+        if t.path.contains('?') || t.path.contains('#') {
+            p.push(
+                Problem::new(key("path"), "holds a query or fragment")
+                    .fix("keep the path only; arguments not in the path go to the query"),
+            );
+        }
+        if t.path.matches('{').count() != t.path.matches('}').count() {
+            p.push(
+                Problem::new(key("path"), "has an unclosed `{` placeholder")
+                    .fix("write placeholders as `{argument}`"),
+            );
+        }
+        if let Some(schema) = &t.input_schema
+            && schema.get("type").and_then(|v| v.as_str()) != Some("object")
+        {
+            p.push(
+                Problem::new(
+                    key("input_schema"),
+                    "is not an object schema (`type: object`)",
+                )
+                .fix("tool arguments are an object: `{type: object, properties: {…}}`"),
+            );
+        }
+    }
+    p
+}
+
 /// `tool_timeouts`: none is zero.
 fn check_tool_timeouts(name: &str, s: &ServerConfig) -> Vec<Problem> {
     let mut p = Vec::new();
@@ -90,6 +220,23 @@ fn check_transport(name: &str, s: &ServerConfig) -> Vec<Problem> {
                 "the legacy HTTP+SSE transport cannot carry protocol 2026-07-28",
             )
             .fix("use `protocol: legacy` (or `auto`), or `type: http`"),
+        );
+    }
+    if s.is_http_api() || s.transport == Some(TransportKind::HttpApi) {
+        p.extend(check_http_api(name, s));
+        return p;
+    }
+    if s.base_url.is_some()
+        || s.operations.is_some()
+        || !s.responses.is_empty()
+        || s.max_response_bytes.is_some()
+    {
+        p.push(
+            Problem::new(
+                format!("servers.{name}"),
+                "`base_url`, `operations`, `responses` and `max_response_bytes` apply to HTTP API entries only",
+            )
+            .fix("add `openapi:` or `http_tools:` (the gateway serves the API's tools), or remove them"),
         );
     }
     match (&s.command, &s.url) {
