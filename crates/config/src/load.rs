@@ -15,7 +15,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         file: path.to_owned(),
         source,
     })?;
-    from_str(&text, path, &|k| std::env::var(k).ok())
+    let mut config = from_str(&text, path, &|k| std::env::var(k).ok())?;
+    // Files the config names are relative to the config file, wherever the gateway runs.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        for server in config.servers.values_mut() {
+            if let Some(spec) = &mut server.openapi
+                && !spec.starts_with("http://")
+                && !spec.starts_with("https://")
+                && Path::new(spec.as_str()).is_relative()
+            {
+                *spec = dir.join(&*spec).to_string_lossy().into_owned();
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// Parse and validate configuration text. `file` is only used in messages.

@@ -20,13 +20,37 @@ use crate::tool::Tool;
 /// The most bytes of an answer read; a longer one is refused (the tool's error).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// The tools of an entry, and where they call.
+pub struct Tools {
+    /// `base_url` without a trailing `/`.
+    pub base: String,
+    pub tools: Vec<Tool>,
+    /// The `tools/list` result, built once.
+    pub listing: Box<RawValue>,
+}
+
+impl Tools {
+    pub fn new(base: String, tools: Vec<Tool>) -> Self {
+        let listing = serde_json::json!({
+            "tools": tools.iter().map(Tool::listing).collect::<Vec<_>>()
+        });
+        Self {
+            base,
+            tools,
+            listing: to_raw(&listing),
+        }
+    }
+
+    fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+}
+
 pub struct HttpApi {
     pub(crate) name: Arc<str>,
-    /// `base_url` without a trailing `/`.
-    pub(crate) base: String,
-    pub(crate) tools: Vec<Tool>,
-    /// The `tools/list` result, built once.
-    pub(crate) listing: Box<RawValue>,
+    /// Set once the tools are built (at once for `http_tools`, after loading an `openapi`
+    /// document); calls wait for it through the upstream's `Starting` status.
+    pub(crate) tools: std::sync::OnceLock<Arc<Tools>>,
     /// The entry's `headers`, sent with every request.
     pub(crate) headers: HeaderMap,
     pub(crate) client: reqwest::Client,
@@ -35,11 +59,15 @@ pub struct HttpApi {
 }
 
 impl HttpApi {
-    fn tool(&self, name: &str) -> Option<&Tool> {
-        self.tools.iter().find(|t| t.name == name)
+    fn loaded(&self) -> Result<&Arc<Tools>, CallError> {
+        self.tools.get().ok_or_else(|| CallError::Unavailable {
+            server: self.name.to_string(),
+            reason: "its tools are not loaded yet".into(),
+        })
     }
 
     async fn call_tool(&self, params: Option<&RawValue>) -> Result<Box<RawValue>, CallError> {
+        let loaded = self.loaded()?.clone();
         #[derive(serde::Deserialize)]
         struct P {
             name: String,
@@ -51,14 +79,15 @@ impl HttpApi {
             .transpose()
             .map_err(|e| invalid(format!("tools/call params: {e}")))?
             .ok_or_else(|| invalid("tools/call needs params with `name`".into()))?;
-        let tool = self
+        let tool = loaded
             .tool(&p.name)
             .ok_or_else(|| invalid(format!("Unknown tool: {}", p.name)))?;
         let args = p.arguments.unwrap_or_default();
-        let req = build(tool, &self.base, &args).map_err(|BadArguments(why)| {
+        let base = loaded.base.as_str();
+        let req = build(tool, base, &args).map_err(|BadArguments(why)| {
             invalid(format!("Invalid arguments for tool {}: {why}", tool.name))
         })?;
-        let what = format!("{} {}", req.method, path_of(&req.url, &self.base));
+        let what = format!("{} {}", req.method, path_of(&req.url, base));
         let attempts = if tool.retryable() { 2 } else { 1 };
         let mut last = String::new();
         for attempt in 0..attempts {
@@ -84,8 +113,7 @@ impl HttpApi {
         }
         tracing::warn!(server = %self.name, tool = %tool.name, error = %last, "HTTP API call failed");
         Ok(to_raw(&error_result(&format!(
-            "{what}: the API at {} could not be reached: {last}",
-            self.base
+            "{what}: the API at {base} could not be reached: {last}"
         ))))
     }
 
@@ -177,7 +205,7 @@ impl Backend for HttpApi {
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
         Box::pin(async move {
             match method {
-                "tools/list" => Ok(self.listing.clone()),
+                "tools/list" => Ok(self.loaded()?.listing.clone()),
                 "tools/call" => self.call_tool(params.as_deref()).await,
                 "ping" => Ok(switchboard_protocol::empty_object()),
                 other => Err(CallError::Rpc(ErrorObject::method_not_found(other))),

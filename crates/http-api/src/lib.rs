@@ -1,10 +1,11 @@
 //! Tools without a server: HTTP APIs the gateway serves as MCP tools itself, behind the
 //! backend seam (`switchboard_upstream::BackendFactory`) — hand-declared `http_tools`, and
-//! (next) whole OpenAPI documents. Every policy of the pipeline applies to them unchanged:
+//! whole OpenAPI documents (`openapi/`). Every policy of the pipeline applies to them unchanged:
 //! roles, rate limits, argument validation, the result cache (GET tools are read-only and
 //! idempotent), audit, metrics, traces, hot reload.
 //!
 //! - `declared.rs`: `http_tools:` entries as tools;
+//! - `openapi/`: loading a document and importing its operations (`$defs`, styles, bodies);
 //! - `tool.rs`: a tool and its request template;
 //! - `request.rs`: arguments → the request (path encoding, query styles, headers, body);
 //! - `response.rs`: the answer → a tool result (structured JSON, text, images, errors);
@@ -15,6 +16,7 @@
 
 pub mod backend;
 pub mod declared;
+pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod shape;
@@ -28,7 +30,7 @@ use switchboard_config::{ServerConfig, TransportKind};
 use switchboard_upstream::{Backend, BackendFactory, Down, InitInfo, Status, UpstreamEvent};
 use tokio::sync::{mpsc, watch};
 
-use crate::backend::HttpApi;
+use crate::backend::{HttpApi, Tools};
 
 /// Answers longer than this are cut (with a note) unless the entry says otherwise.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 100_000;
@@ -64,25 +66,107 @@ impl BackendFactory for HttpApiFactory {
         if config.kind() != TransportKind::HttpApi {
             return None;
         }
-        Some(match self.api(name, config, status.clone()) {
-            Ok(api) => {
-                let info = InitInfo::in_process(
-                    name.to_string(),
-                    env!("CARGO_PKG_VERSION"),
-                    serde_json::json!({"tools": {}}),
-                    None,
-                )
-                .and_modern();
-                status.send_replace(Status::Ready(Arc::new(info)));
-                let _ = events.send(UpstreamEvent::Ready {
-                    server: name.clone(),
-                });
-                tracing::info!(server = %name, tools = api.tools.len(), base_url = %api.base, "HTTP API tools ready");
-                Arc::new(api)
+        let api = match self.api(name, config, status.clone()) {
+            Ok(api) => Arc::new(api),
+            Err(reason) => return Some(Arc::new(Down::new(name, reason, status))),
+        };
+        let declared = match declared::tools(name, config) {
+            Ok(t) => t,
+            Err(reason) => return Some(Arc::new(Down::new(name, reason, status))),
+        };
+        match config.openapi.clone() {
+            // Only hand-declared tools: ready at once.
+            None => {
+                let base = config.base_url.clone().unwrap_or_default();
+                ready(&api, Tools::new(trim(&base), declared), &events);
             }
-            Err(reason) => Arc::new(Down::new(name, reason, status)),
-        })
+            // A document to load (a file or a URL) first; calls wait while it loads.
+            Some(source) => {
+                let (api2, config, client) = (api.clone(), config.clone(), self.client.clone());
+                tokio::spawn(async move {
+                    match load_openapi(&api2.name, &source, &config, declared, &client).await {
+                        Ok(tools) => ready(&api2, tools, &events),
+                        Err(reason) => {
+                            tracing::error!(server = %api2.name, %reason, "HTTP API cannot be served");
+                            api2.status.send_replace(Status::CrashLoop {
+                                reason,
+                                restarts: 0,
+                            });
+                        }
+                    }
+                });
+            }
+        }
+        Some(api)
     }
+}
+
+fn trim(base: &str) -> String {
+    base.trim_end_matches('/').to_owned()
+}
+
+/// Put the entry's tools in force and say it is ready (the gateway lists it then).
+fn ready(api: &HttpApi, tools: Tools, events: &mpsc::UnboundedSender<UpstreamEvent>) {
+    tracing::info!(server = %api.name, tools = tools.tools.len(), base_url = %tools.base, "HTTP API tools ready");
+    let _ = api.tools.set(Arc::new(tools));
+    let info = InitInfo::in_process(
+        api.name.to_string(),
+        env!("CARGO_PKG_VERSION"),
+        serde_json::json!({"tools": {}}),
+        None,
+    )
+    .and_modern();
+    api.status.send_replace(Status::Ready(Arc::new(info)));
+    let _ = events.send(UpstreamEvent::Ready {
+        server: api.name.clone(),
+    });
+}
+
+/// Load and import `source` for server `name`; the declared tools join (and win a name
+/// clash). The base URL: `base_url`, else the document's first server (relative ones against
+/// the document's own URL).
+async fn load_openapi(
+    name: &str,
+    source: &str,
+    config: &ServerConfig,
+    declared: Vec<tool::Tool>,
+    client: &reqwest::Client,
+) -> Result<Tools, String> {
+    let doc = openapi::load(source, client)
+        .await
+        .map_err(|e| format!("servers.{name}.openapi: {e}"))?;
+    let imported = openapi::import(&doc, config)
+        .map_err(|e| format!("servers.{name}.openapi: {source} {e}"))?;
+    for s in &imported.skipped {
+        tracing::warn!(server = %name, operation = %s, "OpenAPI operation skipped");
+    }
+    let base = match (&config.base_url, &imported.server_url) {
+        (Some(b), _) => b.clone(),
+        (None, Some(u)) if u.starts_with("http://") || u.starts_with("https://") => u.clone(),
+        (None, Some(u))
+            if u.starts_with('/')
+                && (source.starts_with("http://") || source.starts_with("https://")) =>
+        {
+            let origin: String = source.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+            format!("{origin}{u}")
+        }
+        (None, found) => {
+            return Err(format!(
+                "servers.{name}.base_url is missing and the document's first server ({}) is not an absolute URL; set base_url",
+                found.as_deref().unwrap_or("none")
+            ));
+        }
+    };
+    let mut tools = declared;
+    let taken: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+    tools.extend(
+        imported
+            .tools
+            .into_iter()
+            .filter(|t| !taken.contains(&t.name)),
+    );
+    tracing::info!(server = %name, tools = tools.len(), skipped = imported.skipped.len(), "OpenAPI document imported");
+    Ok(Tools::new(trim(&base), tools))
 }
 
 impl HttpApiFactory {
@@ -92,13 +176,6 @@ impl HttpApiFactory {
         config: &ServerConfig,
         status: watch::Sender<Status>,
     ) -> Result<HttpApi, String> {
-        let base = config
-            .base_url
-            .as_deref()
-            .ok_or_else(|| format!("servers.{name}.base_url is missing"))?
-            .trim_end_matches('/')
-            .to_owned();
-        let tools = declared::tools(name, config)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
             let key = HeaderName::from_bytes(k.as_bytes())
@@ -107,14 +184,9 @@ impl HttpApiFactory {
                 .map_err(|_| format!("servers.{name}.headers.{k}: not a valid header value"))?;
             headers.insert(key, value);
         }
-        let listing = serde_json::json!({
-            "tools": tools.iter().map(tool::Tool::listing).collect::<Vec<_>>()
-        });
         Ok(HttpApi {
             name: name.clone(),
-            base,
-            tools,
-            listing: switchboard_protocol::to_raw(&listing),
+            tools: std::sync::OnceLock::new(),
             headers,
             client: self.client.clone(),
             max_bytes: config

@@ -1,0 +1,66 @@
+//! Whole OpenAPI documents as tools: loading the document (a file or an http(s) URL, JSON or
+//! YAML) and importing its operations.
+
+mod import;
+mod schema;
+
+pub use import::{Imported, import};
+pub use schema::{Defs, UnknownRef};
+
+use serde_json::Value;
+
+/// Longest document fetched or read.
+const MAX_DOCUMENT: usize = 64 * 1024 * 1024;
+
+/// Read or fetch the document at `source` and parse it (JSON or YAML). Errors name the source.
+pub async fn load(source: &str, client: &reqwest::Client) -> Result<Value, String> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        let resp = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            client.get(source).send(),
+        )
+        .await
+        .map_err(|_| format!("{source}: no answer within 30s"))?
+        .map_err(|e| format!("{source}: cannot fetch it: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{source}: answered HTTP {}", resp.status()));
+        }
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_DOCUMENT as u64)
+        {
+            return Err(format!("{source}: larger than {MAX_DOCUMENT} bytes"));
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("{source}: the document broke off: {e}"))?;
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        let path = source.to_owned();
+        tokio::task::spawn_blocking(move || std::fs::read_to_string(&path))
+            .await
+            .map_err(|e| format!("{source}: {e}"))?
+            .map_err(|e| format!("{source}: {e}"))?
+    };
+    parse(source, &text)
+}
+
+/// JSON, else YAML; errors name the source and where parsing stopped.
+pub fn parse(source: &str, text: &str) -> Result<Value, String> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        return serde_json::from_str(text).map_err(|e| {
+            format!(
+                "{source}: not valid JSON (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            )
+        });
+    }
+    yaml_serde::from_str::<Value>(text)
+        .map_err(|e| format!("{source}: not valid JSON or YAML: {e}"))
+}
+
+#[cfg(test)]
+mod tests;
