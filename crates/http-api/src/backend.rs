@@ -180,7 +180,7 @@ fn path_of<'a>(url: &'a str, base: &str) -> &'a str {
 }
 
 /// An error with its causes (`error sending request: connection refused`).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

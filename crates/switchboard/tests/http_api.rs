@@ -286,3 +286,162 @@ fn a_bad_http_tool_entry_is_refused_at_check_with_its_key() {
         assert!(err.contains(needle), "{needle} not in:\n{err}");
     }
 }
+
+#[tokio::test]
+async fn an_openapi_document_is_served_as_tools_and_broken_ones_do_not_stop_the_rest() {
+    let (_api, base) = api();
+    let spec = repo().join("examples/company.openapi.yaml");
+    let refs = tmp_file(
+        "refs.openapi.yaml",
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /employees/{id}:\n    get:\n      operationId: good\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n  /x:\n    get:\n      operationId: bad\n      parameters: [{$ref: '#/components/parameters/Missing'}]\n      responses: {'200': {description: ok}}\n",
+    );
+    let gw = Gateway::start(&format!(
+        "servers:
+  company: {{openapi: '{}', base_url: '{base}'}}
+  refs: {{openapi: '{}', base_url: '{base}'}}
+  missing: {{openapi: /nonexistent/spec.yaml, base_url: '{base}'}}
+  unreachable: {{openapi: 'http://127.0.0.1:1/spec.yaml', base_url: '{base}'}}
+",
+        spec.display(),
+        refs.display()
+    ));
+    let list = modern(&gw.url, &[], "tools/list", None, json!({})).await;
+    let result = &list.body["result"];
+    let names: Vec<&str> = result["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "company__get_employee_info",
+            "company__search_employees",
+            "company__update_project_status",
+            "refs__good"
+        ],
+        "{}",
+        list.body
+    );
+    // The broken entries are reported, each with what is wrong, and named by their key.
+    let down = result["_meta"]["io.switchboard/unavailable"].to_string();
+    assert!(
+        down.contains("missing") && down.contains("/nonexistent/spec.yaml"),
+        "{down}"
+    );
+    assert!(
+        down.contains("unreachable") && down.contains("cannot fetch it"),
+        "{down}"
+    );
+    // Shared definitions travel under $defs.
+    let search = &result["tools"][1];
+    assert_eq!(
+        search["outputSchema"]["properties"]["employees"]["items"]["$ref"],
+        "#/$defs/Employee"
+    );
+    assert_eq!(
+        search["outputSchema"]["$defs"]["Employee"]["required"],
+        json!(["id", "name"])
+    );
+
+    // The spec's own constraints are checked before any request.
+    let before = stats(&base).await;
+    let r = tool_call(
+        &gw.url,
+        &[],
+        "company__get_employee_info",
+        json!({"employee_id": "X1"}),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], -32602, "{}", r.body);
+    let r = tool_call(
+        &gw.url,
+        &[],
+        "company__search_employees",
+        json!({"limit": 500}),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], -32602, "{}", r.body);
+    assert_eq!(stats(&base).await, before);
+
+    let r = tool_call(
+        &gw.url,
+        &[],
+        "company__get_employee_info",
+        json!({"employee_id": "E003"}),
+    )
+    .await;
+    assert_eq!(
+        r.body["result"]["structuredContent"]["name"], "Katherine Johnson",
+        "{}",
+        r.body
+    );
+    let r = tool_call(
+        &gw.url,
+        &[],
+        "company__search_employees",
+        json!({"department": "engineering", "limit": 1}),
+    )
+    .await;
+    assert_eq!(
+        r.body["result"]["structuredContent"]["count"], 1,
+        "{}",
+        r.body
+    );
+    // A header parameter and a JSON body merged into the arguments.
+    let r = tool_call(
+        &gw.url,
+        &[],
+        "company__update_project_status",
+        json!({"project_id": "p9", "X-Request-Source": "test", "status": "active"}),
+    )
+    .await;
+    assert_eq!(
+        r.body["result"]["structuredContent"],
+        json!({"project": "p9", "status": "active", "note": null, "source": "test", "updated": true}),
+        "{}",
+        r.body
+    );
+    let r = tool_call(&gw.url, &[], "refs__good", json!({"id": "E001"})).await;
+    assert_eq!(
+        r.body["result"]["structuredContent"]["id"], "E001",
+        "{}",
+        r.body
+    );
+    // A broken entry has no tools (an unknown name, like any other); the rest keep answering.
+    let r = tool_call(&gw.url, &[], "missing__anything", json!({})).await;
+    assert_eq!(r.body["error"]["code"], -32602, "{}", r.body);
+    assert!(
+        gw.logs().contains("OpenAPI operation skipped"),
+        "{}",
+        gw.logs()
+    );
+}
+
+#[test]
+fn check_reports_what_each_document_yields_and_why_one_cannot_load() {
+    let bad = tmp_file(
+        "check-openapi.yaml",
+        &format!(
+            "servers:\n  company: {{openapi: '{}', base_url: 'http://127.0.0.1:1'}}\n  missing: {{openapi: /nonexistent/spec.yaml, base_url: 'http://127.0.0.1:1'}}\n",
+            repo().join("examples/company.openapi.yaml").display()
+        ),
+    );
+    let out = Command::new(switchboard())
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("company") && all.contains("3 tools"), "{all}");
+    assert!(
+        all.contains("down: servers.missing.openapi: /nonexistent/spec.yaml"),
+        "{all}"
+    );
+}

@@ -88,6 +88,11 @@ impl Status {
             Status::Restarting { reason, retry_in } => {
                 format!("down: {reason}; restarting in {retry_in:?}")
             }
+            // Never started (its entry cannot be served): no crashes to count.
+            Status::CrashLoop {
+                reason,
+                restarts: 0,
+            } => format!("down: {reason}"),
             Status::CrashLoop { reason, restarts } => {
                 format!("crash-looping ({restarts} crashes): {reason}")
             }

@@ -21,7 +21,12 @@ pub async fn load(source: &str, client: &reqwest::Client) -> Result<Value, Strin
         )
         .await
         .map_err(|_| format!("{source}: no answer within 30s"))?
-        .map_err(|e| format!("{source}: cannot fetch it: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "{source}: cannot fetch it: {}",
+                crate::backend::error_chain(&e)
+            )
+        })?;
         if !resp.status().is_success() {
             return Err(format!("{source}: answered HTTP {}", resp.status()));
         }
