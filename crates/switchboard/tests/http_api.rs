@@ -290,7 +290,7 @@ fn a_bad_http_tool_entry_is_refused_at_check_with_its_key() {
 #[tokio::test]
 async fn an_openapi_document_is_served_as_tools_and_broken_ones_do_not_stop_the_rest() {
     let (_api, base) = api();
-    let spec = repo().join("examples/company.openapi.yaml");
+    let spec = repo().join("examples/specs/company.openapi.yaml");
     let refs = tmp_file(
         "refs.openapi.yaml",
         "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /employees/{id}:\n    get:\n      operationId: good\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n  /x:\n    get:\n      operationId: bad\n      parameters: [{$ref: '#/components/parameters/Missing'}]\n      responses: {'200': {description: ok}}\n",
@@ -425,7 +425,7 @@ fn check_reports_what_each_document_yields_and_why_one_cannot_load() {
         "check-openapi.yaml",
         &format!(
             "servers:\n  company: {{openapi: '{}', base_url: 'http://127.0.0.1:1'}}\n  missing: {{openapi: /nonexistent/spec.yaml, base_url: 'http://127.0.0.1:1'}}\n",
-            repo().join("examples/company.openapi.yaml").display()
+            repo().join("examples/specs/company.openapi.yaml").display()
         ),
     );
     let out = Command::new(switchboard())
