@@ -11,7 +11,9 @@
 //!   cargo bench -p switchboard --bench forwarding            (writes target/forwarding.md)
 //!
 //! Environment: SB_BENCH_CALLS (default 20000 at c=32; c=1 runs a quarter), SB_BENCH_QUICK=1
-//! (fewer calls), SB_BENCH_PROFILE=debug (use debug builds of the binaries: a smoke run).
+//! (fewer calls), SB_BENCH_PROFILE=debug (use debug builds of the binaries: a smoke run),
+//! SB_BENCH_ONLY=http-api (only the HTTP API tool rows: an `http_tools` GET through the gateway,
+//! cache off and on, against the API called directly).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
@@ -194,6 +196,8 @@ fn main() {
         return proxy::run(to.parse().unwrap());
     }
     let quick = std::env::var_os("SB_BENCH_QUICK").is_some();
+    // SB_BENCH_ONLY=http-api: only the HTTP API tool rows.
+    let only_http_api = std::env::var("SB_BENCH_ONLY").is_ok_and(|v| v == "http-api");
     let n32: u64 = std::env::var("SB_BENCH_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -201,6 +205,12 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("sb-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut md = String::new();
+    if only_http_api {
+        http_api_tools(&mut md, &dir, n32);
+        print!("{md}");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     writeln!(
         md,
@@ -410,11 +420,135 @@ fn main() {
     )
     .unwrap();
 
+    http_api_tools(&mut md, &dir, n32);
+
     print!("{md}");
     let out = target_dir().join("forwarding.md");
     std::fs::write(&out, &md).unwrap();
     eprintln!("written to {}", out.display());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An HTTP API tool (`http_tools`: bench-upstream's plain JSON `GET /rest/echo`) through the
+/// gateway, cache off and on, against the same GET sent to the API directly; c=32, rounds
+/// interleaved, medians.
+fn http_api_tools(md: &mut String, dir: &Path, n: u64) {
+    let (up, up_url) = start(
+        Command::new(release_bin("bench-upstream")).args(["--http", "127.0.0.1:0"]),
+        "listening on ",
+    );
+    let addr: SocketAddr = up_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap();
+    let tools = format!(
+        "servers:\n  api:\n    base_url: http://{addr}\n    http_tools:\n      echo: {{path: /rest/echo, input_schema: {{type: object, properties: {{text: {{type: string}}}}}}}}\n"
+    );
+    let (off, off_url) = gateway(&format!("cache: {{enabled: false}}\n{tools}"), dir);
+    let (on, on_url) = gateway(&tools, dir);
+    let args = r#"{"text":"hello"}"#;
+    let (mut d, mut u, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        d.push(rest_direct(addr, "/rest/echo?text=hello", 32, n, up.pid()));
+        let r = load(
+            Target::Url(&off_url),
+            "api__echo",
+            args,
+            32,
+            n,
+            &[off.pid(), up.pid()],
+        );
+        assert_eq!(r.ok, r.requests, "HTTP API tool: failed calls");
+        u.push(r);
+        let r = load(
+            Target::Url(&on_url),
+            "api__echo",
+            args,
+            32,
+            n,
+            &[on.pid(), up.pid()],
+        );
+        assert_eq!(r.ok, r.requests, "cached HTTP API tool: failed calls");
+        c.push(r);
+    }
+    let (d, u, c) = (median(d), median(u), median(c));
+    writeln!(md, "\nAn HTTP API tool (`http_tools`, bench-upstream's plain JSON `GET /rest/echo`), c=32, {n} calls per run, median of {ROUNDS} interleaved rounds:\n").unwrap();
+    writeln!(
+        md,
+        "| path | calls/s | p50 ms | p99 ms | gateway CPU µs/call | API CPU µs/call |"
+    )
+    .unwrap();
+    writeln!(md, "|---|---|---|---|---|---|").unwrap();
+    writeln!(md, "| GET to the API directly (keep-alive, one connection per worker) | {:.0} | {:.3} | {:.3} | – | {:.1} |", d.rps, d.p50_ms, d.p99_ms, d.cpu_us[0]).unwrap();
+    for (label, r) in [
+        ("tool through the gateway, cache off", &u),
+        ("tool through the gateway, cache on", &c),
+    ] {
+        writeln!(
+            md,
+            "| {label} | {:.0} | {:.3} | {:.3} | {:.1} | {:.1} |",
+            r.rps, r.p50_ms, r.p99_ms, r.cpu_us[0], r.cpu_us[1]
+        )
+        .unwrap();
+    }
+}
+
+/// `n` GETs of `path` at `addr` from `c` workers, each on its own keep-alive connection;
+/// `watch`'s CPU per call.
+fn rest_direct(addr: SocketAddr, path: &str, c: usize, n: u64, watch: u32) -> Run {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::TokioIo;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let per = n / c as u64;
+    let c0 = cpu(watch);
+    let started = std::time::Instant::now();
+    let mut lat: Vec<Duration> = rt.block_on(async {
+        let workers = (0..c).map(|_| async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(tcp))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let mut lat = Vec::with_capacity(per as usize);
+            for _ in 0..per {
+                let t = std::time::Instant::now();
+                let req = hyper::Request::get(path)
+                    .header("host", addr.to_string())
+                    .body(Empty::new())
+                    .unwrap();
+                send.ready().await.unwrap();
+                let resp = send.send_request(req).await.unwrap();
+                assert!(resp.status().is_success());
+                resp.into_body().collect().await.unwrap();
+                lat.push(t.elapsed());
+            }
+            lat
+        });
+        futures_util::future::join_all(workers)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let total = lat.len() as f64;
+    lat.sort();
+    let pct = |p: f64| lat[((total * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    Run {
+        rps: total / elapsed.as_secs_f64(),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        ok: lat.len() as u64,
+        requests: lat.len() as u64,
+        cpu_us: vec![(cpu(watch) - c0).as_secs_f64() * 1e6 / total],
+        driver_us: 0.0,
+    }
 }
 
 /// Open `n` legacy sessions (initialize + initialized) and leave them idle.
