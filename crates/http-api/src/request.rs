@@ -18,12 +18,12 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The request to send.
 #[derive(Debug)]
-pub struct Built {
+pub struct Built<'a> {
     pub method: Method,
     /// `base_url` + path + query.
     pub url: String,
     pub headers: HeaderMap,
-    pub body: Option<(&'static str, Vec<u8>)>,
+    pub body: Option<(&'a str, Vec<u8>)>,
 }
 
 /// Why a request could not be built from the arguments (the client's fault: `-32602`).
@@ -40,7 +40,11 @@ fn scalar(v: &Value) -> String {
 }
 
 /// Build the request of `tool` for `args` against `base` (no trailing `/`).
-pub fn build(tool: &Tool, base: &str, args: &Map<String, Value>) -> Result<Built, BadArguments> {
+pub fn build<'a>(
+    tool: &'a Tool,
+    base: &str,
+    args: &Map<String, Value>,
+) -> Result<Built<'a>, BadArguments> {
     let mut bound: Vec<&str> = Vec::new();
     let mut url = String::with_capacity(base.len() + 64);
     url.push_str(base);
@@ -147,6 +151,15 @@ pub fn build(tool: &Tool, base: &str, args: &Map<String, Value>) -> Result<Built
         Body::JsonRest => Some(("application/json", json_bytes(&Value::Object(rest())))),
         Body::Json(name) => args.get(name).map(|v| ("application/json", json_bytes(v))),
         Body::FormRest => Some(("application/x-www-form-urlencoded", form(&rest()))),
+        Body::Text { arg, content_type } => match args.get(arg) {
+            Some(Value::String(t)) => Some((content_type.as_str(), t.clone().into_bytes())),
+            Some(_) => {
+                return Err(BadArguments(format!(
+                    "argument `{arg}` (the body) must be a string"
+                )));
+            }
+            None => None,
+        },
         Body::Form(name) => match args.get(name) {
             Some(Value::Object(m)) => Some(("application/x-www-form-urlencoded", form(m))),
             Some(_) => {

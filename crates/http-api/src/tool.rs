@@ -63,6 +63,11 @@ pub enum Body {
     FormRest,
     /// The argument `name` (an object) as a form.
     Form(String),
+    /// The string argument `arg` as the body, sent as `content_type` (a `text/*` body).
+    Text {
+        arg: String,
+        content_type: String,
+    },
 }
 
 /// A tool backed by one HTTP operation.

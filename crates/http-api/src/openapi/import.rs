@@ -86,7 +86,6 @@ pub fn import(doc: &Value, cfg: &ServerConfig) -> Result<Imported, String> {
             match operation(doc, cfg, &name, &method, path, shared, op) {
                 Ok(t) => out.tools.push(t),
                 Err(why) => {
-                    tracing::warn!(operation = %label, reason = %why, "OpenAPI operation skipped");
                     names.remove(&name);
                     out.skipped.push(format!("{label}: {why}"));
                 }

@@ -150,3 +150,19 @@ fn headers_cookies_and_bodies() {
     let b = build(&named, "http://a", &args(json!({"payload": [1, 2]}))).unwrap();
     assert_eq!(b.body.unwrap().1, b"[1,2]".to_vec());
 }
+
+#[test]
+fn a_text_body_is_one_string_argument_sent_as_its_type() {
+    let t = tool(
+        Method::POST,
+        "/markdown/raw",
+        vec![],
+        Body::Text {
+            arg: "body".into(),
+            content_type: "text/x-markdown".into(),
+        },
+    );
+    let b = build(&t, "http://a", &args(json!({"body": "# Title"}))).unwrap();
+    assert_eq!(b.body.unwrap(), ("text/x-markdown", b"# Title".to_vec()));
+    assert!(build(&t, "http://a", &args(json!({"body": {"not": "text"}}))).is_err());
+}
