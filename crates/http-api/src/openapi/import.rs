@@ -378,9 +378,25 @@ fn request_body(
                 .map(|(ct, m)| (true, ct, m))
         });
     let Some((form, _, media)) = pick else {
+        // A text body (`text/plain`, `text/markdown`, …): one string argument.
+        if let Some((ct, _)) = content.iter().find(|(ct, _)| ct.starts_with("text/")) {
+            let name = if properties.contains_key("body") {
+                "request_body"
+            } else {
+                "body"
+            };
+            properties.insert(name.into(), json!({"type": "string"}));
+            if is_required {
+                required.push(Value::String(name.into()));
+            }
+            return Ok(Body::Text {
+                arg: name.into(),
+                content_type: ct.clone(),
+            });
+        }
         let kinds: Vec<&String> = content.keys().collect();
         return Err(format!(
-            "its request body is {kinds:?}; JSON and form bodies are supported"
+            "its request body is {kinds:?}; JSON, form and text bodies are supported"
         ));
     };
     let raw = media.get("schema").cloned().unwrap_or_else(|| json!({}));
