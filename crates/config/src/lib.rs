@@ -49,7 +49,7 @@ pub use federation::*;
 pub use http::*;
 pub use http_api::*;
 pub use import::import_claude;
-pub use load::{from_str, load};
+pub use load::{file_fingerprint, from_str, load};
 pub use log::*;
 pub use pattern::glob;
 pub use rate_limits::*;

@@ -28,7 +28,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             }
         }
     }
+    for server in config.servers.values_mut() {
+        server.openapi_fingerprint = server.openapi.as_deref().and_then(file_fingerprint);
+    }
     Ok(config)
+}
+
+/// A local file's size and modification time (`None` for URLs and unreadable files).
+pub fn file_fingerprint(path: &str) -> Option<String> {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return None;
+    }
+    let m = std::fs::metadata(path).ok()?;
+    let modified = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(format!("{}:{modified}", m.len()))
 }
 
 /// Parse and validate configuration text. `file` is only used in messages.

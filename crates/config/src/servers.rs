@@ -131,6 +131,11 @@ pub struct ServerConfig {
     /// a note saying so (default 100000 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<usize>,
+    /// Set by loading, not written: the `openapi` file's size and modification time, so a
+    /// reload replaces the server when its document changed although the entry did not.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub openapi_fingerprint: Option<String>,
 }
 
 // The defaults of `ServerConfig`'s keys, and the tests that leave a default out of written YAML.
@@ -199,6 +204,7 @@ impl ServerConfig {
             http_tools: IndexMap::new(),
             responses: IndexMap::new(),
             max_response_bytes: None,
+            openapi_fingerprint: None,
         }
     }
 

@@ -94,8 +94,8 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Reload the config on SIGHUP, on `POST /reload` (admin listener), and, with `reload.watch`,
-/// when the file's content changes (once it has stayed the same for one look, so a file
-/// being written is not read half-way). A refused file is not retried until it changes again.
+/// when the file's content (or an OpenAPI document it names) changes (once it has stayed the
+/// same for one look, so a file being written is not read half-way). A refused file is not retried until it changes again.
 /// `listen` is the `--listen` given on the command line, which goes on overriding the file.
 fn start_reloads(
     gw: &std::sync::Arc<Gateway>,
@@ -121,7 +121,21 @@ fn start_reloads(
                 None
             }
         };
-        let read = |p: &Path| std::fs::read(p).ok();
+        // The file's content, and the size and age of every OpenAPI document the running
+        // config names (a changed document reloads as a changed file does).
+        let read = |p: &Path| {
+            let mut seen = std::fs::read(p).ok()?;
+            for s in gw.config().servers.values() {
+                if let Some(fp) = s
+                    .openapi
+                    .as_deref()
+                    .and_then(switchboard_config::file_fingerprint)
+                {
+                    seen.extend_from_slice(fp.as_bytes());
+                }
+            }
+            Some(seen)
+        };
         // The content last applied or refused, and the one seen on the previous look.
         let mut known = read(&path);
         let mut seen = known.clone();

@@ -445,3 +445,55 @@ fn check_reports_what_each_document_yields_and_why_one_cannot_load() {
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_changed_openapi_document_is_picked_up_by_a_watching_reload() {
+    let (_api, base) = api();
+    let dir = scratch_dir("openapi-reload");
+    let spec = dir.join("api.yaml");
+    let op = |id: &str, path: &str| {
+        format!(
+            "  {path}:\n    get:\n      operationId: {id}\n      responses: {{'200': {{description: ok}}}}\n"
+        )
+    };
+    let doc =
+        |ops: &str| format!("openapi: 3.0.3\ninfo: {{title: t, version: '1'}}\npaths:\n{ops}");
+    std::fs::write(&spec, doc(&op("stats", "/stats"))).unwrap();
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "reload: {{watch: true}}\nservers:\n  api: {{openapi: api.yaml, base_url: '{base}'}}\n"
+        ),
+    )
+    .unwrap();
+    let gw = Gateway::start_file(&config);
+    let names = || async {
+        let list = modern(&gw.url, &[], "tools/list", None, json!({})).await;
+        list.body["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names().await, ["api__stats"]);
+    // The document changes; the config file does not.
+    std::fs::write(
+        &spec,
+        doc(&format!("{}{}", op("stats", "/stats"), op("boom", "/boom"))),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while names().await.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded:\n{}",
+            gw.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(names().await, ["api__stats", "api__boom"]);
+    let r = tool_call(&gw.url, &[], "api__boom", json!({})).await;
+    assert_eq!(r.body["result"]["isError"], true, "{}", r.body);
+}
