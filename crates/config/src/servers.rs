@@ -131,6 +131,9 @@ pub struct ServerConfig {
     /// a note saying so (default 100000 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<usize>,
+    /// HTTP API tools: tell the API who is calling (a JWT the gateway signs, or plain headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_identity: Option<crate::ForwardIdentity>,
     /// Set by loading, not written: the `openapi` file's size and modification time, so a
     /// reload replaces the server when its document changed although the entry did not.
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
@@ -204,6 +207,7 @@ impl ServerConfig {
             http_tools: IndexMap::new(),
             responses: IndexMap::new(),
             max_response_bytes: None,
+            forward_identity: None,
             openapi_fingerprint: None,
         }
     }

@@ -51,6 +51,8 @@ pub struct HttpApi {
     /// Set once the tools are built (at once for `http_tools`, after loading an `openapi`
     /// document); calls wait for it through the upstream's `Starting` status.
     pub(crate) tools: std::sync::OnceLock<Arc<Tools>>,
+    /// `forward_identity`: headers stating the caller to the API.
+    pub(crate) identity: Option<crate::identity::Forward>,
     /// The entry's `headers`, sent with every request.
     pub(crate) headers: HeaderMap,
     pub(crate) client: reqwest::Client,
@@ -66,8 +68,33 @@ impl HttpApi {
         })
     }
 
-    async fn call_tool(&self, params: Option<&RawValue>) -> Result<Box<RawValue>, CallError> {
+    async fn call_tool(
+        &self,
+        params: Option<&RawValue>,
+        on_behalf_of: Option<&Arc<dyn std::any::Any + Send + Sync>>,
+    ) -> Result<Box<RawValue>, CallError> {
         let loaded = self.loaded()?.clone();
+        // Who the API is told is calling: the gateway's caller, never the client's credential.
+        let who = match &self.identity {
+            None => HeaderMap::new(),
+            Some(f) => {
+                let caller = on_behalf_of
+                    .and_then(|c| {
+                        c.clone()
+                            .downcast::<switchboard_gateway::dispatch::Caller>()
+                            .ok()
+                    })
+                    .ok_or_else(|| CallError::Failed {
+                        server: self.name.to_string(),
+                        reason: "forward_identity is set but the call came without a caller".into(),
+                    })?;
+                f.headers(&caller.identity)
+                    .map_err(|reason| CallError::Failed {
+                        server: self.name.to_string(),
+                        reason,
+                    })?
+            }
+        };
         #[derive(serde::Deserialize)]
         struct P {
             name: String,
@@ -95,7 +122,8 @@ impl HttpApi {
                 .client
                 .request(req.method.clone(), &req.url)
                 .headers(self.headers.clone())
-                .headers(req.headers.clone());
+                .headers(req.headers.clone())
+                .headers(who.clone());
             if let Some((ct, body)) = &req.body {
                 r = r.header(http::header::CONTENT_TYPE, *ct).body(body.clone());
             }
@@ -199,14 +227,17 @@ impl Backend for HttpApi {
         &'a self,
         method: &'a str,
         params: Option<Box<RawValue>>,
-        _opts: CallOptions,
+        opts: CallOptions,
         _era: Era,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<RawValue>, CallError>> {
         Box::pin(async move {
             match method {
                 "tools/list" => Ok(self.loaded()?.listing.clone()),
-                "tools/call" => self.call_tool(params.as_deref()).await,
+                "tools/call" => {
+                    self.call_tool(params.as_deref(), opts.on_behalf_of.as_ref())
+                        .await
+                }
                 "ping" => Ok(switchboard_protocol::empty_object()),
                 other => Err(CallError::Rpc(ErrorObject::method_not_found(other))),
             }

@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod declared;
+pub mod identity;
 pub mod openapi;
 pub mod request;
 pub mod response;
@@ -184,8 +185,14 @@ impl HttpApiFactory {
                 .map_err(|_| format!("servers.{name}.headers.{k}: not a valid header value"))?;
             headers.insert(key, value);
         }
+        let identity = config
+            .forward_identity
+            .as_ref()
+            .map(|f| identity::Forward::new(name, f))
+            .transpose()?;
         Ok(HttpApi {
             name: name.clone(),
+            identity,
             tools: std::sync::OnceLock::new(),
             headers,
             client: self.client.clone(),

@@ -497,3 +497,75 @@ async fn a_changed_openapi_document_is_picked_up_by_a_watching_reload() {
     let r = tool_call(&gw.url, &[], "api__boom", json!({})).await;
     assert_eq!(r.body["result"]["isError"], true, "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_api_is_told_who_calls_by_a_signed_token_never_the_clients_key() {
+    use jsonwebtoken::{DecodingKey, Validation, decode};
+    const SECRET: &str = "a-secret-for-the-api-that-is-long-enough-0123";
+    let (_api, base) = api();
+    let dir = scratch_dir("forward-identity");
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth: {{api_keys: {{file: '{}'}}}}
+roles:
+  analyst: {{allow: ['*']}}
+servers:
+  company:
+    base_url: '{base}'
+    forward_identity:
+      jwt: {{issuer: switchboard, audience: company-api, secret: '{SECRET}', ttl: 2m}}
+      header: X-Switchboard-User
+      role_header: X-Switchboard-Role
+    http_tools:
+      headers: {{path: /headers}}
+",
+            dir.join("keys.json").display()
+        ),
+    )
+    .unwrap();
+    let key = keys_cli(&config, &["create", "--name", "alice", "--role", "analyst"]);
+    let gw = Gateway::start_file(&config);
+    let r = tool_call(
+        &gw.url,
+        &[("x-api-key", &key)],
+        "company__headers",
+        json!({}),
+    )
+    .await;
+    let seen = &r.body["result"]["structuredContent"];
+    assert_eq!(seen["x-switchboard-user"], "key:alice", "{}", r.body);
+    assert_eq!(seen["x-switchboard-role"], "analyst");
+    // The client's own key stays at the gateway.
+    assert!(seen.get("x-api-key").is_none(), "{seen}");
+    let bearer = seen["authorization"].as_str().unwrap();
+    let token = bearer.strip_prefix("Bearer ").unwrap();
+    let mut v = Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_audience(&["company-api"]);
+    v.set_issuer(&["switchboard"]);
+    let claims = decode::<Value>(token, &DecodingKey::from_secret(SECRET.as_bytes()), &v)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        (
+            claims["sub"].as_str(),
+            claims["role"].as_str(),
+            claims["auth"].as_str()
+        ),
+        (Some("key:alice"), Some("analyst"), Some("api_key"))
+    );
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        120
+    );
+    // A token signed with another secret would not verify.
+    assert!(
+        decode::<Value>(
+            token,
+            &DecodingKey::from_secret(b"another-secret-another-secret-000"),
+            &v
+        )
+        .is_err()
+    );
+}

@@ -97,6 +97,9 @@ fn check_http_api(name: &str, s: &ServerConfig) -> Vec<Problem> {
         ),
         _ => {}
     }
+    if let Some(f) = &s.forward_identity {
+        p.extend(check_forward_identity(name, f));
+    }
     if s.max_response_bytes == Some(0) {
         p.push(
             Problem::new(
@@ -167,6 +170,96 @@ fn check_http_api(name: &str, s: &ServerConfig) -> Vec<Problem> {
     p
 }
 
+/// `forward_identity`: something to send, a way to sign it, header names that are names.
+fn check_forward_identity(name: &str, f: &crate::ForwardIdentity) -> Vec<Problem> {
+    let mut p = Vec::new();
+    let key = |k: &str| at(name, &format!("forward_identity.{k}"));
+    if f.jwt.is_none() && f.header.is_none() && f.role_header.is_none() {
+        p.push(
+            Problem::new(at(name, "forward_identity"), "says nothing to send")
+                .fix("add `jwt: {issuer, audience, secret}` or `header: X-Switchboard-User`"),
+        );
+    }
+    let is_header = |h: &str| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    for (k, h) in [("header", &f.header), ("role_header", &f.role_header)] {
+        if let Some(h) = h
+            && !is_header(h)
+        {
+            p.push(
+                Problem::new(key(k), format!("`{h}` is not a header name"))
+                    .fix("e.g. `X-Switchboard-User`"),
+            );
+        }
+    }
+    if let Some(j) = &f.jwt {
+        let alg = j.algorithm.to_ascii_uppercase();
+        let hmac = alg.starts_with("HS");
+        let known = matches!(
+            alg.as_str(),
+            "HS256"
+                | "HS384"
+                | "HS512"
+                | "RS256"
+                | "RS384"
+                | "RS512"
+                | "PS256"
+                | "PS384"
+                | "PS512"
+                | "ES256"
+                | "ES384"
+                | "EDDSA"
+        );
+        if !known {
+            p.push(
+                Problem::new(key("jwt.algorithm"), format!("`{}` is not an algorithm the gateway signs with", j.algorithm))
+                    .fix("use HS256 (with `secret`), RS256, PS256, ES256 or EdDSA (with `private_key_file`)"),
+            );
+        }
+        match (hmac, &j.secret, &j.private_key_file) {
+            (true, Some(s), _) if s.len() < 32 => p.push(
+                Problem::new(key("jwt.secret"), "is shorter than 32 bytes").fix(
+                    "use a long random secret, e.g. `openssl rand -base64 48`, through `${ENV}`",
+                ),
+            ),
+            (true, None, _) => p.push(
+                Problem::new(
+                    key("jwt.secret"),
+                    format!("is missing: {} signs with a secret", j.algorithm),
+                )
+                .fix("add `secret: ${API_JWT_SECRET}`"),
+            ),
+            (false, _, None) if known => p.push(
+                Problem::new(
+                    key("jwt.private_key_file"),
+                    format!("is missing: {} signs with a private key", j.algorithm),
+                )
+                .fix("add `private_key_file: keys/gateway.pem`"),
+            ),
+            _ => {}
+        }
+        if j.ttl.0.is_zero() {
+            p.push(
+                Problem::new(key("jwt.ttl"), "is 0: every token would be expired")
+                    .fix("e.g. `60s`"),
+            );
+        }
+        if !is_header(&j.header) {
+            p.push(
+                Problem::new(
+                    key("jwt.header"),
+                    format!("`{}` is not a header name", j.header),
+                )
+                .fix("e.g. `Authorization`"),
+            );
+        }
+    }
+    p
+}
+
 /// `tool_timeouts`: none is zero.
 fn check_tool_timeouts(name: &str, s: &ServerConfig) -> Vec<Problem> {
     let mut p = Vec::new();
@@ -227,6 +320,7 @@ fn check_transport(name: &str, s: &ServerConfig) -> Vec<Problem> {
         return p;
     }
     if s.base_url.is_some()
+        || s.forward_identity.is_some()
         || s.operations.is_some()
         || !s.responses.is_empty()
         || s.max_response_bytes.is_some()
@@ -234,7 +328,7 @@ fn check_transport(name: &str, s: &ServerConfig) -> Vec<Problem> {
         p.push(
             Problem::new(
                 format!("servers.{name}"),
-                "`base_url`, `operations`, `responses` and `max_response_bytes` apply to HTTP API entries only",
+                "`base_url`, `forward_identity`, `operations`, `responses` and `max_response_bytes` apply to HTTP API entries only",
             )
             .fix("add `openapi:` or `http_tools:` (the gateway serves the API's tools), or remove them"),
         );
