@@ -136,8 +136,20 @@ async fn load_openapi(
     let doc = openapi::load(source, client)
         .await
         .map_err(|e| format!("servers.{name}.openapi: {e}"))?;
-    let imported = openapi::import(&doc, config)
-        .map_err(|e| format!("servers.{name}.openapi: {source} {e}"))?;
+    // Importing a large document is CPU work (GitHub's: a fifth of a second): off the async
+    // workers.
+    let externals = if source.starts_with("http://") || source.starts_with("https://") {
+        openapi::Externals::default()
+    } else {
+        openapi::Externals::beside(std::path::Path::new(source))
+    };
+    let cfg = config.clone();
+    let label = source.to_owned();
+    let imported =
+        tokio::task::spawn_blocking(move || openapi::import_with(&doc, &cfg, &externals))
+            .await
+            .map_err(|e| format!("servers.{name}.openapi: the import failed: {e}"))?
+            .map_err(|e| format!("servers.{name}.openapi: {label} {e}"))?;
     for s in &imported.skipped {
         tracing::warn!(server = %name, operation = %s, "OpenAPI operation skipped");
     }

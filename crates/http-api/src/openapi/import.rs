@@ -11,7 +11,7 @@ use http::Method;
 use serde_json::{Map, Value, json};
 use switchboard_config::{OperationFilter, ServerConfig};
 
-use super::schema::{Defs, UnknownRef, deref};
+use super::schema::{Defs, Externals, UnknownRef, deref};
 use crate::declared::shaper_for;
 use crate::tool::{Body, Location, Param, Style, Tool, parse_template};
 
@@ -32,9 +32,18 @@ const METHODS: [&str; 8] = [
 /// Longest tool name made here (MCP allows 128 with the server prefix in front).
 const MAX_NAME: usize = 64;
 
-/// Import `doc` for server `server` configured as `cfg`. Fails only when the document is not
-/// an OpenAPI 3 document at all; problems of single operations skip them.
+/// Import `doc` for an entry configured as `cfg`. Fails only when the document is not an
+/// OpenAPI 3 document at all; problems of single operations skip them.
 pub fn import(doc: &Value, cfg: &ServerConfig) -> Result<Imported, String> {
+    import_with(doc, cfg, &Externals::default())
+}
+
+/// As [`import`], following `$ref`s to other files through `externals`.
+pub fn import_with(
+    doc: &Value,
+    cfg: &ServerConfig,
+    externals: &Externals,
+) -> Result<Imported, String> {
     if doc.get("swagger").is_some() {
         return Err(
             "is a Swagger 2.0 document; convert it to OpenAPI 3 first (e.g. `npx swagger2openapi spec.json -o spec3.json`)"
@@ -83,11 +92,13 @@ pub fn import(doc: &Value, cfg: &ServerConfig) -> Result<Imported, String> {
                 continue;
             }
             let name = unique(&mut names, &tool_name(id, &method, path));
-            match operation(doc, cfg, &name, &method, path, shared, op) {
+            match operation(doc, cfg, externals, &name, &method, path, shared, op) {
                 Ok(t) => out.tools.push(t),
                 Err(why) => {
                     names.remove(&name);
-                    out.skipped.push(format!("{label}: {why}"));
+                    let pointer =
+                        format!("/paths/{}/{m}", path.replace('~', "~0").replace('/', "~1"));
+                    out.skipped.push(format!("{label} at {pointer}: {why}"));
                 }
             }
         }
@@ -173,9 +184,11 @@ fn server_url(doc: &Value) -> Option<String> {
 }
 
 /// One operation as a tool.
+#[allow(clippy::too_many_arguments)]
 fn operation(
     doc: &Value,
     cfg: &ServerConfig,
+    externals: &Externals,
     name: &str,
     method: &str,
     path: &str,
@@ -185,7 +198,7 @@ fn operation(
     let unknown = |UnknownRef(r)| format!("unknown $ref `{r}`");
     let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
     let template = parse_template(path).ok_or("its path has an unclosed `{`")?;
-    let mut defs = Defs::new(doc);
+    let mut defs = Defs::new(doc, externals.clone());
     let mut properties = Map::new();
     let mut required: Vec<Value> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
@@ -401,7 +414,9 @@ fn request_body(
     };
     let raw = media.get("schema").cloned().unwrap_or_else(|| json!({}));
     // Merge an object body's own properties when they do not collide with parameters.
-    let resolved = deref(doc, &raw).map_err(|UnknownRef(r)| format!("unknown $ref `{r}`"))?;
+    let (resolved, src) = defs
+        .peek(&raw)
+        .ok_or_else(|| format!("unknown $ref in its request body schema `{raw}`"))?;
     let props = resolved.get("properties").and_then(Value::as_object);
     let mergeable = resolved.get("type").and_then(Value::as_str) == Some("object")
         && resolved.get("allOf").is_none()
@@ -412,7 +427,7 @@ fn request_body(
         for (k, s) in props {
             properties.insert(
                 k.clone(),
-                defs.schema(s)
+                defs.schema_in(s, src.as_deref())
                     .map_err(|UnknownRef(r)| format!("unknown $ref `{r}`"))?,
             );
         }
@@ -461,7 +476,9 @@ fn output_schema(doc: &Value, op: &Value, defs: &mut Defs<'_>) -> Result<Option<
     else {
         return Ok(None);
     };
-    let resolved = deref(doc, schema).map_err(|UnknownRef(r)| format!("unknown $ref `{r}`"))?;
+    let (resolved, _) = defs
+        .peek(schema)
+        .ok_or_else(|| format!("unknown $ref in its answer's schema `{schema}`"))?;
     if resolved.get("type").and_then(Value::as_str) != Some("object") {
         return Ok(None);
     }

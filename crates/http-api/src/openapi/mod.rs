@@ -4,8 +4,8 @@
 mod import;
 mod schema;
 
-pub use import::{Imported, import};
-pub use schema::{Defs, UnknownRef};
+pub use import::{Imported, import, import_with};
+pub use schema::{Defs, Externals, UnknownRef};
 
 use serde_json::Value;
 

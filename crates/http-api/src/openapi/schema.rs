@@ -5,16 +5,52 @@
 //! 3.0's dialect is translated (`nullable`, boolean `exclusiveMinimum`/`exclusiveMaximum`)
 //! and its annotation-only keywords dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
+
+/// Other files a document's `$ref`s name (`common.yaml#/components/schemas/Error`), read once
+/// per import and shared by its tools. Relative to the referring file; only for documents
+/// read from a file (a fetched document's relative references are not followed).
+#[derive(Default, Clone)]
+pub struct Externals {
+    /// The root document's directory; `None` for a fetched document.
+    base: Option<PathBuf>,
+    files: Arc<Mutex<HashMap<PathBuf, Option<Arc<Value>>>>>,
+}
+
+impl Externals {
+    pub fn beside(root_file: &Path) -> Self {
+        Self {
+            base: root_file.parent().map(Path::to_path_buf),
+            files: Arc::default(),
+        }
+    }
+
+    /// The document at `path` (read and parsed once; `None` if it cannot be).
+    fn get(&self, path: &Path) -> Option<Arc<Value>> {
+        let mut files = self.files.lock().ok()?;
+        files
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                let text = std::fs::read_to_string(path).ok()?;
+                super::parse(&path.display().to_string(), &text)
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+}
 
 /// Collects the definitions the schemas of one tool reach.
 pub struct Defs<'a> {
     doc: &'a Value,
+    externals: Externals,
     /// Definition name → its translated schema (`None` while being translated: a cycle).
     defs: BTreeMap<String, Option<Value>>,
-    /// JSON pointer → definition name, so one target gets one name.
+    /// `file#pointer` → definition name, so one target gets one name.
     names: BTreeMap<String, String>,
 }
 
@@ -23,17 +59,24 @@ pub struct Defs<'a> {
 pub struct UnknownRef(pub String);
 
 impl<'a> Defs<'a> {
-    pub fn new(doc: &'a Value) -> Self {
+    pub fn new(doc: &'a Value, externals: Externals) -> Self {
         Self {
             doc,
+            externals,
             defs: BTreeMap::new(),
             names: BTreeMap::new(),
         }
     }
 
-    /// `schema` translated, its `$ref`s pointing into the `$defs` this collector gathers.
+    /// `schema` (of the root document) translated, its `$ref`s pointing into the `$defs` this
+    /// collector gathers.
     pub fn schema(&mut self, schema: &Value) -> Result<Value, UnknownRef> {
-        self.translate(schema, 0)
+        self.translate(schema, 0, None)
+    }
+
+    /// As [`Defs::schema`], for a schema found in file `src` (`None`: the root document).
+    pub fn schema_in(&mut self, schema: &Value, src: Option<&Path>) -> Result<Value, UnknownRef> {
+        self.translate(schema, 0, src)
     }
 
     /// The gathered definitions, for a schema's `$defs`.
@@ -44,7 +87,13 @@ impl<'a> Defs<'a> {
             .collect()
     }
 
-    fn translate(&mut self, schema: &Value, depth: usize) -> Result<Value, UnknownRef> {
+    /// `src`: the external file `schema` comes from (`None`: the root document).
+    fn translate(
+        &mut self,
+        schema: &Value,
+        depth: usize,
+        src: Option<&Path>,
+    ) -> Result<Value, UnknownRef> {
         // Deeply nested inline schemas (not refs) are bounded too: what is that deep is kept
         // as "anything" rather than walked further.
         if depth > 64 {
@@ -54,7 +103,7 @@ impl<'a> Defs<'a> {
             return Ok(schema.clone());
         };
         if let Some(Value::String(r)) = obj.get("$ref") {
-            let name = self.define(r)?;
+            let name = self.define(r, src)?;
             let mut out = Map::new();
             out.insert("$ref".into(), Value::String(format!("#/$defs/{name}")));
             return Ok(Value::Object(out));
@@ -69,7 +118,7 @@ impl<'a> Defs<'a> {
                     let mut m = Map::new();
                     if let Value::Object(props) = v {
                         for (name, s) in props {
-                            m.insert(name.clone(), self.translate(s, depth + 1)?);
+                            m.insert(name.clone(), self.translate(s, depth + 1, src)?);
                         }
                     }
                     out.insert(k.clone(), Value::Object(m));
@@ -85,13 +134,13 @@ impl<'a> Defs<'a> {
                 | "unevaluatedProperties"
                 | "unevaluatedItems"
                 | "additionalItems" => {
-                    out.insert(k.clone(), self.translate(v, depth + 1)?);
+                    out.insert(k.clone(), self.translate(v, depth + 1, src)?);
                 }
                 "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
                     let items = match v {
                         Value::Array(a) => a
                             .iter()
-                            .map(|s| self.translate(s, depth + 1))
+                            .map(|s| self.translate(s, depth + 1, src))
                             .collect::<Result<Vec<_>, _>>()?,
                         _ => Vec::new(),
                     };
@@ -137,30 +186,94 @@ impl<'a> Defs<'a> {
         Ok(Value::Object(out))
     }
 
-    /// The definition name of `$ref` target `r`, translating it on first sight.
-    fn define(&mut self, r: &str) -> Result<String, UnknownRef> {
-        let pointer = r
-            .strip_prefix('#')
-            .ok_or_else(|| UnknownRef(r.to_owned()))?;
-        if let Some(name) = self.names.get(pointer) {
+    /// What a schema is once its top-level `$ref`s are followed (local or to other files), to
+    /// look at its `type` and `properties`, and the file it is in (for translating its parts
+    /// with [`Defs::schema_in`]); `None` when a reference does not resolve.
+    pub fn peek(&self, schema: &Value) -> Option<(Value, Option<PathBuf>)> {
+        let mut v = schema.clone();
+        let mut src: Option<PathBuf> = None;
+        for _ in 0..16 {
+            let Some(r) = v.get("$ref").and_then(Value::as_str).map(str::to_owned) else {
+                return Some((v, src));
+            };
+            let (file, pointer) = self.target(&r, src.as_deref())?;
+            v = match &file {
+                None => self.doc.pointer(&pointer).cloned(),
+                Some(f) => self
+                    .externals
+                    .get(f)
+                    .and_then(|d| d.pointer(&pointer).cloned()),
+            }?;
+            src = file;
+        }
+        None
+    }
+
+    /// Where `$ref` `r` written in `src` points: the file (`None`: the root document) and the
+    /// JSON pointer in it.
+    fn target(&self, r: &str, src: Option<&Path>) -> Option<(Option<PathBuf>, String)> {
+        Some(match r.split_once('#') {
+            Some(("", pointer)) => (src.map(Path::to_path_buf), pointer.to_owned()),
+            Some((file, pointer)) => (Some(self.relative(file, src)?), pointer.to_owned()),
+            None => (Some(self.relative(r, src)?), String::new()),
+        })
+    }
+
+    /// The definition name of `$ref` target `r` (written in `src`), translating it on first
+    /// sight. Local (`#/…`) and relative-file (`common.yaml#/…`) references.
+    fn define(&mut self, r: &str, src: Option<&Path>) -> Result<String, UnknownRef> {
+        let unknown = || UnknownRef(r.to_owned());
+        let (file, pointer) = self.target(r, src).ok_or_else(unknown)?;
+        let pointer = pointer.as_str();
+        let key = format!(
+            "{}#{pointer}",
+            file.as_deref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default()
+        );
+        if let Some(name) = self.names.get(&key) {
             return Ok(name.clone());
         }
-        let target = self
-            .doc
-            .pointer(pointer)
-            .ok_or_else(|| UnknownRef(r.to_owned()))?;
-        let name = self.unique_name(pointer);
-        self.names.insert(pointer.to_owned(), name.clone());
+        let target = match &file {
+            None => self.doc.pointer(pointer).cloned(),
+            Some(f) => self
+                .externals
+                .get(f)
+                .and_then(|d| d.pointer(pointer).cloned()),
+        }
+        .ok_or_else(unknown)?;
+        let name = self.unique_name(pointer, file.as_deref());
+        self.names.insert(key, name.clone());
         self.defs.insert(name.clone(), None);
-        let translated = self.translate(target, 0)?;
+        let translated = self.translate(&target, 0, file.as_deref())?;
         self.defs.insert(name.clone(), Some(translated));
         Ok(name)
     }
 
-    /// `#/components/schemas/Pet` → `Pet`; any other target by its path; unique either way.
-    fn unique_name(&self, pointer: &str) -> String {
-        let base = match pointer.strip_prefix("/components/schemas/") {
+    /// A file named by a `$ref` in `src` (or in the root document), relative to it.
+    fn relative(&self, file: &str, src: Option<&Path>) -> Option<PathBuf> {
+        if file.contains("://") {
+            return None;
+        }
+        let dir = match src {
+            Some(s) => s.parent()?.to_path_buf(),
+            None => self.externals.base.clone()?,
+        };
+        Some(dir.join(file))
+    }
+
+    /// `#/components/schemas/Pet` (or `#/$defs/Pet`) → `Pet`; a whole file by its name; any
+    /// other target by its path; unique either way.
+    fn unique_name(&self, pointer: &str, file: Option<&Path>) -> String {
+        let short = ["/components/schemas/", "/$defs/", "/definitions/"]
+            .iter()
+            .find_map(|p| pointer.strip_prefix(p));
+        let base = match short {
             Some(n) if !n.contains('/') => unescape(n),
+            _ if pointer.is_empty() => file.and_then(Path::file_stem).map_or_else(
+                || "document".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
             _ => pointer
                 .trim_start_matches('/')
                 .split('/')

@@ -253,3 +253,78 @@ fn documents_that_are_not_openapi_3_are_refused_clearly() {
     let e = parse("spec.json", "{\"openapi\": ").unwrap_err();
     assert!(e.starts_with("spec.json: not valid JSON (line 1"), "{e}");
 }
+
+#[test]
+fn references_to_other_files_are_followed_relative_to_the_file_that_makes_them() {
+    let dir = std::env::temp_dir().join(format!("sb-openapi-ext-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("schemas")).unwrap();
+    std::fs::write(
+        dir.join("api.yaml"),
+        r##"
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /pets:
+    post:
+      operationId: addPet
+      requestBody:
+        content: {application/json: {schema: {$ref: "schemas/pet.yaml"}}}
+      responses:
+        "200":
+          content: {application/json: {schema: {$ref: "common.yaml#/components/schemas/Result"}}}
+  /gone:
+    get:
+      operationId: gone
+      responses:
+        "200":
+          content: {application/json: {schema: {$ref: "missing.yaml#/X"}}}
+"##,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("schemas/pet.yaml"),
+        "type: object\nproperties:\n  name: {type: string}\n  tag: {$ref: '#/$defs/Tag'}\n$defs:\n  Tag: {type: string, enum: [cat, dog]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("common.yaml"),
+        "components:\n  schemas:\n    Result:\n      type: object\n      properties:\n        ok: {type: boolean}\n        pet: {$ref: 'schemas/pet.yaml'}\n",
+    )
+    .unwrap();
+    let root = dir.join("api.yaml");
+    let doc = parse("api.yaml", &std::fs::read_to_string(&root).unwrap()).unwrap();
+    let i = import_with(&doc, &entry(), &Externals::beside(&root)).unwrap();
+    let add = tool(&i, "addPet");
+    // The body schema is a whole other file: its properties are the arguments, and what they
+    // refer to in that file travels along.
+    let props = &add.input_schema["properties"];
+    assert_eq!(props["name"]["type"], "string");
+    assert_eq!(props["tag"]["$ref"], "#/$defs/Tag");
+    let defs = &add.input_schema["$defs"];
+    assert_eq!(defs["Tag"]["enum"], json!(["cat", "dog"]));
+    // The answer's schema in another file refers back to the same pet file: one definition.
+    let out = add.output_schema.as_ref().unwrap();
+    assert_eq!(out["$ref"], "#/$defs/Result");
+    assert_eq!(
+        out["$defs"]["Result"]["properties"]["pet"]["$ref"],
+        "#/$defs/pet"
+    );
+    jsonschema::options().build(&add.input_schema).unwrap();
+    jsonschema::options().build(out).unwrap();
+    // A file that is not there: that operation is skipped, naming the reference and where.
+    assert!(
+        i.skipped
+            .iter()
+            .any(|s| s.contains("missing.yaml#/X") && s.contains("/paths/~1gone/get")),
+        "{:?}",
+        i.skipped
+    );
+    // Without a directory to resolve against (a fetched document), other files are not read.
+    let fetched = import(&doc, &entry()).unwrap();
+    assert!(
+        fetched.tools.iter().all(|t| t.name != "addPet"),
+        "{:?}",
+        fetched.skipped
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
