@@ -8,11 +8,15 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod model;
+pub mod redis;
 pub mod runner;
 pub mod sqlite;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 
 pub use model::{Outcome, Status, Task};
+pub use redis::RedisTasks;
 pub use runner::{Executor, Ran, RetryPolicy, Runner, RunnerConfig};
 pub use sqlite::SqliteTasks;
 pub use store::{Ending, TaskStore, TaskStoreError};

@@ -223,3 +223,48 @@ async fn a_task_of_a_worker_that_died_is_finished_by_another() {
     assert_eq!((t.status, t.attempts), (Status::Completed, 2));
     r.stop();
 }
+
+#[tokio::test]
+async fn on_redis_a_replicas_workers_retry_and_take_over_a_dead_replicas_task() {
+    let (_prefix, mut s) = crate::test_support::redis_stores(1).await;
+    let s = Arc::new(s.remove(0));
+    let flaky = Task::new("alice", "reports__build", "{}".into(), 1_000, now_ms());
+    s.create(&flaky).await.unwrap();
+    let orphan = Task::new("alice", "reports__build", "{}".into(), 1_000, now_ms());
+    s.create(&orphan).await.unwrap();
+    // Another replica claimed one, then died.
+    let now = now_ms();
+    let claimed = s.claim("dead#0", now, now + 150).await.unwrap().unwrap();
+    let r = Runner::new(
+        s.clone(),
+        executor(|n, _| {
+            Box::pin(async move {
+                if n == 1 {
+                    Ran::Retryable {
+                        reason: "upstream timed out".into(),
+                        error: Outcome::Error("{}".into()),
+                    }
+                } else {
+                    Ran::Done(Outcome::Result("{}".into()))
+                }
+            })
+        }),
+        config("gw2"),
+    );
+    r.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for id in [&flaky.id, &orphan.id] {
+        loop {
+            let t = s.get(id).await.unwrap().unwrap();
+            if t.status.is_terminal() {
+                assert_eq!(t.status, Status::Completed, "{t:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "not finished: {t:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let taken_over = s.get(&claimed.id).await.unwrap().unwrap();
+    assert!(taken_over.attempts >= 2, "{taken_over:?}");
+    r.stop();
+}

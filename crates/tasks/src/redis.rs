@@ -1,0 +1,363 @@
+//! Tasks in Redis, shared by every replica that reaches it: each task one JSON value
+//! (`<prefix>task:<id>`), the owner's tasks in a sorted set by creation time, runnable tasks in
+//! a sorted set by when they may run, claimed ones in another by when their lease runs out.
+//! Every operation that reads and then writes is one Lua script (atomic on the server);
+//! ended tasks expire with Redis's own TTL.
+
+use futures_util::future::BoxFuture;
+use switchboard_store::RedisConn;
+use switchboard_store::redis::{self, AsyncCommands};
+
+use crate::model::{Status, Task};
+use crate::store::{Ending, Result, TaskStore, TaskStoreError};
+
+/// The Redis task store.
+#[derive(Clone)]
+pub struct RedisTasks {
+    conn: RedisConn,
+    prefix: String,
+}
+
+fn err(e: impl std::fmt::Display) -> TaskStoreError {
+    TaskStoreError {
+        store: "redis",
+        reason: e.to_string(),
+    }
+}
+
+/// KEYS: task, runnable, leased. ARGV: worker, now, lease_until. Claims the task whose id the
+/// caller found due; returns its JSON with the claim, or nil if someone else was first.
+const CLAIM: &str = r#"
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  redis.call('ZREM', KEYS[2], ARGV[4]); redis.call('ZREM', KEYS[3], ARGV[4])
+  return false
+end
+local t = cjson.decode(raw)
+local now = tonumber(ARGV[2])
+if t.status ~= 'working' or t.next_run_ms > now then return false end
+if t.lease_until_ms ~= cjson.null and t.lease_until_ms ~= nil and t.lease_until_ms >= now then return false end
+t.lease_owner = ARGV[1]
+t.lease_until_ms = tonumber(ARGV[3])
+t.attempts = t.attempts + 1
+t.updated_ms = now
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+local out = cjson.encode(t)
+redis.call('SET', KEYS[1], out)
+return out
+"#;
+
+/// KEYS: task, runnable, leased. ARGV: JSON of the fields to set, allowed statuses (comma list),
+/// expected lease owner or '', ttl for an ended task or '' , id, next_run or '' (re-queue).
+const UPDATE: &str = r#"
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do if t.status == s then allowed = true end end
+if not allowed then return 0 end
+if ARGV[3] ~= '' and t.lease_owner ~= ARGV[3] then return 0 end
+for k, v in pairs(cjson.decode(ARGV[1])) do t[k] = v end
+redis.call('SET', KEYS[1], cjson.encode(t))
+if ARGV[4] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[5]); redis.call('ZREM', KEYS[3], ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+elseif ARGV[6] ~= '' then
+  redis.call('ZREM', KEYS[3], ARGV[5]); redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+elseif t.lease_until_ms ~= cjson.null and t.lease_until_ms ~= nil then
+  redis.call('ZADD', KEYS[3], t.lease_until_ms, ARGV[5])
+end
+return 1
+"#;
+
+impl RedisTasks {
+    /// Tasks under `prefix` (e.g. `switchboard:tasks:`) on `conn`.
+    pub fn new(conn: RedisConn, prefix: &str) -> Self {
+        Self {
+            conn,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}task:{id}", self.prefix)
+    }
+    fn owner_key(&self, owner: &str) -> String {
+        format!("{}owner:{owner}", self.prefix)
+    }
+    fn runnable(&self) -> String {
+        format!("{}runnable", self.prefix)
+    }
+    fn leased(&self) -> String {
+        format!("{}leased", self.prefix)
+    }
+
+    /// Apply `fields` to task `id` if its status is one of `allowed` (and, with `owner`, it
+    /// holds the lease). `ttl_ms`: the task ended (expire it, out of the queues); `requeue`:
+    /// runnable again at that time.
+    async fn update(
+        &self,
+        id: &str,
+        fields: serde_json::Value,
+        allowed: &[Status],
+        owner: Option<&str>,
+        ttl_ms: Option<i64>,
+        requeue: Option<i64>,
+    ) -> Result<bool> {
+        let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+        let mut conn = self.conn.manager();
+        let n: i64 = redis::Script::new(UPDATE)
+            .key(self.key(id))
+            .key(self.runnable())
+            .key(self.leased())
+            .arg(fields.to_string())
+            .arg(allowed.join(","))
+            .arg(owner.unwrap_or(""))
+            .arg(ttl_ms.map(|t| t.max(1).to_string()).unwrap_or_default())
+            .arg(id)
+            .arg(requeue.map(|t| t.to_string()).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+}
+
+impl TaskStore for RedisTasks {
+    fn create<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(task).map_err(err)?;
+            let mut conn = self.conn.manager();
+            redis::pipe()
+                .atomic()
+                .set(self.key(&task.id), json)
+                .zadd(self.owner_key(&task.owner), &task.id, task.created_ms)
+                .zadd(self.runnable(), &task.id, task.next_run_ms)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(err)
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Task>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            let raw: Option<String> = conn.get(self.key(id)).await.map_err(err)?;
+            raw.map(|r| serde_json::from_str(&r).map_err(err))
+                .transpose()
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        owner: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Task>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            let key = self.owner_key(owner);
+            // Newest first; the cursor is the last task of the previous page.
+            let start = match after {
+                Some(a) => match conn
+                    .zrevrank::<_, _, Option<isize>>(&key, a)
+                    .await
+                    .map_err(err)?
+                {
+                    Some(rank) => rank + 1,
+                    None => return Ok(Vec::new()),
+                },
+                None => 0,
+            };
+            let mut out = Vec::new();
+            let mut at = start;
+            while out.len() < limit {
+                let ids: Vec<String> = conn
+                    .zrevrange(&key, at, at + isize::try_from(limit).unwrap_or(100) - 1)
+                    .await
+                    .map_err(err)?;
+                if ids.is_empty() {
+                    break;
+                }
+                at += isize::try_from(ids.len()).unwrap_or(0);
+                for id in ids {
+                    match self.get(&id).await? {
+                        Some(t) if out.len() < limit => out.push(t),
+                        Some(_) => break,
+                        // Expired: forget it in the index too.
+                        None => {
+                            let _: () = conn.zrem(&key, &id).await.map_err(err)?;
+                            at -= 1;
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn set_status<'a>(
+        &'a self,
+        id: &'a str,
+        to: Status,
+        message: Option<&'a str>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            if to.is_terminal() {
+                return Ok(false);
+            }
+            let from: Vec<Status> = Status::ALL
+                .into_iter()
+                .filter(|s| s.can_become(to))
+                .collect();
+            let fields =
+                serde_json::json!({"status": to, "status_message": message, "updated_ms": now_ms});
+            self.update(id, fields, &from, None, None, None).await
+        })
+    }
+
+    fn set_progress<'a>(
+        &'a self,
+        id: &'a str,
+        progress: f64,
+        message: Option<&'a str>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut fields =
+                serde_json::json!({"progress": progress.clamp(0.0, 100.0), "updated_ms": now_ms});
+            if let Some(m) = message {
+                fields["status_message"] = m.into();
+            }
+            self.update(
+                id,
+                fields,
+                &[Status::Working, Status::InputRequired],
+                None,
+                None,
+                None,
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        id: &'a str,
+        end: &'a Ending,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            if !end.status.is_terminal() {
+                return Ok(false);
+            }
+            let Some(task) = self.get(id).await? else {
+                return Ok(false);
+            };
+            let fields = serde_json::json!({
+                "status": end.status, "status_message": end.message, "outcome": end.outcome,
+                "updated_ms": now_ms, "lease_owner": null, "lease_until_ms": null,
+            });
+            self.update(
+                id,
+                fields,
+                &[Status::Working, Status::InputRequired],
+                None,
+                Some(task.ttl_ms),
+                None,
+            )
+            .await
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        worker: &'a str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<Task>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            // Candidates: due runnable tasks, then tasks whose lease ran out (a dead worker's).
+            for queue in [self.runnable(), self.leased()] {
+                let ids: Vec<String> = conn
+                    .zrangebyscore_limit(&queue, "-inf", now_ms, 0, 16)
+                    .await
+                    .map_err(err)?;
+                for id in ids {
+                    let got: Option<String> = redis::Script::new(CLAIM)
+                        .key(self.key(&id))
+                        .key(self.runnable())
+                        .key(self.leased())
+                        .arg(worker)
+                        .arg(now_ms)
+                        .arg(lease_until_ms)
+                        .arg(&id)
+                        .invoke_async(&mut conn)
+                        .await
+                        .map_err(err)?;
+                    if let Some(raw) = got {
+                        return serde_json::from_str(&raw).map(Some).map_err(err);
+                    }
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        id: &'a str,
+        worker: &'a str,
+        lease_until_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let fields = serde_json::json!({"lease_until_ms": lease_until_ms});
+            self.update(
+                id,
+                fields,
+                &[Status::Working, Status::InputRequired],
+                Some(worker),
+                None,
+                None,
+            )
+            .await
+        })
+    }
+
+    fn retry_at<'a>(
+        &'a self,
+        id: &'a str,
+        worker: &'a str,
+        next_run_ms: i64,
+        message: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let fields = serde_json::json!({
+                "lease_owner": null, "lease_until_ms": null, "next_run_ms": next_run_ms,
+                "status_message": message, "updated_ms": now_ms,
+            });
+            self.update(
+                id,
+                fields,
+                &[Status::Working],
+                Some(worker),
+                None,
+                Some(next_run_ms),
+            )
+            .await
+        })
+    }
+
+    fn expire<'a>(&'a self, _now_ms: i64) -> BoxFuture<'a, Result<usize>> {
+        // Ended tasks carry Redis's own expiry; indexes are tidied as they are read.
+        Box::pin(async { Ok(0) })
+    }
+}
+
+#[cfg(test)]
+mod tests;
