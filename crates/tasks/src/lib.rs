@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod model;
+pub mod postgres;
 pub mod redis;
 pub mod runner;
 pub mod sqlite;
@@ -16,6 +17,7 @@ pub mod store;
 mod test_support;
 
 pub use model::{Outcome, Status, Task};
+pub use postgres::PgTasks;
 pub use redis::RedisTasks;
 pub use runner::{Executor, Ran, RetryPolicy, Runner, RunnerConfig};
 pub use sqlite::SqliteTasks;
