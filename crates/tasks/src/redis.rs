@@ -25,27 +25,38 @@ fn err(e: impl std::fmt::Display) -> TaskStoreError {
     }
 }
 
-/// KEYS: task, runnable, leased. ARGV: worker, now, lease_until. Claims the task whose id the
-/// caller found due; returns its JSON with the claim, or nil if someone else was first.
+/// KEYS: runnable, leased. ARGV: worker, now, lease_until, task key prefix. Claims the first
+/// due task — runnable, or leased by a worker whose lease ran out — in one step on the server;
+/// returns its JSON with the claim, or nil.
 const CLAIM: &str = r#"
-local raw = redis.call('GET', KEYS[1])
-if not raw then
-  redis.call('ZREM', KEYS[2], ARGV[4]); redis.call('ZREM', KEYS[3], ARGV[4])
-  return false
-end
-local t = cjson.decode(raw)
 local now = tonumber(ARGV[2])
-if t.status ~= 'working' or t.next_run_ms > now then return false end
-if t.lease_until_ms ~= cjson.null and t.lease_until_ms ~= nil and t.lease_until_ms >= now then return false end
-t.lease_owner = ARGV[1]
-t.lease_until_ms = tonumber(ARGV[3])
-t.attempts = t.attempts + 1
-t.updated_ms = now
-redis.call('ZREM', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-local out = cjson.encode(t)
-redis.call('SET', KEYS[1], out)
-return out
+for _, queue in ipairs({KEYS[1], KEYS[2]}) do
+  local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', 0, 64)
+  for _, id in ipairs(ids) do
+    local key = ARGV[4] .. id
+    local raw = redis.call('GET', key)
+    if not raw then
+      redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
+    else
+      local t = cjson.decode(raw)
+      local free = t.lease_until_ms == cjson.null or t.lease_until_ms == nil or t.lease_until_ms < now
+      if t.status == 'working' and t.next_run_ms <= now and free then
+        t.lease_owner = ARGV[1]
+        t.lease_until_ms = tonumber(ARGV[3])
+        t.attempts = t.attempts + 1
+        t.updated_ms = now
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('ZADD', KEYS[2], ARGV[3], id)
+        local out = cjson.encode(t)
+        redis.call('SET', key, out)
+        return out
+      elseif t.status ~= 'working' then
+        redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
+      end
+    end
+  end
+end
+return false
 "#;
 
 /// KEYS: task, runnable, leased. ARGV: JSON of the fields to set, allowed statuses (comma list),
@@ -281,30 +292,18 @@ impl TaskStore for RedisTasks {
     ) -> BoxFuture<'a, Result<Option<Task>>> {
         Box::pin(async move {
             let mut conn = self.conn.manager();
-            // Candidates: due runnable tasks, then tasks whose lease ran out (a dead worker's).
-            for queue in [self.runnable(), self.leased()] {
-                let ids: Vec<String> = conn
-                    .zrangebyscore_limit(&queue, "-inf", now_ms, 0, 16)
-                    .await
-                    .map_err(err)?;
-                for id in ids {
-                    let got: Option<String> = redis::Script::new(CLAIM)
-                        .key(self.key(&id))
-                        .key(self.runnable())
-                        .key(self.leased())
-                        .arg(worker)
-                        .arg(now_ms)
-                        .arg(lease_until_ms)
-                        .arg(&id)
-                        .invoke_async(&mut conn)
-                        .await
-                        .map_err(err)?;
-                    if let Some(raw) = got {
-                        return serde_json::from_str(&raw).map(Some).map_err(err);
-                    }
-                }
-            }
-            Ok(None)
+            let got: Option<String> = redis::Script::new(CLAIM)
+                .key(self.runnable())
+                .key(self.leased())
+                .arg(worker)
+                .arg(now_ms)
+                .arg(lease_until_ms)
+                .arg(format!("{}task:", self.prefix))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            got.map(|raw| serde_json::from_str(&raw).map_err(err))
+                .transpose()
         })
     }
 
