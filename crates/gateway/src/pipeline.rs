@@ -353,6 +353,16 @@ impl Gateway {
             };
         }
         let who = &ctx.identity;
+        // An API told who calls (`forward_identity`) may answer each caller differently: its
+        // results are never shared between callers, whatever the rule or annotation says.
+        if self
+            .catalog
+            .servers()
+            .get(server)
+            .is_some_and(|s| s.config.forward_identity.is_some())
+        {
+            return format!("identity:{}:{}", who.method, who.subject);
+        }
         match scope {
             switchboard_config::CacheScope::Shared => String::new(),
             switchboard_config::CacheScope::Role => {

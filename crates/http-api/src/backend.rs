@@ -118,17 +118,21 @@ impl HttpApi {
         let attempts = if tool.retryable() { 2 } else { 1 };
         let mut last = String::new();
         for attempt in 0..attempts {
-            let mut r = self
-                .client
-                .request(req.method.clone(), &req.url)
-                .headers(self.headers.clone())
-                .headers(req.headers.clone())
-                .headers(who.clone());
+            // Later header sets replace earlier ones of the same name: the arguments' headers
+            // first, then the entry's own (its credentials, tenant), then who is calling.
+            let mut r = self.client.request(req.method.clone(), &req.url);
             if let Some((ct, body)) = &req.body {
                 r = r.header(http::header::CONTENT_TYPE, *ct).body(body.clone());
             }
+            let r = r
+                .headers(req.headers.clone())
+                .headers(self.headers.clone())
+                .headers(who.clone());
             match r.send().await {
-                Ok(resp) => return Ok(to_raw(&self.answer(tool, &what, &req.url, resp).await)),
+                Ok(resp) => {
+                    let url = redact(&req.url);
+                    return Ok(to_raw(&self.answer(tool, &what, &url, resp).await));
+                }
                 Err(e) if e.is_connect() && attempt + 1 < attempts => {
                     last = error_chain(&e);
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -141,7 +145,8 @@ impl HttpApi {
         }
         tracing::warn!(server = %self.name, tool = %tool.name, error = %last, "HTTP API call failed");
         Ok(to_raw(&error_result(&format!(
-            "{what}: the API at {base} could not be reached: {last}"
+            "{what}: the API at {} could not be reached: {last}",
+            redact(base)
         ))))
     }
 
@@ -184,22 +189,57 @@ impl HttpApi {
                 }
             }
         }
-        result(
-            &Answer {
-                status,
-                content_type: ct.as_deref(),
-                body: &body,
-                what,
-                url,
-            },
-            tool.shaper.as_deref(),
-            self.max_bytes,
-        )
+        let max = self.max_bytes;
+        let Some(shaper) = tool.shaper.clone() else {
+            return result(
+                &Answer {
+                    status,
+                    content_type: ct.as_deref(),
+                    body: &body,
+                    what,
+                    url,
+                },
+                None,
+                max,
+            );
+        };
+        // A jq expression is CPU work of its own: off the async workers.
+        let (what, url) = (what.to_owned(), url.to_owned());
+        tokio::task::spawn_blocking(move || {
+            result(
+                &Answer {
+                    status,
+                    content_type: ct.as_deref(),
+                    body: &body,
+                    what: &what,
+                    url: &url,
+                },
+                Some(&shaper),
+                max,
+            )
+        })
+        .await
+        .unwrap_or_else(|e| error_result(&format!("shaping the answer failed: {e}")))
     }
 }
 
 fn invalid(message: String) -> CallError {
     CallError::Rpc(ErrorObject::invalid_params(message))
+}
+
+/// A URL without credentials in it (`https://user:pw@host` → `https://***@host`), for
+/// messages and logs.
+pub(crate) fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// The URL's part after the base (for messages): `/employees/E1?x=1`.

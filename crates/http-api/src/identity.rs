@@ -13,6 +13,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use switchboard_config::ForwardIdentity;
 use switchboard_gateway::Identity;
 
+/// (how the caller authenticated, subject, role).
+type CacheKey = (String, String, String);
+
 /// Most tokens kept; past it the cache starts over.
 const MAX_CACHED: usize = 10_000;
 
@@ -30,8 +33,9 @@ struct Signer {
     ttl: Duration,
     header: HeaderName,
     bearer: bool,
-    /// (subject, role) → (header value, when it stops being reused).
-    cache: Mutex<HashMap<(String, String), (HeaderValue, SystemTime)>>,
+    /// (how the caller authenticated, subject, role) → (header value, when it stops being
+    /// reused).
+    cache: Mutex<HashMap<CacheKey, (HeaderValue, SystemTime)>>,
 }
 
 impl Forward {
@@ -131,7 +135,7 @@ impl Forward {
 impl Signer {
     fn token(&self, subject: &str, role: &str, method: &str) -> Result<HeaderValue, String> {
         let now = SystemTime::now();
-        let key = (subject.to_owned(), role.to_owned());
+        let key = (method.to_owned(), subject.to_owned(), role.to_owned());
         if let Ok(cache) = self.cache.lock()
             && let Some((v, until)) = cache.get(&key)
             && now < *until

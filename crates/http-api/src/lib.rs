@@ -39,6 +39,8 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 100_000;
 /// Serves the config entries that are HTTP APIs (`openapi`, `http_tools`).
 pub struct HttpApiFactory {
     client: reqwest::Client,
+    /// Fetches OpenAPI documents (following up to 5 redirects, unlike tool calls).
+    spec_client: reqwest::Client,
 }
 
 impl HttpApiFactory {
@@ -52,7 +54,15 @@ impl HttpApiFactory {
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client for HTTP API tools: {e}"))?;
-        Ok(Self { client })
+        let spec_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for OpenAPI documents: {e}"))?;
+        Ok(Self {
+            client,
+            spec_client,
+        })
     }
 }
 
@@ -83,7 +93,8 @@ impl BackendFactory for HttpApiFactory {
             }
             // A document to load (a file or a URL) first; calls wait while it loads.
             Some(source) => {
-                let (api2, config, client) = (api.clone(), config.clone(), self.client.clone());
+                let (api2, config, client) =
+                    (api.clone(), config.clone(), self.spec_client.clone());
                 tokio::spawn(async move {
                     match load_openapi(&api2.name, &source, &config, declared, &client).await {
                         Ok(tools) => ready(&api2, tools, &events),
@@ -108,7 +119,7 @@ fn trim(base: &str) -> String {
 
 /// Put the entry's tools in force and say it is ready (the gateway lists it then).
 fn ready(api: &HttpApi, tools: Tools, events: &mpsc::UnboundedSender<UpstreamEvent>) {
-    tracing::info!(server = %api.name, tools = tools.tools.len(), base_url = %tools.base, "HTTP API tools ready");
+    tracing::info!(server = %api.name, tools = tools.tools.len(), base_url = %backend::redact(&tools.base), "HTTP API tools ready");
     let _ = api.tools.set(Arc::new(tools));
     let info = InitInfo::in_process(
         api.name.to_string(),

@@ -1,7 +1,8 @@
 //! A call's arguments → the HTTP request its operation describes: the path filled in with
 //! percent-encoded values, query arguments written in their style, header and cookie
 //! arguments, and the body. Only `base_url` is ever called: no argument can change the scheme,
-//! host or port (path values are encoded, so `../` or `//evil` stay inside one segment).
+//! host or port, and none can leave the template's path (values are encoded, so `a/../b` or
+//! `//evil` stay inside one segment, and a value of `.` or `..` is refused).
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -70,6 +71,17 @@ pub fn build<'a>(
                 bound.push(name);
             }
         }
+    }
+    // No dot segments: a value of `.` or `..` (however encoded, alone or next to another
+    // placeholder) would climb out of the template, and out of `base_url`'s own path.
+    let path_part = &url[base.len()..];
+    if path_part.split('/').any(|seg| {
+        let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+        seg == "." || seg == ".."
+    }) {
+        return Err(BadArguments(
+            "a path argument may not be `.` or `..`".into(),
+        ));
     }
     let mut query: Vec<(String, String)> = Vec::new();
     let mut headers = HeaderMap::new();

@@ -74,12 +74,11 @@ pub fn result(answer: &Answer<'_>, shaper: Option<&Shaper>, max_bytes: usize) ->
             Some(v) => v.to_string(),
             None => String::from_utf8_lossy(&shaped).into_owned(),
         };
-        let (text, cut) = truncate(text, max_bytes);
+        let (text, _) = truncate(text, max_bytes);
         let mut r = json!({"content": [{"type": "text", "text": text}]});
-        // An object is structured content (the MCP shape); a cut one is left as text only.
-        if let Some(obj @ Value::Object(_)) = value
-            && !cut
-        {
+        // An object is structured content (the MCP shape), whole: a tool that declares an
+        // output schema must return it; the text beside it is what is cut.
+        if let Some(obj @ Value::Object(_)) = value {
             r["structuredContent"] = obj;
         }
         return r;

@@ -8,6 +8,10 @@ use jaq_json::Val;
 
 type Compiled = Filter<Native<data::JustLut<Val>>>;
 
+/// Most values, and bytes of them, one expression may give for one answer.
+const MAX_OUTPUTS: usize = 100_000;
+const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
+
 /// A compiled jq expression.
 pub struct Shaper {
     code: String,
@@ -68,13 +72,26 @@ impl Shaper {
     /// Run over a JSON document: its one output as JSON text, or an array of its outputs
     /// (`null` for none). Errors name the expression and what failed.
     pub fn apply(&self, json: &[u8]) -> Result<String, String> {
+        // serde_json first: it refuses nesting deeper than 128 levels, which jaq's reader
+        // would follow until the thread's stack ran out.
+        serde_json::from_slice::<serde_json::Value>(json)
+            .map_err(|e| format!("the answer is not JSON the jq expression can read: {e}"))?;
         let input = jaq_json::read::parse_single(json)
             .map_err(|e| format!("the answer is not JSON the jq expression can read: {e}"))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         for v in self.filter.id.run((ctx, input)).map(unwrap_valr) {
             let v = v.map_err(|e| format!("jq expression `{}` failed: {e}", self.code))?;
-            out.push(v.to_string());
+            let text = v.to_string();
+            bytes += text.len();
+            out.push(text);
+            if out.len() > MAX_OUTPUTS || bytes > MAX_OUTPUT_BYTES {
+                return Err(format!(
+                    "jq expression `{}` gave more than {MAX_OUTPUTS} values or {MAX_OUTPUT_BYTES} bytes",
+                    self.code
+                ));
+            }
         }
         Ok(match out.len() {
             0 => "null".to_owned(),
@@ -143,5 +160,14 @@ mod tests {
         assert!(e.contains("failed"), "{e}");
         let e = s.apply(b"<html>").unwrap_err();
         assert!(e.contains("not JSON"), "{e}");
+        // Nesting that would exhaust the stack is refused before jq reads it.
+        let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+        let e = s.apply(deep.as_bytes()).unwrap_err();
+        assert!(e.contains("not JSON"), "{e}");
+        let e = Shaper::compile("range(1000000)")
+            .unwrap()
+            .apply(b"{}")
+            .unwrap_err();
+        assert!(e.contains("more than"), "{e}");
     }
 }

@@ -53,6 +53,7 @@ servers:
       boom: {{path: /boom}}
       logo: {{path: /logo}}
       headers: {{path: /headers}}
+      override: {{path: /headers, headers: {{X-Api-Key: '{{k}}'}}, input_schema: {{type: object, properties: {{k: {{type: string}}}}}}}}
       slow: {{path: /slow, input_schema: {{type: object, properties: {{ms: {{type: integer}}}}}}}}
   offline:
     base_url: http://127.0.0.1:1
@@ -229,6 +230,19 @@ async fn http_tools_are_listed_called_shaped_and_fail_as_tool_results() {
     let seen = &r.body["result"]["structuredContent"];
     assert_eq!(seen["x-api-key"], "key-for-the-api", "{}", r.body);
     assert!(seen.get("authorization").is_none(), "{seen}");
+    // An argument cannot replace a header the entry sets (its credentials, its tenant).
+    let r = tool_call(
+        &gw.url,
+        &[],
+        "company__override",
+        json!({"k": "attackers-key"}),
+    )
+    .await;
+    assert_eq!(
+        r.body["result"]["structuredContent"]["x-api-key"], "key-for-the-api",
+        "{}",
+        r.body
+    );
 
     // An API that is down: the tool's error names it; a slow one: the server's timeout.
     let r = tool_call(&gw.url, &[], "offline__anything", json!({})).await;

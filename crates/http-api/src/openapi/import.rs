@@ -314,7 +314,10 @@ fn operation(
         .collect();
     let body = request_body(doc, op, &mut defs, &mut properties, &mut required, &params)?;
     let output = output_schema(doc, op, &mut defs)?;
-    let mut input = json!({"type": "object", "properties": properties});
+    // Only what the operation declares is sent: an argument it does not name is refused by
+    // validation instead of travelling in a body or query string.
+    let mut input =
+        json!({"type": "object", "properties": properties, "additionalProperties": false});
     if !required.is_empty() {
         input["required"] = Value::Array(required);
     }

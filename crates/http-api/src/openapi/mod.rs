@@ -15,31 +15,33 @@ const MAX_DOCUMENT: usize = 64 * 1024 * 1024;
 /// Read or fetch the document at `source` and parse it (JSON or YAML). Errors name the source.
 pub async fn load(source: &str, client: &reqwest::Client) -> Result<Value, String> {
     let text = if source.starts_with("http://") || source.starts_with("https://") {
-        let resp = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            client.get(source).send(),
-        )
-        .await
-        .map_err(|_| format!("{source}: no answer within 30s"))?
-        .map_err(|e| {
-            format!(
-                "{source}: cannot fetch it: {}",
-                crate::backend::error_chain(&e)
-            )
-        })?;
-        if !resp.status().is_success() {
-            return Err(format!("{source}: answered HTTP {}", resp.status()));
-        }
-        if resp
-            .content_length()
-            .is_some_and(|n| n > MAX_DOCUMENT as u64)
-        {
-            return Err(format!("{source}: larger than {MAX_DOCUMENT} bytes"));
-        }
-        let bytes = resp
-            .bytes()
+        // The whole fetch is bounded in time and size (a chunked answer has no length).
+        let fetch = async {
+            let mut resp = client.get(source).send().await.map_err(|e| {
+                format!(
+                    "{source}: cannot fetch it: {}",
+                    crate::backend::error_chain(&e)
+                )
+            })?;
+            if !resp.status().is_success() {
+                return Err(format!("{source}: answered HTTP {}", resp.status()));
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("{source}: the document broke off: {e}"))?
+            {
+                if bytes.len() + chunk.len() > MAX_DOCUMENT {
+                    return Err(format!("{source}: larger than {MAX_DOCUMENT} bytes"));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(bytes)
+        };
+        let bytes = tokio::time::timeout(std::time::Duration::from_secs(60), fetch)
             .await
-            .map_err(|e| format!("{source}: the document broke off: {e}"))?;
+            .map_err(|_| format!("{source}: not fetched within 60s"))??;
         String::from_utf8_lossy(&bytes).into_owned()
     } else {
         let path = source.to_owned();

@@ -29,13 +29,25 @@ impl Externals {
         }
     }
 
-    /// The document at `path` (read and parsed once; `None` if it cannot be).
+    /// The document at `path` (read and parsed once; `None` if it cannot be, or if it is not
+    /// a regular file of at most 16 MiB under the root document's directory: a document
+    /// cannot make the gateway read, and publish, files elsewhere).
     fn get(&self, path: &Path) -> Option<Arc<Value>> {
+        let path = std::fs::canonicalize(path).ok()?;
+        let root = std::fs::canonicalize(self.base.as_ref()?).ok()?;
+        if !path.starts_with(&root) {
+            tracing::warn!(file = %path.display(), "an OpenAPI $ref outside the document's directory is not followed");
+            return None;
+        }
         let mut files = self.files.lock().ok()?;
         files
-            .entry(path.to_path_buf())
+            .entry(path.clone())
             .or_insert_with(|| {
-                let text = std::fs::read_to_string(path).ok()?;
+                let meta = std::fs::metadata(&path).ok()?;
+                if !meta.is_file() || meta.len() > 16 * 1024 * 1024 {
+                    return None;
+                }
+                let text = std::fs::read_to_string(&path).ok()?;
                 super::parse(&path.display().to_string(), &text)
                     .ok()
                     .map(Arc::new)
@@ -103,7 +115,7 @@ impl<'a> Defs<'a> {
             return Ok(schema.clone());
         };
         if let Some(Value::String(r)) = obj.get("$ref") {
-            let name = self.define(r, src)?;
+            let name = self.define(r, src, depth)?;
             let mut out = Map::new();
             out.insert("$ref".into(), Value::String(format!("#/$defs/{name}")));
             return Ok(Value::Object(out));
@@ -221,10 +233,12 @@ impl<'a> Defs<'a> {
 
     /// The definition name of `$ref` target `r` (written in `src`), translating it on first
     /// sight. Local (`#/…`) and relative-file (`common.yaml#/…`) references.
-    fn define(&mut self, r: &str, src: Option<&Path>) -> Result<String, UnknownRef> {
+    fn define(&mut self, r: &str, src: Option<&Path>, depth: usize) -> Result<String, UnknownRef> {
         let unknown = || UnknownRef(r.to_owned());
         let (file, pointer) = self.target(r, src).ok_or_else(unknown)?;
         let pointer = pointer.as_str();
+        // One name per file whatever path spelled it (`a/../b.yaml` is `b.yaml`).
+        let file = file.map(|f| std::fs::canonicalize(&f).unwrap_or(f));
         let key = format!(
             "{}#{pointer}",
             file.as_deref()
@@ -245,7 +259,8 @@ impl<'a> Defs<'a> {
         let name = self.unique_name(pointer, file.as_deref());
         self.names.insert(key, name.clone());
         self.defs.insert(name.clone(), None);
-        let translated = self.translate(&target, 0, file.as_deref())?;
+        // A chain of distinct references nests as deep as it is long: bounded like any nesting.
+        let translated = self.translate(&target, depth + 1, file.as_deref())?;
         self.defs.insert(name.clone(), Some(translated));
         Ok(name)
     }

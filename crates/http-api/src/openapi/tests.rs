@@ -319,6 +319,28 @@ paths:
         "{:?}",
         i.skipped
     );
+    // A reference out of the document's directory is not followed (the document cannot make
+    // the gateway read and publish other files).
+    let outside = dir
+        .parent()
+        .unwrap()
+        .join(format!("sb-outside-{}.yaml", std::process::id()));
+    std::fs::write(&outside, "type: string\n").unwrap();
+    let sneaky = json!({
+        "openapi": "3.1.0", "info": {"title": "t", "version": "1"},
+        "paths": {"/s": {"get": {"operationId": "sneaky", "responses": {"200": {"content": {"application/json": {"schema": {"type": "object", "properties": {"x": {"$ref": format!("../{}", outside.file_name().unwrap().to_str().unwrap())}}}}}}}}}}
+    });
+    let i2 = import_with(&sneaky, &entry(), &Externals::beside(&root)).unwrap();
+    assert!(
+        i2.tools.is_empty() && i2.skipped.first().is_some_and(|s| s.contains("sb-outside")),
+        "{:?} {:?}",
+        i2.skipped,
+        i2.tools
+            .iter()
+            .map(|t| t.output_schema.clone())
+            .collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_file(&outside);
     // Without a directory to resolve against (a fetched document), other files are not read.
     let fetched = import(&doc, &entry()).unwrap();
     assert!(

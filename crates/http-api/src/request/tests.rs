@@ -166,3 +166,42 @@ fn a_text_body_is_one_string_argument_sent_as_its_type() {
     assert_eq!(b.body.unwrap(), ("text/x-markdown", b"# Title".to_vec()));
     assert!(build(&t, "http://a", &args(json!({"body": {"not": "text"}}))).is_err());
 }
+
+#[test]
+fn dot_segments_cannot_climb_out_of_the_template() {
+    let t = tool(Method::GET, "/repos/{owner}/{repo}", vec![], Body::None);
+    for (owner, repo) in [("..", "user"), (".", "x"), ("a", "..")] {
+        let e = build(
+            &t,
+            "https://api.test/v3",
+            &args(json!({"owner": owner, "repo": repo})),
+        );
+        assert!(e.is_err(), "{owner}/{repo} was allowed");
+    }
+    // Two placeholders side by side cannot spell `..` either.
+    let pair = tool(Method::GET, "/x/{a}{b}", vec![], Body::None);
+    assert!(
+        build(
+            &pair,
+            "https://api.test",
+            &args(json!({"a": ".", "b": "."}))
+        )
+        .is_err()
+    );
+    // An encoded dot is encoded again: a literal `%2e`, not a dot segment.
+    let b = build(
+        &t,
+        "https://api.test/v3",
+        &args(json!({"owner": "%2e%2e", "repo": "x"})),
+    )
+    .unwrap();
+    assert_eq!(b.url, "https://api.test/v3/repos/%252e%252e/x");
+    // Dots inside a value are fine.
+    let b = build(
+        &t,
+        "https://api.test/v3",
+        &args(json!({"owner": "a..b", "repo": ".git"})),
+    )
+    .unwrap();
+    assert_eq!(b.url, "https://api.test/v3/repos/a..b/.git");
+}
