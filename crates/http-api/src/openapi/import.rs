@@ -234,22 +234,42 @@ fn operation(
         if location == Location::Header
             && matches!(
                 wire.to_ascii_lowercase().as_str(),
-                "accept" | "content-type" | "authorization"
+                "accept"
+                    | "content-type"
+                    | "authorization"
+                    | "host"
+                    | "content-length"
+                    | "transfer-encoding"
+                    | "connection"
+                    | "te"
+                    | "upgrade"
+                    | "proxy-authorization"
             )
         {
-            // OpenAPI ignores these as parameters; credentials come from the entry's headers.
+            // OpenAPI ignores the first three as parameters (credentials come from the entry's
+            // headers); the others would let a client steer the connection (another virtual
+            // host, a smuggled length): never from arguments.
             continue;
         }
-        let style = match (location.clone(), p.get("style").and_then(Value::as_str)) {
-            (_, Some("spaceDelimited")) => Style::SpaceDelimited,
-            (_, Some("pipeDelimited")) => Style::PipeDelimited,
-            (_, Some("deepObject")) => Style::DeepObject,
-            (Location::Query | Location::Cookie, _) => Style::Form {
-                explode: p.get("explode").and_then(Value::as_bool).unwrap_or(true),
-            },
-            _ => Style::Form {
-                explode: p.get("explode").and_then(Value::as_bool).unwrap_or(false),
-            },
+        // OpenAPI 3: `form` by default in the query and cookies (`simple` elsewhere); `explode`
+        // defaults to true for `form` only; an exploded space- or pipe-delimited array is
+        // written as `form` would.
+        let style_name = p
+            .get("style")
+            .and_then(Value::as_str)
+            .unwrap_or(match location {
+                Location::Query | Location::Cookie => "form",
+                _ => "simple",
+            });
+        let explode = p
+            .get("explode")
+            .and_then(Value::as_bool)
+            .unwrap_or(style_name == "form");
+        let style = match style_name {
+            "spaceDelimited" if !explode => Style::SpaceDelimited,
+            "pipeDelimited" if !explode => Style::PipeDelimited,
+            "deepObject" => Style::DeepObject,
+            _ => Style::Form { explode },
         };
         // An argument name per parameter, even when two locations share a wire name.
         let mut arg = wire.to_owned();

@@ -350,3 +350,30 @@ paths:
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn styles_default_as_openapi_says_and_connection_headers_never_come_from_arguments() {
+    let doc = json!({
+        "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+        "paths": {"/s": {"get": {"operationId": "s", "parameters": [
+            {"name": "a", "in": "query", "style": "spaceDelimited", "schema": {"type": "array"}},
+            {"name": "b", "in": "query", "style": "pipeDelimited", "explode": true, "schema": {"type": "array"}},
+            {"name": "c", "in": "query", "schema": {"type": "array"}},
+            {"name": "d", "in": "query", "explode": false, "schema": {"type": "array"}},
+            {"name": "Host", "in": "header", "schema": {"type": "string"}},
+            {"name": "Transfer-Encoding", "in": "header", "schema": {"type": "string"}},
+            {"name": "X-Trace", "in": "header", "schema": {"type": "string"}}
+        ], "responses": {"200": {"description": "ok"}}}}}
+    });
+    let i = import(&doc, &entry()).unwrap();
+    let t = tool(&i, "s");
+    let style = |n: &str| t.params.iter().find(|p| p.name == n).map(|p| p.style);
+    assert_eq!(style("a"), Some(Style::SpaceDelimited));
+    assert_eq!(style("b"), Some(Style::Form { explode: true }));
+    assert_eq!(style("c"), Some(Style::Form { explode: true }));
+    assert_eq!(style("d"), Some(Style::Form { explode: false }));
+    assert_eq!(style("Host"), None);
+    assert_eq!(style("Transfer-Encoding"), None);
+    assert!(style("X-Trace").is_some());
+    assert_eq!(t.input_schema["additionalProperties"], false);
+}
