@@ -22,19 +22,20 @@ pub fn tools(server: &str, cfg: &ServerConfig) -> Result<Vec<Tool>, String> {
 }
 
 /// The jq expression shaping `tool`'s answers: its own, else the first `responses` glob that
-/// names it. Errors start with the key.
+/// names it (by its tool name, or by `alias` — an imported operation's operationId). Errors
+/// start with the key.
 pub fn shaper_for(
     tool: &str,
+    alias: Option<&str>,
     own: Option<&str>,
     cfg: &ServerConfig,
 ) -> Result<Option<Arc<Shaper>>, String> {
     let (key, code) = match own {
         Some(code) => ("response".to_owned(), code),
-        None => match cfg
-            .responses
-            .iter()
-            .find(|(pattern, _)| switchboard_config::glob(pattern, tool))
-        {
+        None => match cfg.responses.iter().find(|(pattern, _)| {
+            switchboard_config::glob(pattern, tool)
+                || alias.is_some_and(|a| switchboard_config::glob(pattern, a))
+        }) {
             Some((pattern, code)) => (format!("responses.{pattern}"), code.as_str()),
             None => return Ok(None),
         },
@@ -109,6 +110,6 @@ fn tool(name: &str, t: &HttpToolConfig, cfg: &ServerConfig) -> Result<Tool, Stri
         },
         rest_in_query: !with_body,
         headers,
-        shaper: shaper_for(name, t.response.as_deref(), cfg)?,
+        shaper: shaper_for(name, None, t.response.as_deref(), cfg)?,
     })
 }

@@ -341,7 +341,12 @@ fn operation(
     if !required.is_empty() {
         input["required"] = Value::Array(required);
     }
-    let shaper = shaper_for(name, None, cfg)?;
+    let shaper = shaper_for(
+        name,
+        op.get("operationId").and_then(Value::as_str),
+        None,
+        cfg,
+    )?;
     let defs = defs.finish();
     if !defs.is_empty() {
         input["$defs"] = Value::Object(defs.clone());

@@ -377,3 +377,35 @@ fn styles_default_as_openapi_says_and_connection_headers_never_come_from_argumen
     assert!(style("X-Trace").is_some());
     assert_eq!(t.input_schema["additionalProperties"], false);
 }
+
+#[test]
+fn responses_name_tools_by_their_listed_name_or_their_operation_id() {
+    let mut c = entry();
+    c.responses.insert("getEmployee".into(), "{id}".into());
+    c.responses.insert("delete employee!".into(), ".".into());
+    let i = imported(&c);
+    let get = tool(&i, "getEmployee");
+    assert_eq!(get.shaper.as_ref().map(|s| s.code()), Some("{id}"));
+    // A reshaped answer no longer fits the document's schema: no outputSchema then.
+    assert!(get.output_schema.is_none());
+    assert_eq!(
+        tool(&i, "delete_employee")
+            .shaper
+            .as_ref()
+            .map(|s| s.code()),
+        Some(".")
+    );
+    // Both operations the document calls getEmployee are named by it.
+    assert!(tool(&i, "getEmployee_2").shaper.is_some());
+    assert!(tool(&i, "post_projects_id_status").shaper.is_none());
+    // A jq expression that does not compile: the operation is skipped, naming the key.
+    c.responses.insert("getEmployee".into(), "{id,".into());
+    let i = imported(&c);
+    assert!(
+        i.skipped
+            .iter()
+            .any(|s| s.contains("responses.getEmployee") && s.contains("does not parse")),
+        "{:?}",
+        i.skipped
+    );
+}
