@@ -23,6 +23,7 @@ mod request_state;
 mod roles;
 mod root;
 mod servers;
+mod tasks;
 mod telemetry;
 
 // Value formats used across sections.
@@ -60,6 +61,7 @@ pub use root::*;
 pub use schema::schema_json;
 pub use servers::*;
 pub use size::parse_size;
+pub use tasks::*;
 pub use telemetry::*;
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ pub struct Config {
     /// The tool-result cache: which tool results are kept, how long, and where.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Durable tasks the gateway runs itself (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<crate::TasksConfig>,
     /// The admin listener: Prometheus `/metrics`, `/healthz`, `/readyz`.
     #[serde(default)]
     pub admin: AdminConfig,

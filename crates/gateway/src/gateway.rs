@@ -31,6 +31,8 @@ pub struct Gateway {
     pub listeners: Arc<crate::listeners::Listeners>,
     /// Signs and verifies the `requestState` of `input_required` results.
     pub mrtr: switchboard_policy::request_state::StateKeys,
+    /// Durable tasks the gateway runs itself (`tasks:`), when configured.
+    pub(crate) durable: Option<Arc<crate::durable::Durable>>,
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
     pub parked: crate::parked::Parked,
     /// The tamper-evident record of every request.
@@ -196,6 +198,14 @@ impl Gateway {
             }
             None => switchboard_audit::Audit::off(),
         };
+        let durable = match &config.tasks {
+            Some(t) => Some(Arc::new(
+                crate::durable::Durable::open(t, &config.federation.separator)
+                    .await
+                    .map_err(|e| format!("tasks: {e}"))?,
+            )),
+            None => None,
+        };
         let mut servers = Vec::new();
         let mut receivers = Vec::new();
         let mut longest = Duration::ZERO;
@@ -222,6 +232,7 @@ impl Gateway {
             listeners: Default::default(),
             mrtr,
             parked: Default::default(),
+            durable,
             audit,
             backends,
             event_streams,
@@ -263,6 +274,30 @@ impl Gateway {
         }
         let streams = receivers.into_iter().enumerate().collect();
         tokio::spawn(gw.clone().event_loop(early, streams, new_streams));
+        if let Some(d) = &gw.durable {
+            let t = &d.config;
+            let runner = switchboard_tasks::Runner::new(
+                d.store.clone(),
+                crate::durable::executor(Arc::downgrade(&gw)),
+                switchboard_tasks::RunnerConfig {
+                    name: format!(
+                        "{}-{}",
+                        std::process::id(),
+                        switchboard_tasks::model::new_id()
+                    ),
+                    workers: t.workers,
+                    retry: switchboard_tasks::RetryPolicy {
+                        attempts: t.retry.attempts,
+                        initial_delay: t.retry.initial_delay.0,
+                        backoff: t.retry.backoff,
+                        max_delay: t.retry.max_delay.0,
+                    },
+                    lease: t.lease.0,
+                    poll: Duration::from_millis(250),
+                },
+            );
+            d.start(runner);
+        }
         Ok(gw)
     }
 
@@ -398,6 +433,10 @@ impl Gateway {
     /// Stop accepting work, let calls in flight finish (bounded), then stop the upstreams.
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.cancel();
+        // No new task runs start; running ones finish or, cut, run again after a restart.
+        if let Some(d) = &self.durable {
+            d.stop();
+        }
         self.sessions.close_streams();
         for route in self.listeners.close_all().await {
             self.release_subscription(&route);

@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod cache;
 pub mod catalog;
 pub mod dispatch;
+pub mod durable;
 pub mod era;
 mod forward;
 pub mod gateway;

@@ -155,11 +155,12 @@ impl Gateway {
         match req.method.as_str() {
             methods::PING => Ok(empty_object()),
             methods::SERVER_DISCOVER => {
-                let tasks = self.catalog.servers().iter().any(|s| {
-                    s.upstream
-                        .info()
-                        .is_some_and(|i| i.has_extension(methods::TASKS_EXTENSION))
-                });
+                let tasks = self.durable.is_some()
+                    || self.catalog.servers().iter().any(|s| {
+                        s.upstream
+                            .info()
+                            .is_some_and(|i| i.has_extension(methods::TASKS_EXTENSION))
+                    });
                 let extensions: &[&str] = if tasks {
                     &[methods::TASKS_EXTENSION]
                 } else {
@@ -183,6 +184,17 @@ impl Gateway {
                 };
                 let entry = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
                     .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
+                // A task tool: kept and run as a task for a client that declares tasks.
+                if let Some(d) = &self.durable
+                    && let Some(mode) = d.rule(name, &entry.route.original)
+                {
+                    if crate::durable::declares_tasks(ctx) {
+                        return d.create(ctx, name, params).await;
+                    }
+                    if mode == switchboard_config::TaskMode::Required && ctx.modern.is_some() {
+                        return Err(crate::durable::tasks_required(name));
+                    }
+                }
                 let upstream_params = switchboard_protocol::rawmap::with_param(
                     params,
                     "name",

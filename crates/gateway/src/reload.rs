@@ -5,7 +5,7 @@
 //! 1. the new file is loaded and checked as at start-up (the binary's config source); an
 //!    invalid file is refused with all its errors and the running config stays;
 //! 2. sections that cannot change without a restart (`http`, `federation`, `log`, `mrtr`,
-//!    `audit`, `telemetry`, `admin.listen`) keep their running values; a report names the
+//!    `audit`, `telemetry`, `tasks`, `admin.listen`) keep their running values; a report names the
 //!    ones that differ;
 //! 3. a changed `auth`/`roles`, `rate_limits` or `cache` is built anew (a Redis store that
 //!    cannot be reached, a JWT key that does not parse: refused, nothing changes);
@@ -155,6 +155,7 @@ impl Gateway {
         keep!(mrtr, "mrtr");
         keep!(audit, "audit");
         keep!(telemetry, "telemetry");
+        keep!(tasks, "tasks");
         keep!(admin.listen, "admin.listen");
 
         // 3. Policies, built before anything changes.

@@ -1,6 +1,6 @@
-//! Upstream tasks (the 2026-07-28 tasks extension), relayed between modern clients and modern
-//! upstreams: task ids scoped `<server>.<upstream id>` on the way out, and `tasks/*` routed
-//! back by them, so the gateway remembers nothing.
+//! `tasks/*` of the 2026-07-28 tasks extension: tasks the gateway runs itself go to
+//! `durable/`; upstream tasks are relayed between modern clients and modern upstreams, task ids
+//! scoped `<server>.<upstream id>` on the way out and `tasks/*` routed back by them.
 
 use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, codes, methods, to_raw};
@@ -47,6 +47,12 @@ impl Gateway {
             .ok_or_else(|| {
                 ErrorObject::invalid_params(format!("{method} needs a string `taskId`"))
             })?;
+        // A task the gateway runs itself (its ids have no `.`), else an upstream's.
+        if !task_id.contains('.')
+            && let Some(d) = &self.durable
+        {
+            return d.method(ctx, method, &task_id).await;
+        }
         let unknown = || ErrorObject::invalid_params(format!("Unknown task: {task_id}"));
         let (server, upstream_id) = task_id.split_once('.').ok_or_else(unknown)?;
         let index = self.catalog.server_index(server).ok_or_else(unknown)?;

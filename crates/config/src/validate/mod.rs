@@ -29,6 +29,9 @@ impl Config {
         p.extend(check_telemetry(&self.telemetry));
         p.extend(check_cache(&self.cache));
         p.extend(check_request_state(&self.mrtr));
+        if let Some(t) = &self.tasks {
+            p.extend(check_tasks(t));
+        }
         p.extend(servers::check_servers(
             &self.servers,
             &self.federation.separator,
@@ -191,6 +194,78 @@ fn check_request_state(mrtr: &MrtrConfig) -> Vec<Problem> {
                 .fix("generate one with `openssl rand -base64 48` and pass it as ${ENV}"),
             );
         }
+    }
+    p
+}
+
+/// `tasks`: a store it can reach, workers and times above zero, a retry that can end.
+fn check_tasks(t: &crate::TasksConfig) -> Vec<Problem> {
+    use crate::TaskStoreKind;
+    let mut p = Vec::new();
+    match (t.store, &t.url) {
+        (TaskStoreKind::Redis, None) => p.push(
+            Problem::new("tasks.url", "is missing: the redis store needs it")
+                .fix("add `url: redis://127.0.0.1:6379`"),
+        ),
+        (TaskStoreKind::Postgres, None) => p.push(
+            Problem::new("tasks.url", "is missing: the postgres store needs it")
+                .fix("add `url: postgres://user@127.0.0.1/db`"),
+        ),
+        (TaskStoreKind::Redis, Some(u))
+            if !u.starts_with("redis://") && !u.starts_with("rediss://") =>
+        {
+            p.push(
+                Problem::new("tasks.url", format!("`{u}` is not a redis:// URL"))
+                    .fix("e.g. `redis://127.0.0.1:6379`"),
+            )
+        }
+        (TaskStoreKind::Postgres, Some(u))
+            if !u.starts_with("postgres://") && !u.starts_with("postgresql://") =>
+        {
+            p.push(
+                Problem::new("tasks.url", format!("`{u}` is not a postgres:// URL"))
+                    .fix("e.g. `postgres://user@127.0.0.1/db`"),
+            )
+        }
+        _ => {}
+    }
+    if t.store == TaskStoreKind::Sqlite && t.path.trim().is_empty() {
+        p.push(
+            Problem::new("tasks.path", "is empty")
+                .fix("name the SQLite file, e.g. `switchboard-tasks.db`"),
+        );
+    }
+    if t.workers == 0 {
+        p.push(Problem::new("tasks.workers", "is 0, so no task would ever run").fix("e.g. `8`"));
+    }
+    for (key, d) in [
+        ("tasks.ttl", t.ttl),
+        ("tasks.poll_interval", t.poll_interval),
+        ("tasks.lease", t.lease),
+    ] {
+        if d.0.is_zero() {
+            p.push(Problem::new(key, "is 0").fix("give it a duration, e.g. `30s`"));
+        }
+    }
+    if t.retry.attempts == 0 {
+        p.push(
+            Problem::new("tasks.retry.attempts", "is 0, so no call would be made")
+                .fix("`1` for no retries"),
+        );
+    }
+    if !(t.retry.backoff >= 1.0 && t.retry.backoff.is_finite()) {
+        p.push(
+            Problem::new("tasks.retry.backoff", "is below 1: waits would shrink").fix("e.g. `2.0`"),
+        );
+    }
+    if t.tools.is_empty() {
+        p.push(
+            Problem::new(
+                "tasks.tools",
+                "names no tool, so nothing would run as a task",
+            )
+            .fix("add e.g. `\"reports__*\": {mode: optional}`"),
+        );
     }
     p
 }

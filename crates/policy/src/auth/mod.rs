@@ -191,6 +191,37 @@ impl Authenticator {
         })
     }
 
+    /// The identity of a caller known by what was recorded of it (a durable task's owner):
+    /// its subject, role and how it authenticated, with the role's policy in force now. A
+    /// role no longer configured may do nothing; without a role, the caller is unrestricted
+    /// only if authentication is off (or it was the local stdio user).
+    pub fn identity_of(&self, subject: &str, role: Option<&str>, method: &str) -> Arc<Identity> {
+        let method: &'static str = match method {
+            "api_key" => "api_key",
+            "jwt" => "jwt",
+            "oauth" => "oauth",
+            "anonymous" => "anonymous",
+            "stdio" => "stdio",
+            "none" => "none",
+            _ => "task",
+        };
+        match role {
+            Some(r) => self.identity(subject, r, method),
+            None => Arc::new(Identity {
+                subject: Arc::from(subject),
+                role: None,
+                method,
+                policy: if !self.enabled {
+                    Policy::unrestricted()
+                } else if method == "stdio" {
+                    self.stdio.policy.clone()
+                } else {
+                    Policy::nothing()
+                },
+            }),
+        }
+    }
+
     /// The identity of the stdio client.
     pub fn stdio_identity(&self) -> Arc<Identity> {
         self.stdio.clone()

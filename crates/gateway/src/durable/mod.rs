@@ -1,0 +1,250 @@
+//! Durable tasks the gateway runs itself (`tasks:`; the 2026-07-28 tasks extension, see
+//! docs/design/tasks.md): a `tools/call` of a task tool from a client that declares the
+//! extension is kept in the task store before its `CreateTaskResult` goes out, a worker makes
+//! the call for the task's owner (retried with backoff when the upstream failed), and
+//! `tasks/get`, `tasks/update` and `tasks/cancel` answer the owner only — anyone else gets the
+//! answer for an unknown task. Tasks survive restarts: a task whose worker died runs again
+//! once its lease lapses.
+
+mod run;
+
+pub(crate) use run::executor;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use switchboard_config::{TaskMode, TaskStoreKind, TasksConfig};
+use switchboard_policy::roles::{Pattern, Subject};
+use switchboard_protocol::{ErrorObject, codes, methods, to_raw};
+use switchboard_tasks::model::now_ms;
+use switchboard_tasks::{Ending, Outcome, Runner, Status, Task, TaskStore};
+
+use crate::request::RequestCtx;
+
+/// The gateway's task service.
+pub struct Durable {
+    pub(crate) store: Arc<dyn TaskStore>,
+    runner: OnceLock<Arc<Runner>>,
+    rules: Vec<(Pattern, TaskMode)>,
+    ttl_ms: i64,
+    poll_ms: i64,
+    pub(crate) config: TasksConfig,
+}
+
+/// What a task keeps of the call besides the tool: the call's params and who made it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Stored {
+    pub call: Box<RawValue>,
+    pub role: Option<String>,
+    pub auth: String,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn iso(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// The answer for a task id that does not exist — or is someone else's.
+fn not_found() -> ErrorObject {
+    ErrorObject::invalid_params("Failed to retrieve task: Task not found")
+}
+
+/// Whether a modern request declares the tasks extension.
+pub(crate) fn declares_tasks(ctx: &RequestCtx) -> bool {
+    ctx.modern.as_ref().is_some_and(|m| {
+        m.capabilities
+            .get("extensions")
+            .and_then(|e| e.get(methods::TASKS_EXTENSION))
+            .is_some_and(|v| !v.is_null())
+    })
+}
+
+/// `-32021`: the call can only be served as a task and the request does not declare tasks.
+pub(crate) fn tasks_required(what: &str) -> ErrorObject {
+    ErrorObject::new(
+        codes::MISSING_CLIENT_CAPABILITY,
+        format!(
+            "{what} runs as a task: declare the {} extension in the request's client capabilities",
+            methods::TASKS_EXTENSION
+        ),
+    )
+    .with_data(to_raw(&json!({
+        "requiredCapabilities": {"extensions": {methods::TASKS_EXTENSION: {}}}
+    })))
+}
+
+impl Durable {
+    /// Open the configured store (errors name `tasks.*` and the store); the workers start with
+    /// [`Durable::start`] once the gateway exists.
+    pub async fn open(cfg: &TasksConfig, separator: &str) -> Result<Self, String> {
+        let store: Arc<dyn TaskStore> = match cfg.store {
+            TaskStoreKind::Sqlite => Arc::new(
+                switchboard_tasks::SqliteTasks::open(std::path::Path::new(&cfg.path))
+                    .map_err(|e| format!("tasks.path: {e}"))?,
+            ),
+            TaskStoreKind::Redis => {
+                let url = cfg.url.as_deref().unwrap_or_default();
+                let conn = switchboard_store::RedisConn::connect(url, "tasks")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Arc::new(switchboard_tasks::RedisTasks::new(conn, &cfg.key_prefix))
+            }
+            TaskStoreKind::Postgres => Arc::new(
+                switchboard_tasks::PgTasks::connect(cfg.url.as_deref().unwrap_or_default())
+                    .await
+                    .map_err(|e| format!("tasks.url: {e}"))?,
+            ),
+        };
+        Ok(Self {
+            store,
+            runner: OnceLock::new(),
+            rules: cfg
+                .tools
+                .iter()
+                .map(|(p, r)| (Pattern::parse(p, separator), r.mode))
+                .collect(),
+            ttl_ms: millis(cfg.ttl.0),
+            poll_ms: millis(cfg.poll_interval.0),
+            config: cfg.clone(),
+        })
+    }
+
+    /// Start the workers (once), with the executor that runs a task's call.
+    pub(crate) fn start(&self, runner: Arc<Runner>) {
+        runner.start();
+        let _ = self.runner.set(runner);
+        // Ended tasks past their time to live are forgotten every minute.
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                if let Err(e) = store.expire(now_ms()).await {
+                    tracing::warn!(error = %e, "cannot expire tasks");
+                }
+            }
+        });
+    }
+
+    /// Stop claiming new tasks (shutdown).
+    pub(crate) fn stop(&self) {
+        if let Some(r) = self.runner.get() {
+            r.stop();
+        }
+    }
+
+    /// The mode tool `exposed` (`original` upstream) runs as a task in, if it does.
+    pub(crate) fn rule(&self, exposed: &str, original: &str) -> Option<TaskMode> {
+        self.rules
+            .iter()
+            .find(|(p, _)| p.matches(Subject::Tool, exposed, original))
+            .map(|(_, m)| *m)
+    }
+
+    /// Keep a task for this call, then answer `CreateTaskResult`.
+    pub(crate) async fn create(
+        &self,
+        ctx: &RequestCtx,
+        tool: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let call = params.ok_or_else(|| ErrorObject::invalid_params("tools/call needs params"))?;
+        let stored = Stored {
+            call: crate::era::strip_request_meta(call.to_owned()),
+            role: ctx.identity.role.as_deref().map(str::to_owned),
+            auth: ctx.identity.method.to_owned(),
+        };
+        let stored = serde_json::to_string(&stored).map_err(ErrorObject::internal)?;
+        let task = Task::new(&ctx.identity.subject, tool, stored, self.ttl_ms, now_ms());
+        // Kept before the answer goes out: a `tasks/get` for it resolves from now on.
+        self.store.create(&task).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot keep a task");
+            ErrorObject::internal(format!("the task could not be kept: {e}"))
+        })?;
+        if let Some(r) = self.runner.get() {
+            r.kick();
+        }
+        let mut created = self.shape(&task);
+        created["resultType"] = json!("task");
+        Ok(to_raw(&created))
+    }
+
+    /// The task as the protocol shows it (`DetailedTask`): with its result once completed and
+    /// its error once failed.
+    fn shape(&self, t: &Task) -> Value {
+        let mut v = json!({
+            "taskId": t.id,
+            "status": t.status.as_str(),
+            "createdAt": iso(t.created_ms),
+            "lastUpdatedAt": iso(t.updated_ms),
+            "ttlMs": t.ttl_ms,
+            "pollIntervalMs": self.poll_ms,
+        });
+        if let Some(m) = &t.status_message {
+            v["statusMessage"] = json!(m);
+        }
+        match (&t.status, &t.outcome) {
+            (Status::Completed, Some(Outcome::Result(r))) => {
+                v["result"] = serde_json::from_str(r).unwrap_or(Value::Null);
+            }
+            (Status::Failed, Some(Outcome::Error(e))) => {
+                v["error"] = serde_json::from_str(e).unwrap_or(Value::Null);
+            }
+            (Status::Failed, _) => {
+                let message = t
+                    .status_message
+                    .clone()
+                    .unwrap_or_else(|| "the task failed".into());
+                v["error"] = json!({"code": codes::INTERNAL_ERROR, "message": message});
+            }
+            _ => {}
+        }
+        v
+    }
+
+    /// The caller's task `id`, or the answer for an unknown one.
+    async fn owned(&self, ctx: &RequestCtx, id: &str) -> Result<Task, ErrorObject> {
+        match self.store.get(id).await {
+            Ok(Some(t)) if *t.owner == *ctx.identity.subject => Ok(t),
+            Ok(_) => Err(not_found()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a task");
+                Err(ErrorObject::internal(format!("the task store failed: {e}")))
+            }
+        }
+    }
+
+    /// `tasks/get`, `tasks/update`, `tasks/cancel` for gateway-run task `id`.
+    pub(crate) async fn method(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        id: &str,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let task = self.owned(ctx, id).await?;
+        match method {
+            methods::TASKS_GET => Ok(to_raw(&self.shape(&task))),
+            methods::TASKS_CANCEL => {
+                if !task.status.is_terminal() {
+                    let end = Ending {
+                        status: Status::Cancelled,
+                        message: Some("cancelled by the client".into()),
+                        outcome: None,
+                    };
+                    self.store.finish(id, &end, now_ms()).await.map_err(|e| {
+                        ErrorObject::internal(format!("the task store failed: {e}"))
+                    })?;
+                }
+                Ok(switchboard_protocol::empty_object())
+            }
+            // Gateway-run tasks never ask for input: every key is one not outstanding, ignored.
+            methods::TASKS_UPDATE => Ok(switchboard_protocol::empty_object()),
+            other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+}

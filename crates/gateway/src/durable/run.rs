@@ -1,0 +1,129 @@
+//! Running a task: the tool call made for the task's owner — routed as the catalogue routes it
+//! now, with the owner's identity rebuilt from the policies in force — and its outcome
+//! classified for the workers: an answer (a tool's `isError` result included) completes the
+//! task; an upstream that was unavailable, crashed, timed out or was busy is worth a retry;
+//! any other error fails the task. Each run is audited like a call.
+
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use switchboard_protocol::{ErrorObject, Id, Request, codes, methods};
+use switchboard_tasks::{Executor, Outcome, Ran, Task};
+use tokio_util::sync::CancellationToken;
+
+use super::Stored;
+use crate::gateway::Gateway;
+use crate::request::{RequestCtx, Transport};
+
+/// The workers' executor for `gw` (held weakly: the gateway owns its workers).
+pub(crate) fn executor(gw: Weak<Gateway>) -> Executor {
+    Arc::new(
+        move |task: Task, cancel: CancellationToken| -> BoxFuture<'static, Ran> {
+            let gw = gw.upgrade();
+            Box::pin(async move {
+                match gw {
+                    Some(gw) => gw.run_task(task, cancel).await,
+                    None => failed(ErrorObject::new(
+                        codes::SHUTTING_DOWN,
+                        "the gateway is stopping",
+                    )),
+                }
+            })
+        },
+    )
+}
+
+fn failed(e: ErrorObject) -> Ran {
+    Ran::Failed {
+        reason: e.message.clone(),
+        error: Outcome::Error(serde_json::to_string(&e).unwrap_or_default()),
+    }
+}
+
+impl Gateway {
+    /// Make task `task`'s call for its owner.
+    pub(crate) async fn run_task(self: &Arc<Self>, task: Task, cancel: CancellationToken) -> Ran {
+        let stored: Stored = match serde_json::from_str(&task.params) {
+            Ok(s) => s,
+            Err(e) => {
+                return failed(ErrorObject::internal(format!(
+                    "the task's call cannot be read: {e}"
+                )));
+            }
+        };
+        let policies = self.policies();
+        let identity = policies
+            .auth
+            .identity_of(&task.owner, stored.role.as_deref(), &stored.auth);
+        let Some(entry) = self.catalog.tool(&task.tool) else {
+            return failed(ErrorObject::invalid_params(format!(
+                "Unknown tool: {}",
+                task.tool
+            )));
+        };
+        let ctx = RequestCtx {
+            session: None,
+            out: None,
+            transport: Transport::Http,
+            cancel: cancel.clone(),
+            modern: None,
+            identity,
+            policies,
+            client_ip: None,
+            denied: Default::default(),
+            trace: None,
+        };
+        let started = Instant::now();
+        let params = match switchboard_protocol::rawmap::with_param(
+            Some(&stored.call),
+            "name",
+            &entry.route.original,
+        ) {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        };
+        let headers = crate::param_headers::values_for(
+            entry.param_headers.as_deref().map(Vec::as_slice),
+            Some(&stored.call),
+        );
+        let result = self
+            .forward_with(
+                &ctx,
+                &entry.route,
+                methods::TOOLS_CALL,
+                params,
+                headers,
+                &cancel,
+                None,
+            )
+            .await;
+        if self.audit.enabled() {
+            let req = Request {
+                id: Id::Str(Arc::from(format!("task:{}", task.id))),
+                method: methods::TOOLS_CALL.to_owned(),
+                params: Some(stored.call.clone()),
+            };
+            let record = crate::record::audit_record(&self.audit, &ctx, &req, &result, started);
+            self.audit.log(record).await;
+        }
+        match result {
+            Ok(raw) => Ran::Done(Outcome::Result(raw.get().to_owned())),
+            Err(e)
+                if matches!(
+                    e.code,
+                    codes::UPSTREAM_UNAVAILABLE
+                        | codes::UPSTREAM_TIMEOUT
+                        | codes::UPSTREAM_FAILED
+                        | codes::UPSTREAM_BUSY
+                ) =>
+            {
+                Ran::Retryable {
+                    reason: e.message.clone(),
+                    error: Outcome::Error(serde_json::to_string(&e).unwrap_or_default()),
+                }
+            }
+            Err(e) => failed(e),
+        }
+    }
+}

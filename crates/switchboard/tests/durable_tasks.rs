@@ -1,0 +1,214 @@
+//! Durable tasks the gateway runs itself (`tasks:`), through the real gateway with
+//! `bench-upstream` as the upstream: a 2026-07-28 client that declares the tasks extension gets
+//! a `CreateTaskResult`, polls `tasks/get` until the result is in, may cancel, and nobody else
+//! sees its task; a task whose gateway was killed mid-call runs again after a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const EXT: &str = "io.modelcontextprotocol/tasks";
+
+fn bench() -> String {
+    stdio_entry("bench", &workspace_bin("bench-upstream"), &[])
+}
+
+/// A 2026-07-28 request; `tasks` declares the tasks extension in the client capabilities.
+async fn request(
+    url: &str,
+    key: Option<&str>,
+    method: &str,
+    name: &str,
+    mut params: Value,
+    tasks: bool,
+) -> Value {
+    let caps = if tasks {
+        json!({"extensions": {EXT: {}}})
+    } else {
+        json!({})
+    };
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": caps,
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .header("mcp-name", name);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    let text = req
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+async fn call_as_task(url: &str, key: Option<&str>, tool: &str, args: Value) -> Value {
+    request(
+        url,
+        key,
+        "tools/call",
+        tool,
+        json!({"name": tool, "arguments": args}),
+        true,
+    )
+    .await
+}
+
+async fn task_method(url: &str, key: Option<&str>, method: &str, id: &str) -> Value {
+    request(url, key, method, id, json!({"taskId": id}), true).await
+}
+
+/// Poll `tasks/get` until the task is no longer working (bounded).
+async fn settle(url: &str, key: Option<&str>, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = task_method(url, key, "tasks/get", id).await;
+        let status = got["result"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status != "working" || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_call_runs_as_a_task_and_its_result_is_polled() {
+    let dir = scratch_dir("durable-poll");
+    let gw = Gateway::start(&format!(
+        "tasks:\n  path: \"{}\"\n  poll_interval: 200ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\n    \"bench__echo\": {{mode: required}}\nservers:\n{}",
+        dir.join("tasks.db").display(),
+        bench()
+    ));
+    // The gateway says it serves tasks.
+    let discover = request(&gw.url, None, "server/discover", "", json!({}), false).await;
+    let exts = discover["result"]["capabilities"]["extensions"].to_string();
+    assert!(exts.contains(EXT), "{discover}");
+
+    let created = call_as_task(&gw.url, None, "bench__slow", json!({"ms": 400})).await;
+    let r = &created["result"];
+    assert_eq!(r["resultType"], "task", "{created}");
+    assert_eq!(r["status"], "working", "{created}");
+    assert_eq!(r["pollIntervalMs"], 200, "{created}");
+    assert!(r["ttlMs"].as_i64().unwrap() > 0, "{created}");
+    let id = r["taskId"].as_str().unwrap().to_owned();
+    assert!(!id.contains('.'), "{id}");
+
+    let done = settle(&gw.url, None, &id, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "slept 400 ms",
+        "{done}"
+    );
+
+    // Without the declaration an optional task tool answers at once, as a plain call.
+    let plain = request(
+        &gw.url,
+        None,
+        "tools/call",
+        "bench__slow",
+        json!({"name": "bench__slow", "arguments": {"ms": 1}}),
+        false,
+    )
+    .await;
+    assert_eq!(
+        plain["result"]["content"][0]["text"], "slept 1 ms",
+        "{plain}"
+    );
+    // A required one refuses, naming the extension to declare.
+    let refused = request(
+        &gw.url,
+        None,
+        "tools/call",
+        "bench__echo",
+        json!({"name": "bench__echo", "arguments": {"text": "x"}}),
+        false,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+    assert!(
+        refused["error"]["message"].as_str().unwrap().contains(EXT),
+        "{refused}"
+    );
+    // An unknown task id is not found.
+    let unknown = task_method(&gw.url, None, "tasks/get", "no-such-task").await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_their_owners_and_can_be_cancelled() {
+    let dir = scratch_dir("durable-owner");
+    let gw = Gateway::start(&format!(
+        "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  dev: {{allow: [\"*\"]}}\ntasks:\n  path: \"{}\"\n  tools:\n    \"bench__*\": {{mode: optional}}\nservers:\n{}",
+        dir.join("keys.json").display(),
+        dir.join("tasks.db").display(),
+        bench()
+    ));
+    let alice = keys_cli(&gw.config, &["create", "--name", "alice", "--role", "dev"]);
+    let bob = keys_cli(&gw.config, &["create", "--name", "bob", "--role", "dev"]);
+    let created = call_as_task(&gw.url, Some(&alice), "bench__slow", json!({"ms": 5000})).await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+
+    // Bob cannot see, cancel or update Alice's task: it does not exist for him.
+    for method in ["tasks/get", "tasks/cancel"] {
+        let other = task_method(&gw.url, Some(&bob), method, &id).await;
+        assert_eq!(other["error"]["code"], -32602, "{method}: {other}");
+    }
+    let mine = task_method(&gw.url, Some(&alice), "tasks/get", &id).await;
+    assert_eq!(mine["result"]["status"], "working", "{mine}");
+
+    let cancel = task_method(&gw.url, Some(&alice), "tasks/cancel", &id).await;
+    assert!(cancel["result"].is_object(), "{cancel}");
+    let after = task_method(&gw.url, Some(&alice), "tasks/get", &id).await;
+    assert_eq!(after["result"]["status"], "cancelled", "{after}");
+    // Cancelling an ended task again is harmless and changes nothing.
+    task_method(&gw.url, Some(&alice), "tasks/cancel", &id).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let still = task_method(&gw.url, Some(&alice), "tasks/get", &id).await;
+    assert_eq!(still["result"]["status"], "cancelled", "{still}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_gateway_was_killed_runs_after_a_restart() {
+    let dir = scratch_dir("durable-restart");
+    let config = tmp_file(
+        "durable-restart.yaml",
+        &format!(
+            "tasks:\n  path: \"{}\"\n  lease: 1s\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
+            dir.join("tasks.db").display(),
+            bench()
+        ),
+    );
+    let mut gw = Gateway::start_file(&config);
+    let created = call_as_task(&gw.url, None, "bench__slow", json!({"ms": 3000})).await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    // Let the worker claim it, then kill the gateway mid-call.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = gw.proc.child.kill();
+    let _ = gw.proc.child.wait();
+
+    let gw = Gateway::start_file(&config);
+    let done = settle(&gw.url, None, &id, Duration::from_secs(30)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "slept 3000 ms",
+        "{done}"
+    );
+}
