@@ -27,40 +27,78 @@ pub(crate) fn schema_problems(doc: &Value) -> Vec<Problem> {
     };
     let mut out = Vec::new();
     for err in validator.iter_errors(doc) {
-        let pointer = err.instance_path().as_str().to_owned();
-        let segments: Vec<String> = pointer
-            .split('/')
-            .skip(1)
-            .map(|s| s.replace("~1", "/").replace("~0", "~"))
-            .collect();
-        let path = segments.join(".");
-        match err.kind() {
-            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = known_keys(&schema, &segments);
-                for key in unexpected {
-                    let full = if path.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{path}.{key}")
-                    };
-                    let mut p = Problem::new(full, "unknown key");
-                    p = match closest(key, &known) {
-                        Some(k) => p.fix(format!("did you mean `{k}`?")),
-                        None if !known.is_empty() => {
-                            p.fix(format!("remove it; allowed here: {}", known.join(", ")))
-                        }
-                        None => p.fix("remove it"),
-                    };
-                    out.push(p);
-                }
-            }
-            _ => out.push(
-                Problem::new(path, err.to_string())
-                    .fix("see `switchboard schema` or docs/config.md for the allowed values"),
-            ),
-        }
+        explain(&schema, &err, &mut out, 0);
     }
     out
+}
+
+/// The problems `err` stands for. An optional section or a choice of shapes fails as a whole
+/// (`anyOf`); when only one of its shapes fits the value's type, that shape's own errors are
+/// reported instead, so a typo inside `audit:` or `tasks:` is named where it is.
+fn explain(
+    schema: &Value,
+    err: &jsonschema::ValidationError<'_>,
+    out: &mut Vec<Problem>,
+    depth: usize,
+) {
+    let pointer = err.instance_path().as_str().to_owned();
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let path = segments.join(".");
+    match err.kind() {
+        jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let known = known_keys(&schema, &segments);
+            for key in unexpected {
+                let full = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let mut p = Problem::new(full, "unknown key");
+                p = match closest(key, &known) {
+                    Some(k) => p.fix(format!("did you mean `{k}`?")),
+                    None if !known.is_empty() => {
+                        p.fix(format!("remove it; allowed here: {}", known.join(", ")))
+                    }
+                    None => p.fix("remove it"),
+                };
+                out.push(p);
+            }
+        }
+        jsonschema::error::ValidationErrorKind::AnyOf { context } if depth < 8 => {
+            // The shapes that fail deeper than the value itself, or for more than its type.
+            let fitting: Vec<_> = context
+                .iter()
+                .filter(|branch| {
+                    !branch.iter().all(|e| {
+                        e.instance_path() == err.instance_path()
+                            && matches!(
+                                e.kind(),
+                                jsonschema::error::ValidationErrorKind::Type { .. }
+                            )
+                    })
+                })
+                .collect();
+            match fitting.as_slice() {
+                [only] if !only.is_empty() => {
+                    for e in only.iter() {
+                        explain(schema, e, out, depth + 1);
+                    }
+                }
+                _ => out.push(
+                    Problem::new(path, err.to_string())
+                        .fix("see `switchboard schema` or docs/config.md for the allowed values"),
+                ),
+            }
+        }
+        _ => out.push(
+            Problem::new(path, err.to_string())
+                .fix("see `switchboard schema` or docs/config.md for the allowed values"),
+        ),
+    }
 }
 
 /// The property names the schema allows at `segments` (following `$ref`s and maps).

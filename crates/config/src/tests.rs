@@ -97,6 +97,37 @@ servers:
     }
 }
 
+/// A problem inside an optional section is named where it is, not as the whole section
+/// failing every shape it may take.
+#[test]
+fn problems_inside_optional_sections_name_their_key() {
+    let got = problems(
+        r#"
+audit: {path: 5, bogus: 1}
+tasks:
+  tools: {"x__*": {mode: sometimes}}
+servers: {}
+"#,
+    )
+    .join("\n");
+    for want in [
+        "audit.path: 5 is not of type \"string\"",
+        "audit.bogus: unknown key",
+        "tasks.tools.x__*.mode: \"sometimes\" is not one of \"optional\" or \"required\"",
+    ] {
+        assert!(got.contains(want), "missing {want:?} in:\n{got}");
+    }
+    assert!(!got.contains("anyOf"), "{got}");
+    let got = problems("tasks:\n  store: redis\n  workers: 0\nservers: {}\n").join("\n");
+    for want in [
+        "tasks.url: is missing: the redis store needs it",
+        "tasks.workers: is 0",
+        "tasks.tools: names no tool",
+    ] {
+        assert!(got.contains(want), "missing {want:?} in:\n{got}");
+    }
+}
+
 #[test]
 fn interpolation_defaults_types_and_escapes() {
     let c = parse(
