@@ -50,7 +50,7 @@ fn explain(
     let path = segments.join(".");
     match err.kind() {
         jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let known = known_keys(&schema, &segments);
+            let known = known_keys(schema, &segments);
             for key in unexpected {
                 let full = if path.is_empty() {
                     key.clone()

@@ -212,3 +212,60 @@ async fn a_task_whose_gateway_was_killed_runs_after_a_restart() {
         "{done}"
     );
 }
+
+/// A task runs with its owner's role as configured when it runs: a tool the role lost in a
+/// reload while the task waited for a worker fails the task, as an unknown tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_runs_with_its_owners_role_as_configured_when_it_runs() {
+    let dir = scratch_dir("durable-role");
+    let yaml = |allow: &str| {
+        format!(
+            "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  dev: {{allow: [\"{allow}\"]}}\ntasks:\n  path: \"{}\"\n  workers: 1\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
+            dir.join("keys.json").display(),
+            dir.join("tasks.db").display(),
+            bench()
+        )
+    };
+    let config = dir.join("gateway.yaml");
+    std::fs::write(&config, yaml("bench__*")).unwrap();
+    let gw = Gateway::start_file(&config);
+    let key = keys_cli(&gw.config, &["create", "--name", "carol", "--role", "dev"]);
+    // The only worker is busy with the first task while the second waits.
+    let first = call_as_task(&gw.url, Some(&key), "bench__slow", json!({"ms": 4000})).await;
+    let second = call_as_task(&gw.url, Some(&key), "bench__slow", json!({"ms": 1})).await;
+    let first = first["result"]["taskId"].as_str().unwrap().to_owned();
+    let second = second["result"]["taskId"].as_str().unwrap().to_owned();
+    let waiting = task_method(&gw.url, Some(&key), "tasks/get", &second).await;
+    assert_eq!(waiting["result"]["status"], "working", "{waiting}");
+
+    let next = config.with_extension("next");
+    std::fs::write(&next, yaml("bench__echo")).unwrap();
+    std::fs::rename(&next, &config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = request(&gw.url, Some(&key), "tools/list", "", json!({}), false).await;
+        if !list.to_string().contains("bench__slow") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied:\n{}",
+            gw.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let done = settle(&gw.url, Some(&key), &second, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "failed", "{done}");
+    assert_eq!(done["result"]["error"]["code"], -32602, "{done}");
+    assert!(
+        done["result"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bench__slow"),
+        "{done}"
+    );
+    // The first was authorized when it started, and finishes.
+    let done = settle(&gw.url, Some(&key), &first, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+}

@@ -62,6 +62,14 @@ impl Gateway {
                 task.tool
             )));
         };
+        // The owner's role as configured now: a tool it may no longer call fails the task.
+        if let Err(e) = switchboard_policy::stages::authorize(
+            &identity,
+            &switchboard_policy::Target::Tool(task.tool.clone()),
+            Some(&entry.route.original),
+        ) {
+            return failed(e);
+        }
         let ctx = RequestCtx {
             session: None,
             out: None,
