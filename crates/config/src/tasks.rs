@@ -85,6 +85,11 @@ pub struct TaskRule {
     /// the extension gets -32021.
     #[serde(default)]
     pub mode: TaskMode,
+    /// How long one run of the call may take, in place of the server's `timeout` (and its
+    /// `tool_timeouts`): a long task is not cut at a normal call's limit. A run over it counts
+    /// as a timed-out call (retried while attempts are left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -74,6 +74,7 @@ impl Gateway {
         let server = upstream.name().clone();
         // A tool's own timeout, if the server entry gives it one.
         let timeout = match method {
+            methods::TOOLS_CALL if ctx.call_timeout.is_some() => ctx.call_timeout,
             methods::TOOLS_CALL => self
                 .catalog
                 .servers()

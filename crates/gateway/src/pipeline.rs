@@ -186,12 +186,12 @@ impl Gateway {
                     .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
                 // A task tool: kept and run as a task for a client that declares tasks.
                 if let Some(d) = &self.durable
-                    && let Some(mode) = d.rule(name, &entry.route.original)
+                    && let Some(rule) = d.rule(name, &entry.route.original)
                 {
                     if crate::durable::declares_tasks(ctx) {
                         return d.create(ctx, name, params).await;
                     }
-                    if mode == switchboard_config::TaskMode::Required && ctx.modern.is_some() {
+                    if rule.mode == switchboard_config::TaskMode::Required && ctx.modern.is_some() {
                         return Err(crate::durable::tasks_required(name));
                     }
                 }

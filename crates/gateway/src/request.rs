@@ -46,6 +46,8 @@ pub struct RequestCtx {
     /// The W3C trace context of the HTTP request (`traceparent`/`tracestate` headers); one in
     /// the message's `params._meta` takes precedence (`trace.rs`).
     pub trace: Option<crate::trace::TraceContext>,
+    /// A tool call's time limit in place of the server's (a task rule's `timeout`).
+    pub call_timeout: Option<std::time::Duration>,
 }
 
 impl RequestCtx {
@@ -116,6 +118,7 @@ impl Gateway {
             client_ip: a.client_ip,
             denied: Default::default(),
             trace: a.trace,
+            call_timeout: None,
         };
         let gw = self.clone();
         let tracked_by = a.tracked_by;

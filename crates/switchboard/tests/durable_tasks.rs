@@ -269,3 +269,30 @@ async fn a_task_runs_with_its_owners_role_as_configured_when_it_runs() {
     let done = settle(&gw.url, Some(&key), &first, Duration::from_secs(20)).await;
     assert_eq!(done["result"]["status"], "completed", "{done}");
 }
+
+/// A task rule's `timeout` replaces the server's for task runs: a call longer than the server
+/// allows completes as a task, and a task run over its own limit fails as timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_rule_timeout_replaces_the_servers_for_task_runs() {
+    let dir = scratch_dir("durable-timeout");
+    let bin = workspace_bin("bench-upstream");
+    let gw = Gateway::start(&format!(
+        "tasks:\n  path: \"{}\"\n  retry: {{attempts: 1}}\n  tools:\n    \"long__*\": {{mode: optional, timeout: 10s}}\n    \"short__*\": {{mode: required, timeout: 300ms}}\nservers:\n{}    timeout: 500ms\n{}",
+        dir.join("tasks.db").display(),
+        stdio_entry("long", &bin, &[]),
+        stdio_entry("short", &bin, &[]),
+    ));
+    let long = call_as_task(&gw.url, None, "long__slow", json!({"ms": 1500})).await;
+    let short = call_as_task(&gw.url, None, "short__slow", json!({"ms": 3000})).await;
+    let long = long["result"]["taskId"].as_str().unwrap().to_owned();
+    let short = short["result"]["taskId"].as_str().unwrap().to_owned();
+    let done = settle(&gw.url, None, &long, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "slept 1500 ms",
+        "{done}"
+    );
+    let over = settle(&gw.url, None, &short, Duration::from_secs(20)).await;
+    assert_eq!(over["result"]["status"], "failed", "{over}");
+    assert_eq!(over["result"]["error"]["code"], -32003, "{over}");
+}

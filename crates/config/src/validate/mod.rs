@@ -247,6 +247,14 @@ fn check_tasks(t: &crate::TasksConfig) -> Vec<Problem> {
             p.push(Problem::new(key, "is 0").fix("give it a duration, e.g. `30s`"));
         }
     }
+    for (pattern, rule) in &t.tools {
+        if rule.timeout.is_some_and(|d| d.0.is_zero()) {
+            p.push(
+                Problem::new(format!("tasks.tools.{pattern}.timeout"), "is 0")
+                    .fix("give it a duration, e.g. `30m`, or remove it for the server's"),
+            );
+        }
+    }
     if t.retry.attempts == 0 {
         p.push(
             Problem::new("tasks.retry.attempts", "is 0, so no call would be made")

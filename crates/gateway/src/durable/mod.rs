@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use switchboard_config::{TaskMode, TaskStoreKind, TasksConfig};
+use switchboard_config::{TaskRule, TaskStoreKind, TasksConfig};
 use switchboard_policy::roles::{Pattern, Subject};
 use switchboard_protocol::{ErrorObject, codes, methods, to_raw};
 use switchboard_tasks::model::now_ms;
@@ -27,7 +27,7 @@ use crate::request::RequestCtx;
 pub struct Durable {
     pub(crate) store: Arc<dyn TaskStore>,
     runner: OnceLock<Arc<Runner>>,
-    rules: Vec<(Pattern, TaskMode)>,
+    rules: Vec<(Pattern, TaskRule)>,
     ttl_ms: i64,
     poll_ms: i64,
     pub(crate) config: TasksConfig,
@@ -107,7 +107,7 @@ impl Durable {
             rules: cfg
                 .tools
                 .iter()
-                .map(|(p, r)| (Pattern::parse(p, separator), r.mode))
+                .map(|(p, r)| (Pattern::parse(p, separator), r.clone()))
                 .collect(),
             ttl_ms: millis(cfg.ttl.0),
             poll_ms: millis(cfg.poll_interval.0),
@@ -138,12 +138,13 @@ impl Durable {
         }
     }
 
-    /// The mode tool `exposed` (`original` upstream) runs as a task in, if it does.
-    pub(crate) fn rule(&self, exposed: &str, original: &str) -> Option<TaskMode> {
+    /// The rule tool `exposed` (`original` upstream) runs as a task by, if it does (the
+    /// first pattern that matches).
+    pub(crate) fn rule(&self, exposed: &str, original: &str) -> Option<&TaskRule> {
         self.rules
             .iter()
             .find(|(p, _)| p.matches(Subject::Tool, exposed, original))
-            .map(|(_, m)| *m)
+            .map(|(_, r)| r)
     }
 
     /// Keep a task for this call, then answer `CreateTaskResult`.

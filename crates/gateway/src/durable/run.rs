@@ -81,6 +81,13 @@ impl Gateway {
             client_ip: None,
             denied: Default::default(),
             trace: None,
+            // The rule's own limit, when it sets one, in place of the server's.
+            call_timeout: self
+                .durable
+                .as_ref()
+                .and_then(|d| d.rule(&task.tool, &entry.route.original))
+                .and_then(|r| r.timeout)
+                .map(|t| t.0),
         };
         let started = Instant::now();
         let params = match switchboard_protocol::rawmap::with_param(

@@ -34,6 +34,7 @@ async fn ctx(transport: Transport) -> RequestCtx {
         client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         denied: Default::default(),
         trace: None,
+        call_timeout: None,
     }
 }
 
