@@ -296,3 +296,74 @@ async fn a_task_rule_timeout_replaces_the_servers_for_task_runs() {
     assert_eq!(over["result"]["status"], "failed", "{over}");
     assert_eq!(over["result"]["error"]["code"], -32003, "{over}");
 }
+
+/// Two gateways on one shared store (the machine's Redis, or PostgreSQL): a task created on
+/// one is read and cancelled on the other, and a task whose gateway is killed mid-call is
+/// finished by the other once its lease lapses.
+async fn two_replicas_share_tasks(store: &str) {
+    let yaml = format!(
+        "tasks:\n{store}  lease: 1s\n  poll_interval: 100ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
+        bench()
+    );
+    let mut a = Gateway::start(&yaml);
+    // A task A claims before B exists, so it is A's call that dies below.
+    let created = call_as_task(&a.url, None, "bench__slow", json!({"ms": 6000})).await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = Gateway::start(&yaml);
+
+    let created = call_as_task(&a.url, None, "bench__slow", json!({"ms": 20000})).await;
+    let doomed = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let seen = task_method(&b.url, None, "tasks/get", &doomed).await;
+    assert_eq!(seen["result"]["status"], "working", "{seen}");
+    let cancel = task_method(&b.url, None, "tasks/cancel", &doomed).await;
+    assert!(cancel["result"].is_object(), "{cancel}");
+    let after = task_method(&a.url, None, "tasks/get", &doomed).await;
+    assert_eq!(after["result"]["status"], "cancelled", "{after}");
+
+    let _ = a.proc.child.kill();
+    let _ = a.proc.child.wait();
+    let done = settle(&b.url, None, &id, Duration::from_secs(40)).await;
+    assert_eq!(
+        done["result"]["status"],
+        "completed",
+        "{done}\n{}",
+        b.logs()
+    );
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "slept 6000 ms",
+        "{done}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_tasks_in_redis() {
+    let prefix = format!("sbtest:durable:{}:{}:", std::process::id(), free_port());
+    two_replicas_share_tasks(&format!(
+        "  store: redis\n  url: \"redis://127.0.0.1:6379\"\n  key_prefix: \"{prefix}\"\n"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_tasks_in_postgres() {
+    const SERVER: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!("sb_durable_{}_{}", std::process::id(), free_port());
+    let psql = |sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args([SERVER, "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql (CI installs PostgreSQL)");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(&format!("CREATE SCHEMA {schema}"));
+    two_replicas_share_tasks(&format!(
+        "  store: postgres\n  url: \"{SERVER}?options=-csearch_path%3D{schema}\"\n"
+    ))
+    .await;
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+}
