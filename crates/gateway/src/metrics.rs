@@ -22,6 +22,11 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
+/// Histogram buckets (seconds) of durable tasks' queue waits and runs: up to an hour.
+pub const TASK_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Install the process-wide recorder (once; later calls return the same handle). `None` when
@@ -34,6 +39,8 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                     Matcher::Suffix("duration_seconds".into()),
                     DURATION_BUCKETS,
                 )
+                .ok()?
+                .set_buckets_for_metric(Matcher::Prefix("mcp_task_".into()), TASK_BUCKETS)
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -63,6 +70,28 @@ fn describe() {
         "mcp_request_duration_seconds",
         metrics::Unit::Seconds,
         "Time from a request's arrival to its answer, by method and tool"
+    );
+    describe_counter!(
+        "mcp_tasks_created_total",
+        "Durable tasks created (tool calls kept as tasks)"
+    );
+    describe_counter!(
+        "mcp_tasks_ended_total",
+        "Durable tasks ended, by status (completed, failed, cancelled)"
+    );
+    describe_counter!(
+        "mcp_task_retries_total",
+        "Task calls retried after the upstream failed"
+    );
+    describe_histogram!(
+        "mcp_task_queue_wait_seconds",
+        metrics::Unit::Seconds,
+        "Time from a task's creation to its first run"
+    );
+    describe_histogram!(
+        "mcp_task_run_seconds",
+        metrics::Unit::Seconds,
+        "Time one run of a task's call took, by outcome (done, retryable, failed, stopped)"
     );
     describe_gauge!(
         "mcp_active_connections",

@@ -93,7 +93,7 @@ async fn settle(url: &str, key: Option<&str>, id: &str, within: Duration) -> Val
 async fn a_declared_call_runs_as_a_task_and_its_result_is_polled() {
     let dir = scratch_dir("durable-poll");
     let gw = Gateway::start(&format!(
-        "tasks:\n  path: \"{}\"\n  poll_interval: 200ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\n    \"bench__echo\": {{mode: required}}\nservers:\n{}",
+        "admin: {{listen: \"127.0.0.1:0\"}}\ntasks:\n  path: \"{}\"\n  poll_interval: 200ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\n    \"bench__echo\": {{mode: required}}\nservers:\n{}",
         dir.join("tasks.db").display(),
         bench()
     ));
@@ -117,6 +117,23 @@ async fn a_declared_call_runs_as_a_task_and_its_result_is_polled() {
         done["result"]["result"]["content"][0]["text"], "slept 400 ms",
         "{done}"
     );
+
+    // The admin listener counts it.
+    let admin = gw.admin.clone().unwrap();
+    let metrics = reqwest::get(format!("{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "mcp_tasks_created_total 1",
+        "mcp_tasks_ended_total{status=\"completed\"} 1",
+        "mcp_task_run_seconds_count{outcome=\"done\"} 1",
+        "mcp_task_queue_wait_seconds_count 1",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in:\n{metrics}");
+    }
 
     // Without the declaration an optional task tool answers at once, as a plain call.
     let plain = request(

@@ -131,6 +131,11 @@ impl Runner {
     async fn run(&self, worker: &str, task: Task) {
         let id = task.id.clone();
         let attempt = task.attempts;
+        let started = std::time::Instant::now();
+        if attempt <= 1 {
+            let waited = now_ms().saturating_sub(task.created_ms).max(0) as f64 / 1000.0;
+            metrics::histogram!("mcp_task_queue_wait_seconds").record(waited);
+        }
         let cancel = CancellationToken::new();
         let call = (self.executor)(task, cancel.clone());
         tokio::pin!(call);
@@ -155,12 +160,20 @@ impl Runner {
                 }
             }
         };
+        let ran_for = started.elapsed().as_secs_f64();
         let Some(ran) = ran else {
+            metrics::histogram!("mcp_task_run_seconds", "outcome" => "stopped").record(ran_for);
             tracing::info!(task = %id, "task no longer ours (cancelled or taken over); its call stopped");
             return;
         };
         let now = now_ms();
         let retry = self.config.retry;
+        let outcome = match &ran {
+            Ran::Done(_) => "done",
+            Ran::Retryable { .. } => "retryable",
+            Ran::Failed { .. } => "failed",
+        };
+        metrics::histogram!("mcp_task_run_seconds", "outcome" => outcome).record(ran_for);
         let end = match ran {
             Ran::Done(outcome) => Ending {
                 status: Status::Completed,
@@ -175,6 +188,7 @@ impl Runner {
                     wait.as_secs_f64()
                 );
                 tracing::info!(task = %id, %message);
+                metrics::counter!("mcp_task_retries_total").increment(1);
                 if let Err(e) = self
                     .store
                     .retry_at(&id, worker, now + millis(wait), &message, now)
@@ -196,7 +210,10 @@ impl Runner {
             },
         };
         match self.store.finish(&id, &end, now).await {
-            Ok(true) => {}
+            Ok(true) => {
+                metrics::counter!("mcp_tasks_ended_total", "status" => end.status.as_str())
+                    .increment(1);
+            }
             // Cancelled while the call was answering: the cancel stands.
             Ok(false) => {
                 tracing::info!(task = %id, "task ended before its call did; its outcome is dropped")

@@ -167,6 +167,7 @@ impl Durable {
             tracing::error!(error = %e, "cannot keep a task");
             ErrorObject::internal(format!("the task could not be kept: {e}"))
         })?;
+        metrics::counter!("mcp_tasks_created_total").increment(1);
         if let Some(r) = self.runner.get() {
             r.kick();
         }
@@ -237,9 +238,13 @@ impl Durable {
                         message: Some("cancelled by the client".into()),
                         outcome: None,
                     };
-                    self.store.finish(id, &end, now_ms()).await.map_err(|e| {
+                    let ended = self.store.finish(id, &end, now_ms()).await.map_err(|e| {
                         ErrorObject::internal(format!("the task store failed: {e}"))
                     })?;
+                    if ended {
+                        metrics::counter!("mcp_tasks_ended_total", "status" => "cancelled")
+                            .increment(1);
+                    }
                 }
                 Ok(switchboard_protocol::empty_object())
             }
