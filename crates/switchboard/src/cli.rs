@@ -102,6 +102,13 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Durable tasks in the configured store (`tasks:`): list an owner's, show one, cancel.
+    Tasks {
+        #[command(subcommand)]
+        action: crate::tasks_cli::TasksAction,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Load-test an MCP server or the gateway with `tools/call`: throughput, latency
     /// percentiles, success rate, errors; thresholds set the exit code.
     Load(Box<crate::load::LoadArgs>),
@@ -146,6 +153,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             config,
         } => crate::keys::audit(&config.config, file, action),
+        Command::Tasks { action, config } => crate::tasks_cli::run(&config.config, action).await,
         Command::Load(args) => crate::load::run(*args).await,
         Command::Roi(args) => crate::advisor::run_roi(&args),
         Command::Matrix(args) => crate::advisor::run_matrix(&args),

@@ -11,6 +11,7 @@ mod keys;
 mod load;
 mod logging;
 mod run;
+mod tasks_cli;
 
 use std::process::ExitCode;
 

@@ -200,6 +200,40 @@ async fn tasks_are_their_owners_and_can_be_cancelled() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let still = task_method(&gw.url, Some(&alice), "tasks/get", &id).await;
     assert_eq!(still["result"]["status"], "cancelled", "{still}");
+
+    // The operator's view: `switchboard tasks` on the same store, no gateway in between.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(switchboard())
+            .arg("tasks")
+            .args(args)
+            .arg("--config")
+            .arg(&gw.config)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let running = call_as_task(&gw.url, Some(&alice), "bench__slow", json!({"ms": 20000})).await;
+    let running = running["result"]["taskId"].as_str().unwrap().to_owned();
+    let (ok, got) = cli(&["get", &running, "--json"]);
+    assert!(ok, "{got}");
+    let got: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(got["status"], "working", "{got}");
+    assert_eq!(got["tool"], "bench__slow", "{got}");
+    let owner = got["owner"].as_str().unwrap().to_owned();
+    let (ok, listed) = cli(&["list", "--owner", &owner]);
+    assert!(
+        ok && listed.contains(&id) && listed.contains(&running),
+        "{listed}"
+    );
+    let (ok, out) = cli(&["cancel", &running]);
+    assert!(ok && out.contains("cancelled"), "{out}");
+    let after = task_method(&gw.url, Some(&alice), "tasks/get", &running).await;
+    assert_eq!(after["result"]["status"], "cancelled", "{after}");
+    let (ok, out) = cli(&["get", "no-such-task"]);
+    assert!(!ok, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,9 +176,14 @@ impl Durable {
         Ok(to_raw(&created))
     }
 
+    /// The store tasks are kept in (`switchboard tasks` reads it without a gateway).
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.store
+    }
+
     /// The task as the protocol shows it (`DetailedTask`): with its result once completed and
     /// its error once failed.
-    fn shape(&self, t: &Task) -> Value {
+    pub fn shape(&self, t: &Task) -> Value {
         let mut v = json!({
             "taskId": t.id,
             "status": t.status.as_str(),
