@@ -56,7 +56,7 @@ impl Gateway {
                 log_level: meta.log_level,
                 origin: crate::session::next_origin(),
             })),
-            (None, None) => None,
+            (None, None) => ctx.detached_relay.clone(),
         };
         let relay = match (relay, asked) {
             (Some(inner), Some(asked)) => {

@@ -48,6 +48,9 @@ pub struct RequestCtx {
     pub trace: Option<crate::trace::TraceContext>,
     /// A tool call's time limit in place of the server's (a task rule's `timeout`).
     pub call_timeout: Option<std::time::Duration>,
+    /// Where what an upstream says about a call goes when no client is connected to it (a
+    /// task's run: its progress is recorded on the task).
+    pub detached_relay: Option<Arc<dyn switchboard_upstream::Relay>>,
 }
 
 impl RequestCtx {
@@ -119,6 +122,7 @@ impl Gateway {
             denied: Default::default(),
             trace: a.trace,
             call_timeout: None,
+            detached_relay: None,
         };
         let gw = self.clone();
         let tracked_by = a.tracked_by;

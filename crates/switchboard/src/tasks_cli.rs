@@ -50,6 +50,9 @@ pub async fn run(config: &Path, action: TasksAction) -> anyhow::Result<ExitCode>
         v["owner"] = json!(t.owner);
         v["tool"] = json!(t.tool);
         v["attempts"] = json!(t.attempts);
+        if let Some(p) = t.progress {
+            v["progress"] = json!(p);
+        }
         v
     };
     match action {

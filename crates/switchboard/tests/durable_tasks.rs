@@ -418,3 +418,51 @@ async fn two_replicas_share_tasks_in_postgres() {
     .await;
     psql(&format!("DROP SCHEMA {schema} CASCADE"));
 }
+
+/// An upstream's progress during a task (server-everything's long-running operation) becomes
+/// the task's status message while it works; the result arrives as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_progress_becomes_the_tasks_status_message() {
+    let dir = scratch_dir("durable-progress");
+    let gw = Gateway::start(&format!(
+        "tasks:\n  path: \"{}\"\n  tools:\n    \"everything__trigger-long-running-operation\": {{mode: optional}}\nservers:\n{}",
+        dir.join("tasks.db").display(),
+        stdio_entry(
+            "everything",
+            &node(),
+            &[&everything_js(), std::path::Path::new("stdio")]
+        )
+    ));
+    let tool = "everything__trigger-long-running-operation";
+    let created = call_as_task(&gw.url, None, tool, json!({"duration": 3, "steps": 3})).await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut messages = Vec::new();
+    let last = loop {
+        let got = task_method(&gw.url, None, "tasks/get", &id).await;
+        if got["result"]["status"] != "working" || Instant::now() > deadline {
+            break got;
+        }
+        if let Some(m) = got["result"]["statusMessage"].as_str()
+            && messages.last() != Some(&m.to_owned())
+        {
+            messages.push(m.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last["result"]["status"], "completed", "{last}");
+    assert!(
+        last["result"]["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("completed"),
+        "{last}"
+    );
+    assert!(
+        messages.iter().any(|m| m == "1 of 3" || m == "2 of 3"),
+        "no progress seen while it worked: {messages:?}"
+    );
+}

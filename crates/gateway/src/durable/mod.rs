@@ -6,6 +6,7 @@
 //! answer for an unknown task. Tasks survive restarts: a task whose worker died runs again
 //! once its lease lapses.
 
+mod progress;
 mod run;
 
 pub(crate) use run::executor;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
+use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, Id, Request, codes, methods};
 use switchboard_tasks::{Executor, Outcome, Ran, Task};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,23 @@ pub(crate) fn executor(gw: Weak<Gateway>) -> Executor {
             })
         },
     )
+}
+
+/// The call's params asking the upstream for progress (token `task:<id>`), unless the client
+/// asked with a token of its own.
+fn with_progress_token(call: &RawValue, id: &str) -> Box<RawValue> {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(call.get()) else {
+        return call.to_owned();
+    };
+    let Some(obj) = v.as_object_mut() else {
+        return call.to_owned();
+    };
+    let meta = obj.entry("_meta").or_insert_with(|| serde_json::json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.entry("progressToken")
+            .or_insert_with(|| serde_json::json!(format!("task:{id}")));
+    }
+    switchboard_protocol::to_raw(&v)
 }
 
 fn failed(e: ErrorObject) -> Ran {
@@ -88,10 +106,17 @@ impl Gateway {
                 .and_then(|d| d.rule(&task.tool, &entry.route.original))
                 .and_then(|r| r.timeout)
                 .map(|t| t.0),
+            detached_relay: self.durable.as_ref().map(|d| {
+                Arc::new(super::progress::TaskRelay::new(
+                    d.store.clone(),
+                    task.id.clone(),
+                )) as Arc<dyn switchboard_upstream::Relay>
+            }),
         };
         let started = Instant::now();
+        let call = with_progress_token(&stored.call, &task.id);
         let params = match switchboard_protocol::rawmap::with_param(
-            Some(&stored.call),
+            Some(&call),
             "name",
             &entry.route.original,
         ) {

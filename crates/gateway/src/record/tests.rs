@@ -35,6 +35,7 @@ async fn ctx(transport: Transport) -> RequestCtx {
         denied: Default::default(),
         trace: None,
         call_timeout: None,
+        detached_relay: None,
     }
 }
 

@@ -1,0 +1,108 @@
+//! What an upstream says about a task's call while it runs: its progress notifications become
+//! the task's progress (0–100, when the upstream gives a total) and status message, written to
+//! the store at most every [`EVERY`] so a chatty server cannot flood it. Requests an upstream
+//! makes of the client during a task (sampling, elicitation, roots) are refused with a clear
+//! error: a task's client is not connected while it runs, and asking it through the task
+//! (`input_required`) is not built yet.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use switchboard_protocol::{ErrorObject, Notification, codes, methods};
+use switchboard_tasks::TaskStore;
+use switchboard_tasks::model::now_ms;
+use switchboard_upstream::{Relay, RelayFuture};
+
+/// The least time between two progress writes of one task.
+const EVERY: Duration = Duration::from_millis(200);
+
+pub(crate) struct TaskRelay {
+    pub store: Arc<dyn TaskStore>,
+    pub id: String,
+    pub origin: u64,
+    /// When progress was last written, and the last percentage known.
+    pub last: Mutex<(Option<Instant>, f64)>,
+}
+
+#[derive(serde::Deserialize)]
+struct Progress {
+    progress: f64,
+    #[serde(default)]
+    total: Option<f64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl TaskRelay {
+    pub fn new(store: Arc<dyn TaskStore>, id: String) -> Self {
+        Self {
+            store,
+            id,
+            origin: crate::session::next_origin(),
+            last: Mutex::new((None, 0.0)),
+        }
+    }
+
+    /// The percentage and message to record for `p`, or `None` when it is too soon.
+    fn update(&self, p: &Progress) -> Option<(f64, String)> {
+        let mut last = self.last.lock().ok()?;
+        let now = Instant::now();
+        if last.0.is_some_and(|t| now.duration_since(t) < EVERY) {
+            return None;
+        }
+        let pct = match p.total {
+            Some(t) if t > 0.0 && p.progress.is_finite() => {
+                (p.progress / t * 100.0).clamp(0.0, 100.0)
+            }
+            _ => last.1,
+        };
+        *last = (Some(now), pct);
+        let message = match (&p.message, p.total) {
+            (Some(m), _) => m.clone(),
+            (None, Some(t)) => format!("{} of {t}", p.progress),
+            (None, None) => format!("progress {}", p.progress),
+        };
+        Some((pct, message))
+    }
+}
+
+impl Relay for TaskRelay {
+    fn notify(&self, n: Notification) {
+        if n.method != methods::PROGRESS {
+            return;
+        }
+        let Some(p) = n
+            .params
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<Progress>(raw.get()).ok())
+        else {
+            return;
+        };
+        let Some((pct, message)) = self.update(&p) else {
+            return;
+        };
+        let (store, id) = (self.store.clone(), self.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.set_progress(&id, pct, Some(&message), now_ms()).await {
+                tracing::warn!(task = %id, error = %e, "cannot record a task's progress");
+            }
+        });
+    }
+
+    fn request(&self, method: String, _params: Option<Box<RawValue>>) -> RelayFuture {
+        let id = self.id.clone();
+        Box::pin(async move {
+            Err(ErrorObject::new(
+                codes::INTERNAL_ERROR,
+                format!(
+                    "`{method}` cannot reach the client of task {id}: switchboard does not ask a task's client for input yet"
+                ),
+            ))
+        })
+    }
+
+    fn origin(&self) -> u64 {
+        self.origin
+    }
+}
