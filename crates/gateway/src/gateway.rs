@@ -200,9 +200,8 @@ impl Gateway {
         };
         let durable = match &config.tasks {
             Some(t) => Some(Arc::new(
-                crate::durable::Durable::open(t, &config.federation.separator)
-                    .await
-                    .map_err(|e| format!("tasks: {e}"))?,
+                // Its errors name the key (`tasks.url`, `tasks.path`) and the store.
+                crate::durable::Durable::open(t, &config.federation.separator).await?,
             )),
             None => None,
         };

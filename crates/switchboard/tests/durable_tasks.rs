@@ -466,3 +466,40 @@ async fn upstream_progress_becomes_the_tasks_status_message() {
         "no progress seen while it worked: {messages:?}"
     );
 }
+
+/// A task store that cannot be reached at start stops the gateway with an error naming the
+/// key and the store, instead of accepting tasks it could not keep.
+#[test]
+fn an_unreachable_task_store_stops_the_start_naming_it() {
+    let dir = scratch_dir("durable-down");
+    for (store, want) in [
+        (
+            "store: redis\n  url: \"redis://127.0.0.1:1\"".to_owned(),
+            "cannot connect to Redis at redis://127.0.0.1:1",
+        ),
+        (
+            "store: postgres\n  url: \"postgres://postgres@127.0.0.1:1/test\"".to_owned(),
+            "tasks.url: task store (postgres)",
+        ),
+        (
+            format!("path: \"{}\"", dir.join("missing/dir/tasks.db").display()),
+            "tasks.path: task store (sqlite)",
+        ),
+    ] {
+        let config = tmp_file(
+            "durable-down.yaml",
+            &format!(
+                "tasks:\n  {store}\n  tools: {{\"bench__*\": {{mode: optional}}}}\nservers:\n{}",
+                bench()
+            ),
+        );
+        let out = std::process::Command::new(switchboard())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{store}: {err}");
+        assert!(err.contains(want), "{store}: missing {want:?} in {err}");
+    }
+}
