@@ -2,6 +2,8 @@
 //! upstream servers and real clients, on 127.0.0.1 with ports chosen by the OS.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod raw_http;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
