@@ -192,7 +192,10 @@ impl Gateway {
                         return d.create(ctx, name, params).await;
                     }
                     if rule.mode == switchboard_config::TaskMode::Required && ctx.modern.is_some() {
-                        return Err(crate::durable::tasks_required(name));
+                        return Err(crate::durable::tasks_required(&format!(
+                            "{name} runs as a task: declare the {} extension in the request's client capabilities",
+                            methods::TASKS_EXTENSION
+                        )));
                     }
                 }
                 let upstream_params = switchboard_protocol::rawmap::with_param(

@@ -3,7 +3,7 @@
 //! scoped `<server>.<upstream id>` on the way out and `tasks/*` routed back by them.
 
 use serde_json::value::RawValue;
-use switchboard_protocol::{ErrorObject, RawMap, codes, methods, to_raw};
+use switchboard_protocol::{ErrorObject, RawMap, methods};
 
 use crate::catalog::Route;
 use crate::gateway::Gateway;
@@ -18,25 +18,14 @@ impl Gateway {
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        let Some(meta) = &ctx.modern else {
+        if ctx.modern.is_none() {
             return Err(ErrorObject::method_not_found(method));
-        };
-        let declared = meta
-            .capabilities
-            .get("extensions")
-            .and_then(|e| e.get(methods::TASKS_EXTENSION))
-            .is_some_and(|v| !v.is_null());
-        if !declared {
-            return Err(ErrorObject::new(
-                codes::MISSING_CLIENT_CAPABILITY,
-                format!(
-                    "{method} needs the {} extension in the request's client capabilities",
-                    methods::TASKS_EXTENSION
-                ),
-            )
-            .with_data(to_raw(&serde_json::json!({
-                "requiredCapabilities": {"extensions": {methods::TASKS_EXTENSION: {}}}
-            }))));
+        }
+        if !crate::durable::declares_tasks(ctx) {
+            return Err(crate::durable::tasks_required(&format!(
+                "{method} needs the {} extension in the request's client capabilities",
+                methods::TASKS_EXTENSION
+            )));
         }
         let params = params.ok_or_else(|| {
             ErrorObject::invalid_params(format!("{method} needs params with `taskId`"))

@@ -66,16 +66,9 @@ pub(crate) fn declares_tasks(ctx: &RequestCtx) -> bool {
     })
 }
 
-/// `-32021`: the call can only be served as a task and the request does not declare tasks.
-pub(crate) fn tasks_required(what: &str) -> ErrorObject {
-    ErrorObject::new(
-        codes::MISSING_CLIENT_CAPABILITY,
-        format!(
-            "{what} runs as a task: declare the {} extension in the request's client capabilities",
-            methods::TASKS_EXTENSION
-        ),
-    )
-    .with_data(to_raw(&json!({
+/// `-32021` with `message`: the request needs the tasks extension and does not declare it.
+pub(crate) fn tasks_required(message: &str) -> ErrorObject {
+    ErrorObject::new(codes::MISSING_CLIENT_CAPABILITY, message).with_data(to_raw(&json!({
         "requiredCapabilities": {"extensions": {methods::TASKS_EXTENSION: {}}}
     })))
 }
