@@ -33,6 +33,14 @@ CREATE TABLE IF NOT EXISTS switchboard_tasks (
 );
 CREATE INDEX IF NOT EXISTS switchboard_tasks_owner ON switchboard_tasks (owner, created_ms DESC, id DESC);
 CREATE INDEX IF NOT EXISTS switchboard_tasks_runnable ON switchboard_tasks (status, next_run_ms);
+CREATE TABLE IF NOT EXISTS switchboard_task_input (
+  task_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request TEXT NOT NULL,
+  response TEXT,
+  seq BIGSERIAL,
+  PRIMARY KEY (task_id, key)
+);
 ";
 
 const COLUMNS: &str = "id, owner, tool, params, status, status_message, progress, outcome_kind, outcome, created_ms, updated_ms, ttl_ms, attempts, next_run_ms, lease_owner, lease_until_ms";
@@ -274,8 +282,8 @@ impl TaskStore for PgTasks {
                 .await?
                 .query(
                     &format!(
-                        "UPDATE switchboard_tasks SET lease_owner = $1, lease_until_ms = $3, attempts = attempts + 1, updated_ms = $2
-                         WHERE id = (SELECT id FROM switchboard_tasks WHERE status = 'working' AND next_run_ms <= $2
+                        "UPDATE switchboard_tasks SET status = 'working', lease_owner = $1, lease_until_ms = $3, attempts = attempts + 1, updated_ms = $2
+                         WHERE id = (SELECT id FROM switchboard_tasks WHERE (status = 'working' OR (status = 'input_required' AND lease_until_ms < $2)) AND next_run_ms <= $2
                                      AND (lease_until_ms IS NULL OR lease_until_ms < $2)
                                      ORDER BY next_run_ms, created_ms LIMIT 1 FOR UPDATE SKIP LOCKED)
                          RETURNING {COLUMNS}"
@@ -330,17 +338,127 @@ impl TaskStore for PgTasks {
         })
     }
 
-    fn expire<'a>(&'a self, now_ms: i64) -> BoxFuture<'a, Result<usize>> {
+    fn ask<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        request: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let n = self
                 .client()
                 .await?
+                .execute(
+                    "WITH t AS (UPDATE switchboard_tasks SET status = 'input_required', updated_ms = $4
+                                WHERE id = $1 AND status IN ('working', 'input_required') RETURNING id)
+                     INSERT INTO switchboard_task_input (task_id, key, request) SELECT id, $2, $3 FROM t",
+                    &[&id, &key, &request, &now_ms],
+                )
+                .await
+                .map_err(err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn pending<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT key, request FROM switchboard_task_input WHERE task_id = $1 AND response IS NULL ORDER BY seq",
+                    &[&id],
+                )
+                .await
+                .map_err(err)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        response: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "UPDATE switchboard_task_input SET response = $3 WHERE task_id = $1 AND key = $2 AND response IS NULL",
+                    &[&id, &key, &response],
+                )
+                .await
+                .map_err(err)?;
+            if n == 1 {
+                c.execute(
+                    "UPDATE switchboard_tasks SET status = 'working', updated_ms = $2 WHERE id = $1 AND status = 'input_required'
+                     AND NOT EXISTS (SELECT 1 FROM switchboard_task_input WHERE task_id = $1 AND response IS NULL)",
+                    &[&id, &now_ms],
+                )
+                .await
+                .map_err(err)?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    fn take_answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "DELETE FROM switchboard_task_input WHERE task_id = $1 AND key = $2 AND response IS NOT NULL RETURNING response",
+                    &[&id, &key],
+                )
+                .await
+                .map_err(err)?;
+            Ok(rows.first().map(|r| r.get(0)))
+        })
+    }
+
+    fn clear_input<'a>(&'a self, id: &'a str, now_ms: i64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            c.execute(
+                "DELETE FROM switchboard_task_input WHERE task_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(err)?;
+            c.execute(
+                "UPDATE switchboard_tasks SET status = 'working', updated_ms = $2 WHERE id = $1 AND status = 'input_required'",
+                &[&id, &now_ms],
+            )
+            .await
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn expire<'a>(&'a self, now_ms: i64) -> BoxFuture<'a, Result<usize>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let n = c
                 .execute(
                     "DELETE FROM switchboard_tasks WHERE status IN ('completed', 'failed', 'cancelled') AND updated_ms + ttl_ms < $1",
                     &[&now_ms],
                 )
                 .await
                 .map_err(err)?;
+            c.execute(
+                "DELETE FROM switchboard_task_input i WHERE NOT EXISTS (SELECT 1 FROM switchboard_tasks t WHERE t.id = i.task_id)",
+                &[],
+            )
+            .await
+            .map_err(err)?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }

@@ -40,7 +40,9 @@ for _, queue in ipairs({KEYS[1], KEYS[2]}) do
     else
       local t = cjson.decode(raw)
       local free = t.lease_until_ms == cjson.null or t.lease_until_ms == nil or t.lease_until_ms < now
-      if t.status == 'working' and t.next_run_ms <= now and free then
+      local live = t.status == 'working' or t.status == 'input_required'
+      if live and t.next_run_ms <= now and free then
+        t.status = 'working'
         t.lease_owner = ARGV[1]
         t.lease_until_ms = tonumber(ARGV[3])
         t.attempts = t.attempts + 1
@@ -50,7 +52,7 @@ for _, queue in ipairs({KEYS[1], KEYS[2]}) do
         local out = cjson.encode(t)
         redis.call('SET', key, out)
         return out
-      elseif t.status ~= 'working' then
+      elseif not live then
         redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
       end
     end
@@ -82,6 +84,85 @@ end
 return 1
 "#;
 
+/// KEYS: task, its input hash, its input counter. ARGV: key, request, now. Keeps the request
+/// (numbered, to list them in order) and moves a live task to `input_required`; 0 when it has
+/// ended.
+const ASK: &str = r#"
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+if t.status ~= 'working' and t.status ~= 'input_required' then return 0 end
+t.status = 'input_required'
+t.updated_ms = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], cjson.encode(t))
+local seq = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({seq = seq, request = ARGV[2]}))
+redis.call('PEXPIRE', KEYS[2], 604800000)
+redis.call('PEXPIRE', KEYS[3], 604800000)
+return 1
+"#;
+
+/// KEYS: task, its input hash. ARGV: key, response, now. Answers an outstanding request; the
+/// task is `working` again once none is outstanding. 0 when the key is not outstanding.
+const ANSWER: &str = r#"
+local e = redis.call('HGET', KEYS[2], ARGV[1])
+if not e then return 0 end
+local x = cjson.decode(e)
+if x.response ~= nil and x.response ~= cjson.null then return 0 end
+x.response = ARGV[2]
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(x))
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
+  local y = cjson.decode(v)
+  if y.response == nil or y.response == cjson.null then return 1 end
+end
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local t = cjson.decode(raw)
+  if t.status == 'input_required' then
+    t.status = 'working'
+    t.updated_ms = tonumber(ARGV[3])
+    redis.call('SET', KEYS[1], cjson.encode(t))
+  end
+end
+return 1
+"#;
+
+/// KEYS: input hash. ARGV: key. The answer to the key, forgotten with its request; nil when
+/// not answered yet.
+const TAKE: &str = r#"
+local e = redis.call('HGET', KEYS[1], ARGV[1])
+if not e then return false end
+local x = cjson.decode(e)
+if x.response == nil or x.response == cjson.null then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return x.response
+"#;
+
+/// KEYS: task, its input hash, its input counter. ARGV: now. Forgets every request;
+/// `input_required` → `working`.
+const CLEAR: &str = r#"
+redis.call('DEL', KEYS[2], KEYS[3])
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local t = cjson.decode(raw)
+  if t.status == 'input_required' then
+    t.status = 'working'
+    t.updated_ms = tonumber(ARGV[1])
+    redis.call('SET', KEYS[1], cjson.encode(t))
+  end
+end
+return 1
+"#;
+
+/// One entry of a task's input hash.
+#[derive(serde::Deserialize)]
+struct InputEntry {
+    seq: i64,
+    request: String,
+    #[serde(default)]
+    response: Option<String>,
+}
+
 impl RedisTasks {
     /// Tasks under `prefix` (e.g. `switchboard:tasks:`) on `conn`.
     pub fn new(conn: RedisConn, prefix: &str) -> Self {
@@ -96,6 +177,9 @@ impl RedisTasks {
     }
     fn owner_key(&self, owner: &str) -> String {
         format!("{}owner:{owner}", self.prefix)
+    }
+    fn input_key(&self, id: &str) -> String {
+        format!("{}input:{id}", self.prefix)
     }
     fn runnable(&self) -> String {
         format!("{}runnable", self.prefix)
@@ -349,6 +433,99 @@ impl TaskStore for RedisTasks {
                 Some(next_run_ms),
             )
             .await
+        })
+    }
+
+    fn ask<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        request: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            let n: i64 = redis::Script::new(ASK)
+                .key(self.key(id))
+                .key(self.input_key(id))
+                .key(format!("{}inputseq:{id}", self.prefix))
+                .arg(key)
+                .arg(request)
+                .arg(now_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn pending<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            let all: std::collections::HashMap<String, String> =
+                conn.hgetall(self.input_key(id)).await.map_err(err)?;
+            let mut open: Vec<(i64, String, String)> = all
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let e: InputEntry = serde_json::from_str(&v).ok()?;
+                    e.response.is_none().then_some((e.seq, k, e.request))
+                })
+                .collect();
+            open.sort_by_key(|e| e.0);
+            Ok(open.into_iter().map(|(_, k, r)| (k, r)).collect())
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        response: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            let n: i64 = redis::Script::new(ANSWER)
+                .key(self.key(id))
+                .key(self.input_key(id))
+                .arg(key)
+                .arg(response)
+                .arg(now_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn take_answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            redis::Script::new(TAKE)
+                .key(self.input_key(id))
+                .arg(key)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)
+        })
+    }
+
+    fn clear_input<'a>(&'a self, id: &'a str, now_ms: i64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            let _: i64 = redis::Script::new(CLEAR)
+                .key(self.key(id))
+                .key(self.input_key(id))
+                .key(format!("{}inputseq:{id}", self.prefix))
+                .arg(now_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(())
         })
     }
 

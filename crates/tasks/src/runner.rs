@@ -136,6 +136,23 @@ impl Runner {
             let waited = now_ms().saturating_sub(task.created_ms).max(0) as f64 / 1000.0;
             metrics::histogram!("mcp_task_queue_wait_seconds").record(waited);
         }
+        // Claimed past its budget: a run that used the last attempt was lost with its worker
+        // (a gateway killed or restarted mid-call), not failed — so it is not run again.
+        if attempt > self.config.retry.attempts {
+            let end = Ending {
+                status: Status::Failed,
+                message: Some(format!(
+                    "the gateway running attempt {} of {} stopped mid-call (killed or restarted) and no attempts are left",
+                    attempt - 1,
+                    self.config.retry.attempts
+                )),
+                outcome: None,
+            };
+            if let Ok(true) = self.store.finish(&id, &end, now_ms()).await {
+                metrics::counter!("mcp_tasks_ended_total", "status" => "failed").increment(1);
+            }
+            return;
+        }
         let cancel = CancellationToken::new();
         let call = (self.executor)(task, cancel.clone());
         tokio::pin!(call);

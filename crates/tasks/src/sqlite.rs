@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner, created_ms);
 CREATE INDEX IF NOT EXISTS tasks_runnable ON tasks (status, next_run_ms);
+CREATE TABLE IF NOT EXISTS task_input (
+  task_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request TEXT NOT NULL,
+  response TEXT,
+  PRIMARY KEY (task_id, key)
+);
 ";
 
 const COLUMNS: &str = "id, owner, tool, params, status, status_message, progress, outcome_kind, outcome, created_ms, updated_ms, ttl_ms, attempts, next_run_ms, lease_owner, lease_until_ms";
@@ -250,7 +257,7 @@ impl TaskStore for SqliteTasks {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let id: Option<String> = tx
                 .query_row(
-                    "SELECT id FROM tasks WHERE status = 'working' AND next_run_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms < ?1) ORDER BY next_run_ms, created_ms LIMIT 1",
+                    "SELECT id FROM tasks WHERE (status = 'working' OR (status = 'input_required' AND lease_until_ms < ?1)) AND next_run_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms < ?1) ORDER BY next_run_ms, created_ms LIMIT 1",
                     [now_ms],
                     |r| r.get(0),
                 )
@@ -259,7 +266,7 @@ impl TaskStore for SqliteTasks {
                 return Ok(None);
             };
             tx.execute(
-                "UPDATE tasks SET lease_owner = ?1, lease_until_ms = ?2, attempts = attempts + 1, updated_ms = ?3 WHERE id = ?4",
+                "UPDATE tasks SET status = 'working', lease_owner = ?1, lease_until_ms = ?2, attempts = attempts + 1, updated_ms = ?3 WHERE id = ?4",
                 params![worker, lease_until_ms, now_ms, id],
             )?;
             let task = tx.query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [&id], row)?;
@@ -302,12 +309,120 @@ impl TaskStore for SqliteTasks {
         })
     }
 
+    fn ask<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        request: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (id, key, request) = (id.to_owned(), key.to_owned(), request.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "UPDATE tasks SET status = 'input_required', updated_ms = ?1 WHERE id = ?2 AND status IN ('working', 'input_required')",
+                params![now_ms, id],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO task_input (task_id, key, request) VALUES (?1, ?2, ?3)",
+                params![id, key, request],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn pending<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT key, request FROM task_input WHERE task_id = ?1 AND response IS NULL ORDER BY rowid",
+            )?;
+            let rows = st
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        response: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (id, key, response) = (id.to_owned(), key.to_owned(), response.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "UPDATE task_input SET response = ?1 WHERE task_id = ?2 AND key = ?3 AND response IS NULL",
+                params![response, id, key],
+            )?;
+            if n == 1 {
+                tx.execute(
+                    "UPDATE tasks SET status = 'working', updated_ms = ?1 WHERE id = ?2 AND status = 'input_required' AND NOT EXISTS (SELECT 1 FROM task_input WHERE task_id = ?2 AND response IS NULL)",
+                    params![now_ms, id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    fn take_answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        let (id, key) = (id.to_owned(), key.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let response: Option<String> = tx
+                .query_row(
+                    "SELECT response FROM task_input WHERE task_id = ?1 AND key = ?2 AND response IS NOT NULL",
+                    params![id, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if response.is_some() {
+                tx.execute(
+                    "DELETE FROM task_input WHERE task_id = ?1 AND key = ?2",
+                    params![id, key],
+                )?;
+            }
+            tx.commit()?;
+            Ok(response)
+        })
+    }
+
+    fn clear_input<'a>(&'a self, id: &'a str, now_ms: i64) -> BoxFuture<'a, Result<()>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM task_input WHERE task_id = ?1", [&id])?;
+            tx.execute(
+                "UPDATE tasks SET status = 'working', updated_ms = ?1 WHERE id = ?2 AND status = 'input_required'",
+                params![now_ms, id],
+            )?;
+            tx.commit()
+        })
+    }
+
     fn expire<'a>(&'a self, now_ms: i64) -> BoxFuture<'a, Result<usize>> {
         self.with(move |c| {
-            c.execute(
+            let n = c.execute(
                 "DELETE FROM tasks WHERE status IN ('completed', 'failed', 'cancelled') AND updated_ms + ttl_ms < ?1",
                 [now_ms],
-            )
+            )?;
+            c.execute(
+                "DELETE FROM task_input WHERE task_id NOT IN (SELECT id FROM tasks)",
+                [],
+            )?;
+            Ok(n)
         })
     }
 }

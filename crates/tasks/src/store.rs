@@ -68,7 +68,8 @@ pub trait TaskStore: Send + Sync {
 
     /// Claim the oldest runnable task for `worker` until `lease_until_ms`: `working`, due
     /// (`next_run_ms <= now`), and held by nobody (or by a worker whose lease ran out — a
-    /// crashed replica's). Counts the attempt.
+    /// crashed replica's, then also one left `input_required`, which becomes `working`).
+    /// Counts the attempt.
     fn claim<'a>(
         &'a self,
         worker: &'a str,
@@ -93,6 +94,41 @@ pub trait TaskStore: Send + Sync {
         message: &'a str,
         now_ms: i64,
     ) -> BoxFuture<'a, Result<bool>>;
+
+    /// Ask the task's client for input while it runs: keep request `key` (JSON
+    /// `{"method", "params"}`) and move the task to `input_required`; `false` when it has ended.
+    fn ask<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        request: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// The task's requests not answered yet, oldest first: (key, request).
+    fn pending<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<(String, String)>>>;
+
+    /// Answer outstanding request `key` (`response`: JSON `{"result"}` or `{"error"}`); the
+    /// task goes back to `working` once nothing is outstanding. `false` when `key` is not
+    /// outstanding (never asked, or answered already).
+    fn answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+        response: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// The answer to `key` once there is one (the request is then forgotten).
+    fn take_answer<'a>(
+        &'a self,
+        id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// Forget every request of the task (its call ended, or runs again); an `input_required`
+    /// task goes back to `working`.
+    fn clear_input<'a>(&'a self, id: &'a str, now_ms: i64) -> BoxFuture<'a, Result<()>>;
 
     /// Forget ended tasks whose time to live has passed; how many.
     fn expire<'a>(&'a self, now_ms: i64) -> BoxFuture<'a, Result<usize>>;

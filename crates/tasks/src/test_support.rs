@@ -36,3 +36,116 @@ pub async fn redis_stores(n: usize) -> (RedisPrefix, Vec<RedisTasks>) {
     }
     (RedisPrefix(prefix), out)
 }
+
+/// The input a running task asks of its client, the same in every store: asking makes the task
+/// `input_required` with its requests listed oldest first; an answer to a key not outstanding
+/// is refused; answering every key makes it `working` again while the answers wait for the
+/// worker; a dead worker's `input_required` task is claimed again as `working`; an ended task
+/// takes no more asks.
+pub async fn input_round_trip(store: &dyn crate::TaskStore) {
+    use crate::model::{Status, Task, now_ms};
+    let now = now_ms();
+    let t = Task::new("alice", "tool", "{}".into(), 60_000, now);
+    store.create(&t).await.unwrap();
+    let claimed = store.claim("w1", now, now + 1_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, t.id);
+    assert!(
+        store
+            .ask(&t.id, "k1", r#"{"method":"elicitation/create"}"#, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .ask(&t.id, "k2", r#"{"method":"roots/list"}"#, now)
+            .await
+            .unwrap()
+    );
+    let got = store.get(&t.id).await.unwrap().unwrap();
+    assert_eq!(got.status, Status::InputRequired);
+    let pending = store.pending(&t.id).await.unwrap();
+    let keys: Vec<&str> = pending.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["k1", "k2"]);
+    assert_eq!(pending[0].1, r#"{"method":"elicitation/create"}"#);
+
+    assert!(!store.answer(&t.id, "nope", "{}", now).await.unwrap());
+    assert_eq!(store.take_answer(&t.id, "k1").await.unwrap(), None);
+    assert!(
+        store
+            .answer(&t.id, "k1", r#"{"result":1}"#, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .answer(&t.id, "k1", r#"{"result":2}"#, now)
+            .await
+            .unwrap(),
+        "answered twice"
+    );
+    // One key still outstanding: still input_required, only it listed.
+    let got = store.get(&t.id).await.unwrap().unwrap();
+    assert_eq!(got.status, Status::InputRequired);
+    let keys: Vec<String> = store
+        .pending(&t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(keys, ["k2"]);
+    assert!(
+        store
+            .answer(&t.id, "k2", r#"{"result":3}"#, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(&t.id).await.unwrap().unwrap().status,
+        Status::Working
+    );
+    assert!(store.pending(&t.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.take_answer(&t.id, "k1").await.unwrap().as_deref(),
+        Some(r#"{"result":1}"#)
+    );
+    assert_eq!(
+        store.take_answer(&t.id, "k1").await.unwrap(),
+        None,
+        "taken once"
+    );
+
+    // The worker dies while the task waits for input: another claims it, working again.
+    assert!(store.ask(&t.id, "k3", "{}", now).await.unwrap());
+    assert_eq!(
+        store.claim("w2", now + 500, now + 1_500).await.unwrap(),
+        None,
+        "lease held"
+    );
+    let again = store
+        .claim("w2", now + 2_000, now + 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.status),
+        (t.id.as_str(), Status::Working)
+    );
+    store.clear_input(&t.id, now).await.unwrap();
+    assert!(store.pending(&t.id).await.unwrap().is_empty());
+
+    let end = crate::Ending {
+        status: Status::Cancelled,
+        message: None,
+        outcome: None,
+    };
+    assert!(store.finish(&t.id, &end, now).await.unwrap());
+    assert!(
+        !store.ask(&t.id, "k4", "{}", now).await.unwrap(),
+        "ended tasks ask nothing"
+    );
+    assert_eq!(
+        store.get(&t.id).await.unwrap().unwrap().status,
+        Status::Cancelled
+    );
+}

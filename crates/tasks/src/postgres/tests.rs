@@ -173,3 +173,11 @@ async fn an_unreachable_server_is_named() {
     };
     assert!(e.contains("postgres") && e.contains("127.0.0.1:1"), "{e}");
 }
+
+#[tokio::test]
+async fn a_task_asks_its_client_for_input_and_gets_answers() {
+    let schema = Schema::new().await;
+    let s = PgTasks::connect(&schema.url()).await.unwrap();
+    crate::test_support::input_round_trip(&s).await;
+    schema.drop_it().await;
+}

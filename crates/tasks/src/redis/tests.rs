@@ -149,3 +149,9 @@ async fn leases_lapse_to_another_replica_retries_wait_and_ended_tasks_expire() {
     assert!(b.get(&t.id).await.unwrap().is_none());
     assert!(b.list("alice", None, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_task_asks_its_client_for_input_and_gets_answers() {
+    let (_p, s) = stores(1).await;
+    crate::test_support::input_round_trip(&s[0]).await;
+}

@@ -225,6 +225,41 @@ async fn a_task_of_a_worker_that_died_is_finished_by_another() {
 }
 
 #[tokio::test]
+async fn a_task_whose_last_attempt_died_with_its_worker_fails_naming_it() {
+    let (_f, s) = store();
+    let t = created(&s).await;
+    // Three claims, each by a worker that died mid-call: the budget of 3 is spent.
+    let mut now = now_ms();
+    for i in 0..3 {
+        s.claim(&format!("dead#{i}"), now, now + 10)
+            .await
+            .unwrap()
+            .unwrap();
+        now += 20;
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    let r = Runner::new(
+        s.clone(),
+        Arc::new(move |_task, _cancel| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ran::Done(Outcome::Result("{}".into())) })
+        }),
+        config("gw2"),
+    );
+    r.start();
+    let t = ended(&s, &t.id).await;
+    assert_eq!(t.status, Status::Failed, "{t:?}");
+    let why = t.status_message.unwrap_or_default();
+    assert!(
+        why.contains("attempt 3 of 3") && why.contains("restarted"),
+        "{why}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "not run a fourth time");
+    r.stop();
+}
+
+#[tokio::test]
 async fn on_redis_a_replicas_workers_retry_and_take_over_a_dead_replicas_task() {
     let (_prefix, mut s) = crate::test_support::redis_stores(1).await;
     let s = Arc::new(s.remove(0));

@@ -220,3 +220,10 @@ async fn tasks_outlive_the_store_that_wrote_them() {
     };
     assert!(e.contains("/nonexistent/dir/tasks.db"), "{e}");
 }
+
+#[tokio::test]
+async fn a_task_asks_its_client_for_input_and_gets_answers() {
+    let f = tmp();
+    let s = SqliteTasks::open(&f.0).unwrap();
+    crate::test_support::input_round_trip(&s).await;
+}
