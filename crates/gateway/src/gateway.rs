@@ -219,7 +219,21 @@ impl Gateway {
             servers.push(new_server(name, sc, tx, &backends));
         }
         let (event_streams, new_streams) = mpsc::unbounded_channel();
-        let catalog = Arc::new(Catalog::new(config.federation.clone(), servers));
+        let mut catalog = Catalog::new(config.federation.clone(), servers);
+        if let Some(t) = &config.tasks {
+            let modes = t
+                .tools
+                .iter()
+                .map(|(p, r)| {
+                    (
+                        switchboard_policy::roles::Pattern::parse(p, &config.federation.separator),
+                        r.mode,
+                    )
+                })
+                .collect();
+            catalog = catalog.with_task_modes(modes);
+        }
+        let catalog = Arc::new(catalog);
         let mrtr = switchboard_policy::request_state::StateKeys::from_config(&config.mrtr);
         let gw = Arc::new(Gateway {
             policies: Arc::new(crate::policies::Current::new(policies)),

@@ -63,6 +63,10 @@ impl Gateway {
         if let Some(i) = instructions {
             result["instructions"] = serde_json::Value::String(i);
         }
+        // Tasks the gateway runs, for 2025-11-25 clients (the extension is `server/discover`'s).
+        if self.durable.is_some() {
+            result["capabilities"]["tasks"] = crate::durable::legacy_capability();
+        }
         Ok(to_raw(&result))
     }
 

@@ -184,6 +184,8 @@ pub fn method_label(method: &str) -> &'static str {
         methods::TASKS_GET => methods::TASKS_GET,
         methods::TASKS_UPDATE => methods::TASKS_UPDATE,
         methods::TASKS_CANCEL => methods::TASKS_CANCEL,
+        methods::TASKS_RESULT => methods::TASKS_RESULT,
+        methods::TASKS_LIST => methods::TASKS_LIST,
         _ => "other",
     }
 }

@@ -168,9 +168,11 @@ impl Gateway {
                 };
                 Ok(crate::era::discover(self.instructions(), extensions))
             }
-            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => {
-                self.task(ctx, &req.method, params).await
-            }
+            methods::TASKS_GET
+            | methods::TASKS_UPDATE
+            | methods::TASKS_CANCEL
+            | methods::TASKS_RESULT
+            | methods::TASKS_LIST => self.task(ctx, &req.method, params).await,
             methods::INITIALIZE => Err(ErrorObject::invalid_request(
                 "the session is already initialized",
             )),
@@ -185,17 +187,31 @@ impl Gateway {
                 let entry = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
                     .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
                 // A task tool: kept and run as a task for a client that declares tasks.
-                if let Some(d) = &self.durable
-                    && let Some(rule) = d.rule(name, &entry.route.original)
-                {
-                    if crate::durable::declares_tasks(ctx) {
-                        return d.create(ctx, name, params).await;
-                    }
-                    if rule.mode == switchboard_config::TaskMode::Required && ctx.modern.is_some() {
-                        return Err(crate::durable::tasks_required(&format!(
-                            "{name} runs as a task: declare the {} extension in the request's client capabilities",
-                            methods::TASKS_EXTENSION
-                        )));
+                if let Some(d) = &self.durable {
+                    let rule = d.rule(name, &entry.route.original);
+                    if ctx.modern.is_none() {
+                        // 2025-11-25: the client asks with `params.task`.
+                        let asked = crate::durable::requested(params)?;
+                        match (rule, asked) {
+                            (Some(_), Some(ttl)) => {
+                                return d.create(ctx, name, params, Some(ttl)).await;
+                            }
+                            (Some(r), None) if r.mode == switchboard_config::TaskMode::Required => {
+                                return Err(crate::durable::required(name));
+                            }
+                            (None, Some(_)) => return Err(crate::durable::forbidden(name)),
+                            _ => {}
+                        }
+                    } else if let Some(rule) = rule {
+                        if crate::durable::declares_tasks(ctx) {
+                            return d.create(ctx, name, params, None).await;
+                        }
+                        if rule.mode == switchboard_config::TaskMode::Required {
+                            return Err(crate::durable::tasks_required(&format!(
+                                "{name} runs as a task: declare the {} extension in the request's client capabilities",
+                                methods::TASKS_EXTENSION
+                            )));
+                        }
                     }
                 }
                 let upstream_params = switchboard_protocol::rawmap::with_param(

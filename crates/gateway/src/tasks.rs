@@ -19,6 +19,17 @@ impl Gateway {
         params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         if ctx.modern.is_none() {
+            // 2025-11-25 clients: the tasks the gateway runs (upstream tasks are not relayed
+            // to them).
+            return match &self.durable {
+                Some(d) if method != methods::TASKS_UPDATE => {
+                    d.legacy_method(ctx, method, params).await
+                }
+                _ => Err(ErrorObject::method_not_found(method)),
+            };
+        }
+        // Removed by the 2026-07-28 extension.
+        if matches!(method, methods::TASKS_RESULT | methods::TASKS_LIST) {
             return Err(ErrorObject::method_not_found(method));
         }
         if !crate::durable::declares_tasks(ctx) {
@@ -40,7 +51,7 @@ impl Gateway {
         if !task_id.contains('.')
             && let Some(d) = &self.durable
         {
-            return d.method(ctx, method, &task_id).await;
+            return d.method(ctx, method, &task_id, Some(params)).await;
         }
         let unknown = || ErrorObject::invalid_params(format!("Unknown task: {task_id}"));
         let (server, upstream_id) = task_id.split_once('.').ok_or_else(unknown)?;

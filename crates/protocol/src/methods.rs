@@ -19,6 +19,10 @@ pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 pub const TASKS_GET: &str = "tasks/get";
 pub const TASKS_UPDATE: &str = "tasks/update";
 pub const TASKS_CANCEL: &str = "tasks/cancel";
+/// 2025-11-25 only (removed by the 2026-07-28 extension).
+pub const TASKS_RESULT: &str = "tasks/result";
+pub const TASKS_LIST: &str = "tasks/list";
+pub const TASKS_STATUS: &str = "notifications/tasks/status";
 
 /// The tasks extension of 2026-07-28 (SEP-2663).
 pub const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";

@@ -178,6 +178,20 @@ pub fn with_param(
     }
 }
 
+/// `params` without `key` (a copy of it unchanged when it has no such key or is not an object).
+pub fn without_param(params: &RawValue, key: &str) -> Box<RawValue> {
+    match RawMap::parse(params) {
+        Ok(mut map) => {
+            if map.remove(key) {
+                map.to_raw()
+            } else {
+                params.to_owned()
+            }
+        }
+        Err(_) => params.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

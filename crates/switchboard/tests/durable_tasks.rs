@@ -26,11 +26,17 @@ async fn request(
     mut params: Value,
     tasks: bool,
 ) -> Value {
-    let caps = if tasks {
+    let mut caps = if tasks {
         json!({"extensions": {EXT: {}}})
     } else {
         json!({})
     };
+    // Capabilities a test adds (`_meta.caps`), e.g. elicitation.
+    if let Some(extra) = params.get("_meta").and_then(|m| m.get("caps")).cloned() {
+        for (k, v) in extra.as_object().unwrap() {
+            caps[k] = v.clone();
+        }
+    }
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": caps,
@@ -236,31 +242,108 @@ async fn tasks_are_their_owners_and_can_be_cancelled() {
     assert!(!ok, "{out}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_whose_gateway_was_killed_runs_after_a_restart() {
+/// SIGKILL of the gateway with tasks in flight and queued, then a restart on the same store:
+/// every accepted task ends `completed` with its own result — the in-flight ones on their
+/// second attempt, once their leases lapsed.
+async fn killed_gateway_finishes_its_tasks_after_a_restart(store: &str) {
     let dir = scratch_dir("durable-restart");
-    let config = tmp_file(
-        "durable-restart.yaml",
-        &format!(
-            "tasks:\n  path: \"{}\"\n  lease: 1s\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
-            dir.join("tasks.db").display(),
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tasks:\n{store}  workers: 2\n  lease: 1s\n  poll_interval: 100ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
             bench()
         ),
-    );
+    )
+    .unwrap();
     let mut gw = Gateway::start_file(&config);
-    let created = call_as_task(&gw.url, None, "bench__slow", json!({"ms": 3000})).await;
-    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
-    // Let the worker claim it, then kill the gateway mid-call.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ids = Vec::new();
+    for ms in [3000, 3001, 3002, 3003] {
+        let created = call_as_task(&gw.url, None, "bench__slow", json!({"ms": ms})).await;
+        ids.push((ms, created["result"]["taskId"].as_str().unwrap().to_owned()));
+    }
+    // Two are claimed and mid-call, two wait in the queue: kill the gateway.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let _ = gw.proc.child.kill();
     let _ = gw.proc.child.wait();
 
     let gw = Gateway::start_file(&config);
-    let done = settle(&gw.url, None, &id, Duration::from_secs(30)).await;
-    assert_eq!(done["result"]["status"], "completed", "{done}");
-    assert_eq!(
-        done["result"]["result"]["content"][0]["text"], "slept 3000 ms",
-        "{done}"
+    for (ms, id) in &ids {
+        let done = settle(&gw.url, None, id, Duration::from_secs(40)).await;
+        assert_eq!(
+            done["result"]["status"],
+            "completed",
+            "{done}\n{}",
+            gw.logs()
+        );
+        assert_eq!(
+            done["result"]["result"]["content"][0]["text"],
+            format!("slept {ms} ms"),
+            "{done}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_finishes_its_tasks_after_a_restart_on_sqlite() {
+    let dir = scratch_dir("durable-restart-sqlite");
+    killed_gateway_finishes_its_tasks_after_a_restart(&format!(
+        "  path: \"{}\"\n",
+        dir.join("tasks.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_finishes_its_tasks_after_a_restart_on_redis() {
+    let prefix = format!("sbtest:restart:{}:{}:", std::process::id(), free_port());
+    killed_gateway_finishes_its_tasks_after_a_restart(&format!(
+        "  store: redis\n  url: \"redis://127.0.0.1:6379\"\n  key_prefix: \"{prefix}\"\n"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_finishes_its_tasks_after_a_restart_on_postgres() {
+    let schema = PgSchema::new("sb_restart");
+    killed_gateway_finishes_its_tasks_after_a_restart(&format!(
+        "  store: postgres\n  url: \"{}\"\n",
+        schema.url()
+    ))
+    .await;
+}
+
+/// A schema of its own on the machine's PostgreSQL, dropped at the end.
+struct PgSchema(String);
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl PgSchema {
+    fn new(stem: &str) -> Self {
+        let name = format!("{stem}_{}_{}", std::process::id(), free_port());
+        psql(&format!("CREATE SCHEMA {name}"));
+        Self(name)
+    }
+    fn url(&self) -> String {
+        format!("{PG}?options=-csearch_path%3D{}", self.0)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+    }
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([PG, "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql (CI installs PostgreSQL)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -398,25 +481,8 @@ async fn two_replicas_share_tasks_in_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_tasks_in_postgres() {
-    const SERVER: &str = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!("sb_durable_{}_{}", std::process::id(), free_port());
-    let psql = |sql: &str| {
-        let out = std::process::Command::new("psql")
-            .args([SERVER, "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql (CI installs PostgreSQL)");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    psql(&format!("CREATE SCHEMA {schema}"));
-    two_replicas_share_tasks(&format!(
-        "  store: postgres\n  url: \"{SERVER}?options=-csearch_path%3D{schema}\"\n"
-    ))
-    .await;
-    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    let schema = PgSchema::new("sb_durable");
+    two_replicas_share_tasks(&format!("  store: postgres\n  url: \"{}\"\n", schema.url())).await;
 }
 
 /// An upstream's progress during a task (server-everything's long-running operation) becomes
@@ -502,4 +568,78 @@ fn an_unreachable_task_store_stops_the_start_naming_it() {
         assert!(!out.status.success(), "{store}: {err}");
         assert!(err.contains(want), "{store}: missing {want:?} in {err}");
     }
+}
+
+/// An upstream's elicitation during a task (the Python SDK server's `ask_name`) makes the task
+/// `input_required` with the request in `inputRequests`; `tasks/update` answers it (keys not
+/// outstanding are ignored) and the task completes with the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_elicitation_during_a_task_is_answered_with_tasks_update() {
+    let dir = scratch_dir("durable-elicit");
+    let gw = Gateway::start(&format!(
+        "tasks:\n  path: \"{}\"\n  poll_interval: 100ms\n  tools:\n    \"py__ask_name\": {{mode: required}}\nservers:\n{}",
+        dir.join("tasks.db").display(),
+        stdio_entry("py", &python(), &[&harness().join("servers/py_server.py")])
+    ));
+    // A client that can answer elicitations (a call from one that cannot is refused by the
+    // upstream's request failing, as for a plain call).
+    let created = request(
+        &gw.url,
+        None,
+        "tools/call",
+        "py__ask_name",
+        json!({"name": "py__ask_name", "arguments": {}, "_meta": {"caps": {"elicitation": {}}}}),
+        true,
+    )
+    .await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}\n{}", gw.logs()))
+        .to_owned();
+    let asked = settle(&gw.url, None, &id, Duration::from_secs(30)).await;
+    assert_eq!(
+        asked["result"]["status"],
+        "input_required",
+        "{asked}\n{}",
+        gw.logs()
+    );
+    let requests = asked["result"]["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1, "{asked}");
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "elicitation/create", "{asked}");
+    assert_eq!(
+        request["params"]["message"], "What is your name?",
+        "{asked}"
+    );
+
+    let ignored = request_update(&gw.url, &id, json!({"not-asked": {"action": "decline"}})).await;
+    assert!(ignored["result"].is_object(), "{ignored}");
+    let still = task_method(&gw.url, None, "tasks/get", &id).await;
+    assert_eq!(still["result"]["status"], "input_required", "{still}");
+    let ack = request_update(
+        &gw.url,
+        &id,
+        json!({key: {"action": "accept", "content": {"name": "Ada"}}}),
+    )
+    .await;
+    assert!(ack["result"].is_object(), "{ack}");
+    let done = settle(&gw.url, None, &id, Duration::from_secs(30)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "hello Ada",
+        "{done}"
+    );
+    assert!(done["result"].get("inputRequests").is_none(), "{done}");
+}
+
+async fn request_update(url: &str, id: &str, responses: Value) -> Value {
+    request(
+        url,
+        None,
+        "tasks/update",
+        id,
+        json!({"taskId": id, "inputResponses": responses}),
+        true,
+    )
+    .await
 }

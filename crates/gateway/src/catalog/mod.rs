@@ -122,6 +122,14 @@ pub type Visible<'a> = &'a dyn Fn(&str, &str) -> bool;
 
 pub struct Catalog {
     cfg: FederationConfig,
+    /// The gateway runs tasks (`tasks:`): tools are listed with the `taskSupport` of the rule
+    /// naming them, and without an upstream's own (the gateway does not relay those).
+    task_modes: Option<
+        Vec<(
+            switchboard_policy::roles::Pattern,
+            switchboard_config::TaskMode,
+        )>,
+    >,
     servers: RwLock<Arc<Servers>>,
     lists: Mutex<Vec<Lists>>,
     snapshot: RwLock<Arc<Snapshot>>,
@@ -136,9 +144,46 @@ impl Catalog {
             .collect();
         Self {
             cfg,
+            task_modes: None,
             servers: RwLock::new(Arc::new(Servers { slots })),
             lists: Mutex::new(lists),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+        }
+    }
+
+    /// List tools with the `execution.taskSupport` of the task rules (`tasks.tools`).
+    pub fn with_task_modes(
+        mut self,
+        modes: Vec<(
+            switchboard_policy::roles::Pattern,
+            switchboard_config::TaskMode,
+        )>,
+    ) -> Self {
+        self.task_modes = Some(modes);
+        self
+    }
+
+    /// `tool` with `execution.taskSupport` set to `mode`'s, or removed without one.
+    fn mark_task_support(map: &mut RawMap<'_>, mode: Option<switchboard_config::TaskMode>) {
+        let support = crate::durable::task_support(mode);
+        let mut execution = map
+            .get("execution")
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e.get()).ok())
+            .filter(serde_json::Value::is_object);
+        match (&mut execution, support) {
+            (Some(e), Some(s)) => e["taskSupport"] = serde_json::json!(s),
+            (None, Some(s)) => execution = Some(serde_json::json!({"taskSupport": s})),
+            (Some(e), None) => {
+                if let Some(obj) = e.as_object_mut()
+                    && obj.remove("taskSupport").is_none()
+                {
+                    return;
+                }
+            }
+            (None, None) => return,
+        }
+        if let Some(e) = execution {
+            map.set("execution", to_raw(&e));
         }
     }
 
@@ -423,6 +468,21 @@ impl Catalog {
                                 continue;
                             }
                         }
+                    }
+                    if kind == Kind::Tools
+                        && let Some(modes) = &self.task_modes
+                    {
+                        let mode = modes
+                            .iter()
+                            .find(|(p, _)| {
+                                p.matches(
+                                    switchboard_policy::roles::Subject::Tool,
+                                    &exposed,
+                                    &original,
+                                )
+                            })
+                            .map(|(_, m)| *m);
+                        Self::mark_task_support(&mut map, mode);
                     }
                     if exposed != original {
                         map.set_str(kind.name_key(), &exposed);

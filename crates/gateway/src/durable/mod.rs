@@ -6,8 +6,14 @@
 //! answer for an unknown task. Tasks survive restarts: a task whose worker died runs again
 //! once its lease lapses.
 
+mod input;
+mod legacy;
 mod progress;
 mod run;
+
+pub(crate) use legacy::{
+    capability as legacy_capability, forbidden, requested, required, task_support,
+};
 
 pub(crate) use run::executor;
 
@@ -20,7 +26,7 @@ use switchboard_config::{TaskRule, TaskStoreKind, TasksConfig};
 use switchboard_policy::roles::{Pattern, Subject};
 use switchboard_protocol::{ErrorObject, codes, methods, to_raw};
 use switchboard_tasks::model::now_ms;
-use switchboard_tasks::{Ending, Outcome, Runner, Status, Task, TaskStore};
+use switchboard_tasks::{Outcome, Runner, Status, Task, TaskStore};
 
 use crate::request::RequestCtx;
 
@@ -40,6 +46,23 @@ pub(crate) struct Stored {
     pub call: Box<RawValue>,
     pub role: Option<String>,
     pub auth: String,
+    /// What the client may be asked during the task (`sampling`, `elicitation`, `roots`: the
+    /// capabilities it declared when it created the task).
+    #[serde(default)]
+    pub asks: Vec<String>,
+}
+
+/// The capabilities among `sampling`, `elicitation` and `roots` the client of `ctx` declared.
+fn declared_asks(ctx: &RequestCtx) -> Vec<String> {
+    ["sampling", "elicitation", "roots"]
+        .into_iter()
+        .filter(|cap| match (&ctx.modern, &ctx.session) {
+            (Some(m), _) => m.capabilities.get(*cap).is_some_and(|v| !v.is_null()),
+            (None, Some(s)) => s.client_has(cap),
+            (None, None) => false,
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 fn millis(d: Duration) -> i64 {
@@ -142,20 +165,27 @@ impl Durable {
     }
 
     /// Keep a task for this call, then answer `CreateTaskResult`.
+    /// `ttl`: the lifetime a 2025-11-25 client asked for (`Some`, possibly `None` inside), or
+    /// `None` for a 2026-07-28 client — which decides the answer's shape.
     pub(crate) async fn create(
         &self,
         ctx: &RequestCtx,
         tool: &str,
         params: Option<&RawValue>,
+        legacy: Option<Option<i64>>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let call = params.ok_or_else(|| ErrorObject::invalid_params("tools/call needs params"))?;
+        // The legacy `task` param is the client's to the gateway, not the upstream's.
+        let call = switchboard_protocol::rawmap::without_param(call, "task");
         let stored = Stored {
-            call: crate::era::strip_request_meta(call.to_owned()),
+            call: crate::era::strip_request_meta(call),
             role: ctx.identity.role.as_deref().map(str::to_owned),
             auth: ctx.identity.method.to_owned(),
+            asks: declared_asks(ctx),
         };
         let stored = serde_json::to_string(&stored).map_err(ErrorObject::internal)?;
-        let task = Task::new(&ctx.identity.subject, tool, stored, self.ttl_ms, now_ms());
+        let ttl = self.ttl_for(legacy.flatten());
+        let task = Task::new(&ctx.identity.subject, tool, stored, ttl, now_ms());
         // Kept before the answer goes out: a `tasks/get` for it resolves from now on.
         self.store.create(&task).await.map_err(|e| {
             tracing::error!(error = %e, "cannot keep a task");
@@ -164,6 +194,9 @@ impl Durable {
         metrics::counter!("mcp_tasks_created_total").increment(1);
         if let Some(r) = self.runner.get() {
             r.kick();
+        }
+        if legacy.is_some() {
+            return Ok(to_raw(&json!({"task": self.legacy_shape(&task)})));
         }
         let mut created = self.shape(&task);
         created["resultType"] = json!("task");
@@ -226,29 +259,27 @@ impl Durable {
         ctx: &RequestCtx,
         method: &str,
         id: &str,
+        params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let task = self.owned(ctx, id).await?;
         match method {
-            methods::TASKS_GET => Ok(to_raw(&self.shape(&task))),
+            methods::TASKS_GET => {
+                let mut shown = self.shape(&task);
+                if task.status == Status::InputRequired {
+                    shown["inputRequests"] = input::input_requests(self.store.as_ref(), id).await?;
+                }
+                Ok(to_raw(&shown))
+            }
             methods::TASKS_CANCEL => {
                 if !task.status.is_terminal() {
-                    let end = Ending {
-                        status: Status::Cancelled,
-                        message: Some("cancelled by the client".into()),
-                        outcome: None,
-                    };
-                    let ended = self.store.finish(id, &end, now_ms()).await.map_err(|e| {
-                        ErrorObject::internal(format!("the task store failed: {e}"))
-                    })?;
-                    if ended {
-                        metrics::counter!("mcp_tasks_ended_total", "status" => "cancelled")
-                            .increment(1);
-                    }
+                    self.cancel(id).await?;
                 }
                 Ok(switchboard_protocol::empty_object())
             }
-            // Gateway-run tasks never ask for input: every key is one not outstanding, ignored.
-            methods::TASKS_UPDATE => Ok(switchboard_protocol::empty_object()),
+            methods::TASKS_UPDATE => {
+                input::update(self.store.as_ref(), id, params).await?;
+                Ok(switchboard_protocol::empty_object())
+            }
             other => Err(ErrorObject::method_not_found(other)),
         }
     }

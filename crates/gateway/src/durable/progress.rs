@@ -1,9 +1,8 @@
 //! What an upstream says about a task's call while it runs: its progress notifications become
 //! the task's progress (0–100, when the upstream gives a total) and status message, written to
 //! the store at most every [`EVERY`] so a chatty server cannot flood it. Requests an upstream
-//! makes of the client during a task (sampling, elicitation, roots) are refused with a clear
-//! error: a task's client is not connected while it runs, and asking it through the task
-//! (`input_required`) is not built yet.
+//! makes of the client during a task (sampling, elicitation, roots) go through the task
+//! (`input_required`, see `input.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +19,8 @@ const EVERY: Duration = Duration::from_millis(200);
 pub(crate) struct TaskRelay {
     pub store: Arc<dyn TaskStore>,
     pub id: String,
+    /// The capabilities the task's client declared (`sampling`, `elicitation`, `roots`).
+    pub asks: Vec<String>,
     pub origin: u64,
     /// When progress was last written, and the last percentage known.
     pub last: Mutex<(Option<Instant>, f64)>,
@@ -35,10 +36,11 @@ struct Progress {
 }
 
 impl TaskRelay {
-    pub fn new(store: Arc<dyn TaskStore>, id: String) -> Self {
+    pub fn new(store: Arc<dyn TaskStore>, id: String, asks: Vec<String>) -> Self {
         Self {
             store,
             id,
+            asks,
             origin: crate::session::next_origin(),
             last: Mutex::new((None, 0.0)),
         }
@@ -90,16 +92,26 @@ impl Relay for TaskRelay {
         });
     }
 
-    fn request(&self, method: String, _params: Option<Box<RawValue>>) -> RelayFuture {
-        let id = self.id.clone();
-        Box::pin(async move {
-            Err(ErrorObject::new(
-                codes::INTERNAL_ERROR,
-                format!(
-                    "`{method}` cannot reach the client of task {id}: switchboard does not ask a task's client for input yet"
-                ),
-            ))
-        })
+    fn request(&self, method: String, params: Option<Box<RawValue>>) -> RelayFuture {
+        // Only what the task's client declared it can answer, as for a call (`relay.rs`).
+        if let Some(cap) = crate::relay::required_capability(&method)
+            && !self.asks.iter().any(|a| a == cap)
+        {
+            return Box::pin(async move {
+                Err(ErrorObject::new(
+                    codes::METHOD_NOT_FOUND,
+                    format!(
+                        "the task's client did not declare the `{cap}` capability, so `{method}` cannot be sent to it"
+                    ),
+                ))
+            });
+        }
+        Box::pin(super::input::ask_client(
+            self.store.clone(),
+            self.id.clone(),
+            method,
+            params,
+        ))
     }
 
     fn origin(&self) -> u64 {

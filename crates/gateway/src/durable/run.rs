@@ -10,6 +10,7 @@ use std::time::Instant;
 use futures_util::future::BoxFuture;
 use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, Id, Request, codes, methods};
+use switchboard_tasks::model::now_ms;
 use switchboard_tasks::{Executor, Outcome, Ran, Task};
 use tokio_util::sync::CancellationToken;
 
@@ -110,9 +111,17 @@ impl Gateway {
                 Arc::new(super::progress::TaskRelay::new(
                     d.store.clone(),
                     task.id.clone(),
+                    stored.asks.clone(),
                 )) as Arc<dyn switchboard_upstream::Relay>
             }),
         };
+        // Input a previous run asked for is moot: this run asks afresh.
+        let store = self.durable.as_ref().map(|d| d.store.clone());
+        if let Some(s) = &store
+            && let Err(e) = s.clear_input(&task.id, now_ms()).await
+        {
+            tracing::warn!(task = %task.id, error = %e, "cannot clear a task's input");
+        }
         let started = Instant::now();
         let call = with_progress_token(&stored.call, &task.id);
         let params = match switchboard_protocol::rawmap::with_param(
@@ -138,6 +147,12 @@ impl Gateway {
                 None,
             )
             .await;
+        // The call ended: requests it left unanswered are moot.
+        if let Some(s) = &store
+            && let Err(e) = s.clear_input(&task.id, now_ms()).await
+        {
+            tracing::warn!(task = %task.id, error = %e, "cannot clear a task's input");
+        }
         if self.audit.enabled() {
             let req = Request {
                 id: Id::Str(Arc::from(format!("task:{}", task.id))),
