@@ -375,8 +375,16 @@ pub fn stdio_entry(name: &str, command: &Path, args: &[&Path]) -> String {
 
 /// The conformance fixture server over Streamable HTTP; returns the process and its URL.
 pub fn fixture_http() -> (Proc, String) {
-    let p =
-        spawn(Command::new(workspace_bin("conformance-server")).args(["--http", "127.0.0.1:0"]));
+    fixture_http_with(&[])
+}
+
+/// The fixture over Streamable HTTP with extra arguments (e.g. `--sync-tasks`).
+pub fn fixture_http_with(args: &[&str]) -> (Proc, String) {
+    let p = spawn(
+        Command::new(workspace_bin("conformance-server"))
+            .args(["--http", "127.0.0.1:0"])
+            .args(args),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(url) = p
