@@ -1,99 +1,17 @@
 //! Durable tasks the gateway runs itself (`tasks:`), through the real gateway with
 //! `bench-upstream` as the upstream: a 2026-07-28 client that declares the tasks extension gets
 //! a `CreateTaskResult`, polls `tasks/get` until the result is in, may cancel, and nobody else
-//! sees its task; a task whose gateway was killed mid-call runs again after a restart.
+//! sees its task; roles, rule timeouts, progress and elicitation during a task. Recovery
+//! (kills, restarts, replicas, a store down) is in `durable_tasks_recovery.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::tasks::*;
 use common::*;
 use serde_json::{Value, json};
-
-const EXT: &str = "io.modelcontextprotocol/tasks";
-
-fn bench() -> String {
-    stdio_entry("bench", &workspace_bin("bench-upstream"), &[])
-}
-
-/// A 2026-07-28 request; `tasks` declares the tasks extension in the client capabilities.
-async fn request(
-    url: &str,
-    key: Option<&str>,
-    method: &str,
-    name: &str,
-    mut params: Value,
-    tasks: bool,
-) -> Value {
-    let mut caps = if tasks {
-        json!({"extensions": {EXT: {}}})
-    } else {
-        json!({})
-    };
-    // Capabilities a test adds (`_meta.caps`), e.g. elicitation.
-    if let Some(extra) = params.get("_meta").and_then(|m| m.get("caps")).cloned() {
-        for (k, v) in extra.as_object().unwrap() {
-            caps[k] = v.clone();
-        }
-    }
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": caps,
-    });
-    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method)
-        .header("mcp-name", name);
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    let text = req
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
-
-async fn call_as_task(url: &str, key: Option<&str>, tool: &str, args: Value) -> Value {
-    request(
-        url,
-        key,
-        "tools/call",
-        tool,
-        json!({"name": tool, "arguments": args}),
-        true,
-    )
-    .await
-}
-
-async fn task_method(url: &str, key: Option<&str>, method: &str, id: &str) -> Value {
-    request(url, key, method, id, json!({"taskId": id}), true).await
-}
-
-/// Poll `tasks/get` until the task is no longer working (bounded).
-async fn settle(url: &str, key: Option<&str>, id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = task_method(url, key, "tasks/get", id).await;
-        let status = got["result"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if status != "working" || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_call_runs_as_a_task_and_its_result_is_polled() {
@@ -242,111 +160,6 @@ async fn tasks_are_their_owners_and_can_be_cancelled() {
     assert!(!ok, "{out}");
 }
 
-/// SIGKILL of the gateway with tasks in flight and queued, then a restart on the same store:
-/// every accepted task ends `completed` with its own result — the in-flight ones on their
-/// second attempt, once their leases lapsed.
-async fn killed_gateway_finishes_its_tasks_after_a_restart(store: &str) {
-    let dir = scratch_dir("durable-restart");
-    let config = dir.join("gateway.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "tasks:\n{store}  workers: 2\n  lease: 1s\n  poll_interval: 100ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
-            bench()
-        ),
-    )
-    .unwrap();
-    let mut gw = Gateway::start_file(&config);
-    let mut ids = Vec::new();
-    for ms in [3000, 3001, 3002, 3003] {
-        let created = call_as_task(&gw.url, None, "bench__slow", json!({"ms": ms})).await;
-        ids.push((ms, created["result"]["taskId"].as_str().unwrap().to_owned()));
-    }
-    // Two are claimed and mid-call, two wait in the queue: kill the gateway.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let _ = gw.proc.child.kill();
-    let _ = gw.proc.child.wait();
-
-    let gw = Gateway::start_file(&config);
-    for (ms, id) in &ids {
-        let done = settle(&gw.url, None, id, Duration::from_secs(40)).await;
-        assert_eq!(
-            done["result"]["status"],
-            "completed",
-            "{done}\n{}",
-            gw.logs()
-        );
-        assert_eq!(
-            done["result"]["result"]["content"][0]["text"],
-            format!("slept {ms} ms"),
-            "{done}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_gateway_finishes_its_tasks_after_a_restart_on_sqlite() {
-    let dir = scratch_dir("durable-restart-sqlite");
-    killed_gateway_finishes_its_tasks_after_a_restart(&format!(
-        "  path: \"{}\"\n",
-        dir.join("tasks.db").display()
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_gateway_finishes_its_tasks_after_a_restart_on_redis() {
-    let prefix = format!("sbtest:restart:{}:{}:", std::process::id(), free_port());
-    killed_gateway_finishes_its_tasks_after_a_restart(&format!(
-        "  store: redis\n  url: \"redis://127.0.0.1:6379\"\n  key_prefix: \"{prefix}\"\n"
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_gateway_finishes_its_tasks_after_a_restart_on_postgres() {
-    let schema = PgSchema::new("sb_restart");
-    killed_gateway_finishes_its_tasks_after_a_restart(&format!(
-        "  store: postgres\n  url: \"{}\"\n",
-        schema.url()
-    ))
-    .await;
-}
-
-/// A schema of its own on the machine's PostgreSQL, dropped at the end.
-struct PgSchema(String);
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-impl PgSchema {
-    fn new(stem: &str) -> Self {
-        let name = format!("{stem}_{}_{}", std::process::id(), free_port());
-        psql(&format!("CREATE SCHEMA {name}"));
-        Self(name)
-    }
-    fn url(&self) -> String {
-        format!("{PG}?options=-csearch_path%3D{}", self.0)
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
-    }
-}
-
-fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .args([PG, "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("psql (CI installs PostgreSQL)");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A task runs with its owner's role as configured when it runs: a tool the role lost in a
 /// reload while the task waited for a worker fails the task, as an unknown tool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,60 +242,6 @@ async fn a_task_rule_timeout_replaces_the_servers_for_task_runs() {
     let over = settle(&gw.url, None, &short, Duration::from_secs(20)).await;
     assert_eq!(over["result"]["status"], "failed", "{over}");
     assert_eq!(over["result"]["error"]["code"], -32003, "{over}");
-}
-
-/// Two gateways on one shared store (the machine's Redis, or PostgreSQL): a task created on
-/// one is read and cancelled on the other, and a task whose gateway is killed mid-call is
-/// finished by the other once its lease lapses.
-async fn two_replicas_share_tasks(store: &str) {
-    let yaml = format!(
-        "tasks:\n{store}  lease: 1s\n  poll_interval: 100ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
-        bench()
-    );
-    let mut a = Gateway::start(&yaml);
-    // A task A claims before B exists, so it is A's call that dies below.
-    let created = call_as_task(&a.url, None, "bench__slow", json!({"ms": 6000})).await;
-    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let b = Gateway::start(&yaml);
-
-    let created = call_as_task(&a.url, None, "bench__slow", json!({"ms": 20000})).await;
-    let doomed = created["result"]["taskId"].as_str().unwrap().to_owned();
-    let seen = task_method(&b.url, None, "tasks/get", &doomed).await;
-    assert_eq!(seen["result"]["status"], "working", "{seen}");
-    let cancel = task_method(&b.url, None, "tasks/cancel", &doomed).await;
-    assert!(cancel["result"].is_object(), "{cancel}");
-    let after = task_method(&a.url, None, "tasks/get", &doomed).await;
-    assert_eq!(after["result"]["status"], "cancelled", "{after}");
-
-    let _ = a.proc.child.kill();
-    let _ = a.proc.child.wait();
-    let done = settle(&b.url, None, &id, Duration::from_secs(40)).await;
-    assert_eq!(
-        done["result"]["status"],
-        "completed",
-        "{done}\n{}",
-        b.logs()
-    );
-    assert_eq!(
-        done["result"]["result"]["content"][0]["text"], "slept 6000 ms",
-        "{done}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_share_tasks_in_redis() {
-    let prefix = format!("sbtest:durable:{}:{}:", std::process::id(), free_port());
-    two_replicas_share_tasks(&format!(
-        "  store: redis\n  url: \"redis://127.0.0.1:6379\"\n  key_prefix: \"{prefix}\"\n"
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_share_tasks_in_postgres() {
-    let schema = PgSchema::new("sb_durable");
-    two_replicas_share_tasks(&format!("  store: postgres\n  url: \"{}\"\n", schema.url())).await;
 }
 
 /// An upstream's progress during a task (server-everything's long-running operation) becomes
@@ -630,16 +389,4 @@ async fn an_elicitation_during_a_task_is_answered_with_tasks_update() {
         "{done}"
     );
     assert!(done["result"].get("inputRequests").is_none(), "{done}");
-}
-
-async fn request_update(url: &str, id: &str, responses: Value) -> Value {
-    request(
-        url,
-        None,
-        "tasks/update",
-        id,
-        json!({"taskId": id, "inputResponses": responses}),
-        true,
-    )
-    .await
 }

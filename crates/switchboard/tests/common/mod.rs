@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod raw_http;
+pub mod tasks;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
