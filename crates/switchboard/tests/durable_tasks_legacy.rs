@@ -482,3 +482,91 @@ async fn sdk_client_answers_an_elicitation_during_a_task() {
         "{lines:?}"
     );
 }
+
+/// The upstream's progress during a 2025-11-25 task reaches the client under its own
+/// `progressToken` (server-everything's long-running operation, the TypeScript SDK's
+/// `onprogress`), while the task is polled to its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_client_hears_a_tasks_progress_under_its_token() {
+    let dir = scratch_dir("durable-legacy-progress");
+    let tool = "everything__trigger-long-running-operation";
+    let gw = Gateway::start(&format!(
+        "tasks:\n  path: \"{}\"\n  poll_interval: 200ms\n  tools:\n    \"{tool}\": {{mode: optional}}\nservers:\n{}",
+        dir.join("tasks.db").display(),
+        stdio_entry(
+            "everything",
+            &node(),
+            &[&everything_js(), std::path::Path::new("stdio")]
+        )
+    ));
+    let url = gw.url.clone();
+    let (ok, lines) = tokio::task::spawn_blocking(move || {
+        ts_tasks(
+            &url,
+            None,
+            &["call-task", tool, r#"{"duration":2,"steps":4}"#],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{lines:?}\n{}", gw.logs());
+    let progress = of_type(&lines, "progress");
+    assert!(!progress.is_empty(), "no progress heard: {lines:?}");
+    assert!(progress.iter().all(|p| p["total"] == 4), "{lines:?}");
+    let result = of_type(&lines, "result");
+    assert!(
+        result[0]["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("completed"),
+        "{lines:?}"
+    );
+}
+
+/// `tasks/list` pages 50 tasks at a time, newest first, with an opaque cursor to the next page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_list_pages_the_callers_tasks() {
+    let dir = scratch_dir("durable-legacy-pages");
+    let gw = gateway(&dir, "");
+    let sid = initialize(&gw.url).await;
+    let mut made = Vec::new();
+    for _ in 0..55 {
+        let created = rpc(
+            &gw.url,
+            &sid,
+            "tools/call",
+            json!({"name": "bench__slow", "arguments": {"ms": 0}, "task": {}}),
+        )
+        .await;
+        made.push(
+            created["result"]["task"]["taskId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let first = rpc(&gw.url, &sid, "tasks/list", json!({})).await;
+    let page = first["result"]["tasks"].as_array().unwrap();
+    assert_eq!(page.len(), 50, "{first}");
+    let cursor = first["result"]["nextCursor"].as_str().unwrap();
+    let second = rpc(&gw.url, &sid, "tasks/list", json!({"cursor": cursor})).await;
+    let rest = second["result"]["tasks"].as_array().unwrap();
+    assert_eq!(rest.len(), 5, "{second}");
+    assert!(second["result"].get("nextCursor").is_none(), "{second}");
+    // Every task once, newest first (tasks made in one millisecond may come in any order).
+    let mut listed: Vec<&str> = page
+        .iter()
+        .chain(rest)
+        .map(|t| t["taskId"].as_str().unwrap())
+        .collect();
+    let created: Vec<&str> = page
+        .iter()
+        .chain(rest)
+        .map(|t| t["createdAt"].as_str().unwrap())
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "{created:?}");
+    listed.sort_unstable();
+    let mut all: Vec<&str> = made.iter().map(String::as_str).collect();
+    all.sort_unstable();
+    assert_eq!(listed, all);
+}

@@ -50,6 +50,18 @@ pub(crate) struct Stored {
     /// capabilities it declared when it created the task).
     #[serde(default)]
     pub asks: Vec<String>,
+    /// A 2025-11-25 client's session and the `progressToken` of its `tools/call`: the task's
+    /// progress goes on to that session while it is open on the replica running the task.
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub progress_token: Option<Value>,
+}
+
+/// The `progressToken` of a call's `_meta`, if any.
+fn progress_token(call: &RawValue) -> Option<Value> {
+    let v: Value = serde_json::from_str(call.get()).ok()?;
+    v.get("_meta")?.get("progressToken").cloned()
 }
 
 /// The capabilities among `sampling`, `elicitation` and `roots` the client of `ctx` declared.
@@ -176,12 +188,18 @@ impl Durable {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let call = params.ok_or_else(|| ErrorObject::invalid_params("tools/call needs params"))?;
         // The legacy `task` param is the client's to the gateway, not the upstream's.
+        let token = legacy.and(progress_token(call));
         let call = switchboard_protocol::rawmap::without_param(call, "task");
         let stored = Stored {
             call: crate::era::strip_request_meta(call),
             role: ctx.identity.role.as_deref().map(str::to_owned),
             auth: ctx.identity.method.to_owned(),
             asks: declared_asks(ctx),
+            session: token
+                .as_ref()
+                .and(ctx.session.as_ref())
+                .map(|s| s.id.to_string()),
+            progress_token: token,
         };
         let stored = serde_json::to_string(&stored).map_err(ErrorObject::internal)?;
         let ttl = self.ttl_for(legacy.flatten());

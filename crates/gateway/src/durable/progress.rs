@@ -16,11 +16,42 @@ use switchboard_upstream::{Relay, RelayFuture};
 /// The least time between two progress writes of one task.
 const EVERY: Duration = Duration::from_millis(200);
 
+/// Where a 2025-11-25 client hears of its task's progress: its session (looked up when
+/// progress comes, so a closed session is simply skipped) and its call's `progressToken`.
+pub(crate) struct ClientProgress {
+    pub session: std::sync::Weak<crate::session::Sessions>,
+    pub id: String,
+    pub token: serde_json::Value,
+}
+
+impl ClientProgress {
+    /// Send `params` (a progress notification's) on under the client's own token.
+    fn send(&self, params: &RawValue) {
+        let Some(out) = self
+            .session
+            .upgrade()
+            .and_then(|s| s.get(&self.id))
+            .and_then(|s| s.standalone())
+        else {
+            return;
+        };
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(params.get()) else {
+            return;
+        };
+        v["progressToken"] = self.token.clone();
+        out.notify(&switchboard_protocol::Message::notification(
+            methods::PROGRESS,
+            Some(switchboard_protocol::to_raw(&v)),
+        ));
+    }
+}
+
 pub(crate) struct TaskRelay {
     pub store: Arc<dyn TaskStore>,
     pub id: String,
     /// The capabilities the task's client declared (`sampling`, `elicitation`, `roots`).
     pub asks: Vec<String>,
+    pub client: Option<ClientProgress>,
     pub origin: u64,
     /// When progress was last written, and the last percentage known.
     pub last: Mutex<(Option<Instant>, f64)>,
@@ -41,6 +72,7 @@ impl TaskRelay {
             store,
             id,
             asks,
+            client: None,
             origin: crate::session::next_origin(),
             last: Mutex::new((None, 0.0)),
         }
@@ -73,6 +105,9 @@ impl Relay for TaskRelay {
     fn notify(&self, n: Notification) {
         if n.method != methods::PROGRESS {
             return;
+        }
+        if let (Some(client), Some(params)) = (&self.client, n.params.as_deref()) {
+            client.send(params);
         }
         let Some(p) = n
             .params

@@ -108,11 +108,19 @@ impl Gateway {
                 .and_then(|r| r.timeout)
                 .map(|t| t.0),
             detached_relay: self.durable.as_ref().map(|d| {
-                Arc::new(super::progress::TaskRelay::new(
+                let mut relay = super::progress::TaskRelay::new(
                     d.store.clone(),
                     task.id.clone(),
                     stored.asks.clone(),
-                )) as Arc<dyn switchboard_upstream::Relay>
+                );
+                if let (Some(sid), Some(token)) = (&stored.session, &stored.progress_token) {
+                    relay.client = Some(super::progress::ClientProgress {
+                        session: Arc::downgrade(&self.sessions),
+                        id: sid.clone(),
+                        token: token.clone(),
+                    });
+                }
+                Arc::new(relay) as Arc<dyn switchboard_upstream::Relay>
             }),
         };
         // Input a previous run asked for is moot: this run asks afresh.
