@@ -52,6 +52,8 @@ pub(crate) struct TaskRelay {
     /// The capabilities the task's client declared (`sampling`, `elicitation`, `roots`).
     pub asks: Vec<String>,
     pub client: Option<ClientProgress>,
+    /// Whether the run asked its client for anything (its requests are cleared at its end).
+    pub asked: std::sync::atomic::AtomicBool,
     pub origin: u64,
     /// When progress was last written, and the last percentage known.
     pub last: Mutex<(Option<Instant>, f64)>,
@@ -73,6 +75,7 @@ impl TaskRelay {
             id,
             asks,
             client: None,
+            asked: Default::default(),
             origin: crate::session::next_origin(),
             last: Mutex::new((None, 0.0)),
         }
@@ -141,6 +144,7 @@ impl Relay for TaskRelay {
                 ))
             });
         }
+        self.asked.store(true, std::sync::atomic::Ordering::Relaxed);
         Box::pin(super::input::ask_client(
             self.store.clone(),
             self.id.clone(),

@@ -89,6 +89,21 @@ impl Gateway {
         ) {
             return failed(e);
         }
+        let relay = self.durable.as_ref().map(|d| {
+            let mut relay = super::progress::TaskRelay::new(
+                d.store.clone(),
+                task.id.clone(),
+                stored.asks.clone(),
+            );
+            if let (Some(sid), Some(token)) = (&stored.session, &stored.progress_token) {
+                relay.client = Some(super::progress::ClientProgress {
+                    session: Arc::downgrade(&self.sessions),
+                    id: sid.clone(),
+                    token: token.clone(),
+                });
+            }
+            Arc::new(relay)
+        });
         let ctx = RequestCtx {
             session: None,
             out: None,
@@ -107,26 +122,14 @@ impl Gateway {
                 .and_then(|d| d.rule(&task.tool, &entry.route.original))
                 .and_then(|r| r.timeout)
                 .map(|t| t.0),
-            detached_relay: self.durable.as_ref().map(|d| {
-                let mut relay = super::progress::TaskRelay::new(
-                    d.store.clone(),
-                    task.id.clone(),
-                    stored.asks.clone(),
-                );
-                if let (Some(sid), Some(token)) = (&stored.session, &stored.progress_token) {
-                    relay.client = Some(super::progress::ClientProgress {
-                        session: Arc::downgrade(&self.sessions),
-                        id: sid.clone(),
-                        token: token.clone(),
-                    });
-                }
-                Arc::new(relay) as Arc<dyn switchboard_upstream::Relay>
-            }),
+            detached_relay: relay
+                .clone()
+                .map(|r| r as Arc<dyn switchboard_upstream::Relay>),
         };
-        // Input a previous run asked for is moot: this run asks afresh.
-        let store = self.durable.as_ref().map(|d| d.store.clone());
-        if let Some(s) = &store
-            && let Err(e) = s.clear_input(&task.id, now_ms()).await
+        // Input a previous run asked for is moot: a run after the first asks afresh.
+        if task.attempts > 1
+            && let Some(r) = &relay
+            && let Err(e) = r.store.clear_input(&task.id, now_ms()).await
         {
             tracing::warn!(task = %task.id, error = %e, "cannot clear a task's input");
         }
@@ -156,8 +159,9 @@ impl Gateway {
             )
             .await;
         // The call ended: requests it left unanswered are moot.
-        if let Some(s) = &store
-            && let Err(e) = s.clear_input(&task.id, now_ms()).await
+        if let Some(r) = &relay
+            && r.asked.load(std::sync::atomic::Ordering::Relaxed)
+            && let Err(e) = r.store.clear_input(&task.id, now_ms()).await
         {
             tracing::warn!(task = %task.id, error = %e, "cannot clear a task's input");
         }
