@@ -176,6 +176,26 @@ async fn a_legacy_task_is_cancelled_and_bad_asks_are_named() {
             .contains("cancelled"),
         "{result}"
     );
+    // The call stops at once (the upstream hears `notifications/cancelled`), not at the next
+    // heartbeat, 10 s away with the default 30 s lease.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let seen = rpc(
+            &gw.url,
+            &sid,
+            "tools/call",
+            json!({"name": "bench__cancelled", "arguments": {}}),
+        )
+        .await;
+        if seen["result"]["content"][0]["text"] != "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call was not stopped: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The errors the spec names.
     let call = |params: Value| rpc(&gw.url, &sid, "tools/call", params);

@@ -70,6 +70,22 @@ pub struct Runner {
     config: RunnerConfig,
     wake: Notify,
     stop: CancellationToken,
+    /// The tasks this process runs now, with what stops each one's call.
+    running: std::sync::Mutex<std::collections::HashMap<String, CancellationToken>>,
+}
+
+/// Forgets a run in [`Runner::running`] when it ends, however it ends.
+struct Running<'a> {
+    runner: &'a Runner,
+    id: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.runner.running.lock() {
+            m.remove(&self.id);
+        }
+    }
 }
 
 impl Runner {
@@ -80,6 +96,7 @@ impl Runner {
             config,
             wake: Notify::new(),
             stop: CancellationToken::new(),
+            running: Default::default(),
         })
     }
 
@@ -88,6 +105,14 @@ impl Runner {
         for i in 0..self.config.workers.max(1) {
             let me = self.clone();
             tokio::spawn(async move { me.work(i).await });
+        }
+    }
+
+    /// Task `id` was cancelled: if this process runs it, stop its call now rather than at the
+    /// next heartbeat (other processes notice at theirs).
+    pub fn stop_task(&self, id: &str) {
+        if let Some(t) = self.running.lock().ok().and_then(|m| m.get(id).cloned()) {
+            t.cancel();
         }
     }
 
@@ -154,6 +179,13 @@ impl Runner {
             return;
         }
         let cancel = CancellationToken::new();
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(id.clone(), cancel.clone());
+        }
+        let _running = Running {
+            runner: self,
+            id: id.clone(),
+        };
         let call = (self.executor)(task, cancel.clone());
         tokio::pin!(call);
         let beat = self.config.lease / 3;
@@ -161,6 +193,11 @@ impl Runner {
         let ran = loop {
             tokio::select! {
                 ran = &mut call => break Some(ran),
+                // Cancelled here ([`Runner::stop_task`]): the call stops now.
+                () = cancel.cancelled() => {
+                    let _ = tokio::time::timeout(STOP_GRACE, &mut call).await;
+                    break None;
+                }
                 _ = tokio::time::sleep(beat) => {
                     let until = now_ms() + millis(self.config.lease);
                     match self.store.heartbeat(&id, worker, until).await {

@@ -275,6 +275,9 @@ impl Durable {
             .map_err(|e| ErrorObject::internal(format!("the task store failed: {e}")))?;
         if ended {
             metrics::counter!("mcp_tasks_ended_total", "status" => "cancelled").increment(1);
+            if let Some(r) = self.runner.get() {
+                r.stop_task(id);
+            }
         }
         Ok(())
     }
