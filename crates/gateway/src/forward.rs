@@ -157,7 +157,12 @@ impl Gateway {
                         |us| self.mrtr.seal(&binding, us),
                     ));
                 }
-                Ok(crate::tasks::scope_task_id(&server, result))
+                Ok(crate::tasks::scope_task_id(
+                    &self.mrtr,
+                    &ctx.identity.subject,
+                    &server,
+                    result,
+                ))
             }
             (Some(Era::Modern), _) => {
                 // A session-era upstream: the modern envelope is the gateway's, and the

@@ -1,6 +1,8 @@
 //! `tasks/*` of the 2026-07-28 tasks extension: tasks the gateway runs itself go to
 //! `durable/`; upstream tasks are relayed between modern clients and modern upstreams, task ids
-//! scoped `<server>.<upstream id>` on the way out and `tasks/*` routed back by them.
+//! scoped `<server>.<upstream id>.<tag>` on the way out — the tag binds the id to the identity
+//! that created it (HMAC under the `mrtr.keys`) — and `tasks/*` routed back by them: anyone
+//! else gets the answer for an unknown task, and nothing is remembered.
 
 use serde_json::value::RawValue;
 use switchboard_protocol::{ErrorObject, RawMap, methods};
@@ -54,7 +56,14 @@ impl Gateway {
             return d.method(ctx, method, &task_id, Some(params)).await;
         }
         let unknown = || ErrorObject::invalid_params(format!("Unknown task: {task_id}"));
-        let (server, upstream_id) = task_id.split_once('.').ok_or_else(unknown)?;
+        let (scoped, tag) = task_id.rsplit_once('.').ok_or_else(unknown)?;
+        let (server, upstream_id) = scoped.split_once('.').ok_or_else(unknown)?;
+        if !self
+            .mrtr
+            .verify_tag(&["task", &ctx.identity.subject, server, upstream_id], tag)
+        {
+            return Err(unknown());
+        }
         let index = self.catalog.server_index(server).ok_or_else(unknown)?;
         let route = Route {
             server: index,
@@ -65,15 +74,22 @@ impl Gateway {
     }
 }
 
-/// A task id from an upstream as clients see it: `<server>.<id>`, so that `tasks/*` can be
-/// routed back without remembering anything.
-pub(crate) fn scope_task_id(server: &str, result: Box<RawValue>) -> Box<RawValue> {
+/// A task id from an upstream as clients see it: `<server>.<id>.<tag>`, the tag binding it to
+/// `owner`, so that `tasks/*` can be routed back — for its owner only — without remembering
+/// anything.
+pub(crate) fn scope_task_id(
+    keys: &switchboard_policy::request_state::StateKeys,
+    owner: &str,
+    server: &str,
+    result: Box<RawValue>,
+) -> Box<RawValue> {
     let Ok(mut map) = RawMap::parse(&result) else {
         return result;
     };
     let Some(id) = map.get_str("taskId").map(|t| t.into_owned()) else {
         return result;
     };
-    map.set_str("taskId", &format!("{server}.{id}"));
+    let tag = keys.tag(&["task", owner, server, &id]);
+    map.set_str("taskId", &format!("{server}.{id}.{tag}"));
     map.to_raw()
 }

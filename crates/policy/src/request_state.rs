@@ -197,6 +197,29 @@ impl StateKeys {
         mac
     }
 
+    /// A short tag binding `parts` (e.g. an owner and an id) under the signing key: 16 bytes
+    /// of HMAC-SHA256, base64url. The same parts under any key of the ring pass [`Self::verify_tag`].
+    pub fn tag(&self, parts: &[&str]) -> String {
+        let Some((_, key)) = self.keys.first() else {
+            return String::new();
+        };
+        B64.encode(&Self::mac(key, &parts.join("\u{0}")).finalize().into_bytes()[..16])
+    }
+
+    /// Whether `tag` is [`Self::tag`] of `parts` under one of the keys (constant time).
+    pub fn verify_tag(&self, parts: &[&str], tag: &str) -> bool {
+        let Ok(tag) = B64.decode(tag) else {
+            return false;
+        };
+        if tag.len() != 16 {
+            return false;
+        }
+        let signed = parts.join("\u{0}");
+        self.keys
+            .iter()
+            .any(|(_, key)| Self::mac(key, &signed).verify_truncated_left(&tag).is_ok())
+    }
+
     /// How long a state stays valid.
     pub fn ttl(&self) -> Duration {
         self.ttl
@@ -372,6 +395,42 @@ pub fn rewrite_result_state(
         .and_then(|s| serde_json::from_str::<String>(s.get()).ok());
     map.set_str(REQUEST_STATE, &f(upstream));
     map.to_raw()
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::*;
+
+    #[test]
+    fn tags_bind_their_parts_and_survive_a_key_rotation() {
+        let old = StateKeys::new(vec![b"old".to_vec()], Duration::from_secs(60));
+        let t = old.tag(&["task", "alice", "srv", "42"]);
+        assert!(old.verify_tag(&["task", "alice", "srv", "42"], &t));
+        assert!(
+            !old.verify_tag(&["task", "bob", "srv", "42"], &t),
+            "another owner"
+        );
+        assert!(
+            !old.verify_tag(&["task", "alice", "srv", "43"], &t),
+            "another id"
+        );
+        assert!(
+            !old.verify_tag(&["task", "alicesrv", "", "42"], &t),
+            "parts are separated"
+        );
+        assert!(
+            !old.verify_tag(&["task", "alice", "srv", "42"], &t[..10]),
+            "truncated"
+        );
+        assert!(!old.verify_tag(&["task", "alice", "srv", "42"], "not base64!"));
+        let rotated = StateKeys::new(
+            vec![b"new".to_vec(), b"old".to_vec()],
+            Duration::from_secs(60),
+        );
+        assert!(rotated.verify_tag(&["task", "alice", "srv", "42"], &t));
+        let other = StateKeys::new(vec![b"other".to_vec()], Duration::from_secs(60));
+        assert!(!other.verify_tag(&["task", "alice", "srv", "42"], &t));
+    }
 }
 
 #[cfg(test)]

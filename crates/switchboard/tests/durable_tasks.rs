@@ -390,3 +390,49 @@ async fn an_elicitation_during_a_task_is_answered_with_tasks_update() {
     );
     assert!(done["result"].get("inputRequests").is_none(), "{done}");
 }
+
+/// An upstream's own tasks (the fixture's, 2026-07-28 extension) relayed to a modern client:
+/// the id the client gets is bound to it (`<server>.<id>.<tag>`), so another identity — or a
+/// forged tag — gets the answer for an unknown task, while the owner polls it to its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_upstream_tasks_answer_their_owner_only() {
+    let dir = scratch_dir("durable-relay-owner");
+    let gw = Gateway::start(&format!(
+        "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  dev: {{allow: [\"conf__*\"]}}\nservers:\n{}",
+        dir.join("keys.json").display(),
+        stdio_entry("conf", &workspace_bin("conformance-server"), &[])
+    ));
+    let alice = keys_cli(&gw.config, &["create", "--name", "alice", "--role", "dev"]);
+    let bob = keys_cli(&gw.config, &["create", "--name", "bob", "--role", "dev"]);
+    let created = call_as_task(
+        &gw.url,
+        Some(&alice),
+        "conf__slow_compute",
+        json!({"seconds": 1, "label": "relayed"}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = id.splitn(2, '.').collect();
+    assert_eq!(parts[0], "conf", "{id}");
+    let (_, tag) = id.rsplit_once('.').unwrap();
+    assert!(tag.len() >= 20, "{id}");
+
+    let forged = format!("{}.{}", id.rsplit_once('.').unwrap().0, "A".repeat(22));
+    for (key, task) in [(&bob, id.as_str()), (&alice, forged.as_str())] {
+        for method in ["tasks/get", "tasks/cancel"] {
+            let got = task_method(&gw.url, Some(key), method, task).await;
+            assert_eq!(got["error"]["code"], -32602, "{method} {task}: {got}");
+        }
+    }
+    let done = settle(&gw.url, Some(&alice), &id, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["taskId"], id.as_str(), "{done}");
+    assert!(
+        done["result"]["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("relayed"),
+        "{done}"
+    );
+}
