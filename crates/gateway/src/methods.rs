@@ -63,9 +63,13 @@ impl Gateway {
         if let Some(i) = instructions {
             result["instructions"] = serde_json::Value::String(i);
         }
-        // Tasks the gateway runs, for 2025-11-25 clients (the extension is `server/discover`'s).
+        // Tasks the gateway runs or relays, for 2025-11-25 clients (the extension is
+        // `server/discover`'s). `tasks/list` lists the gateway's own tasks only.
         if self.durable.is_some() {
             result["capabilities"]["tasks"] = crate::durable::legacy_capability();
+        } else if self.catalog.has_upstream_tasks() {
+            result["capabilities"]["tasks"] =
+                serde_json::json!({"cancel": {}, "requests": {"tools": {"call": {}}}});
         }
         Ok(to_raw(&result))
     }

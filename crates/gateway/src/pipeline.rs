@@ -187,22 +187,33 @@ impl Gateway {
                 let entry = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
                     .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
                 // A task tool: kept and run as a task for a client that declares tasks.
-                if let Some(d) = &self.durable {
-                    let rule = d.rule(name, &entry.route.original);
-                    if ctx.modern.is_none() {
-                        // 2025-11-25: the client asks with `params.task`.
-                        let asked = crate::durable::requested(params)?;
-                        match (rule, asked) {
-                            (Some(_), Some(ttl)) => {
-                                return d.create(ctx, name, params, Some(ttl)).await;
-                            }
-                            (Some(r), None) if r.mode == switchboard_config::TaskMode::Required => {
-                                return Err(crate::durable::required(name));
-                            }
-                            (None, Some(_)) => return Err(crate::durable::forbidden(name)),
-                            _ => {}
+                if ctx.modern.is_none() && (self.durable.is_some() || entry.upstream_tasks) {
+                    // 2025-11-25: the client asks with `params.task`.
+                    let rule = self
+                        .durable
+                        .as_ref()
+                        .and_then(|d| d.rule(name, &entry.route.original).map(|r| (d, r)));
+                    let asked = crate::durable::requested(params)?;
+                    match (rule, asked) {
+                        (Some((d, _)), Some(ttl)) => {
+                            return d.create(ctx, name, params, Some(ttl)).await;
                         }
-                    } else if let Some(rule) = rule {
+                        (Some((_, r)), None)
+                            if r.mode == switchboard_config::TaskMode::Required =>
+                        {
+                            return Err(crate::durable::required(name));
+                        }
+                        (None, Some(_)) if entry.upstream_tasks => {
+                            return self.relay_legacy_task_call(ctx, &entry, params).await;
+                        }
+                        (None, Some(_)) => return Err(crate::durable::forbidden(name)),
+                        _ => {}
+                    }
+                } else if let Some(d) = &self.durable
+                    && ctx.modern.is_some()
+                {
+                    let rule = d.rule(name, &entry.route.original);
+                    if let Some(rule) = rule {
                         if crate::durable::declares_tasks(ctx) {
                             return d.create(ctx, name, params, None).await;
                         }

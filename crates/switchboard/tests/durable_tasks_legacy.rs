@@ -590,3 +590,100 @@ async fn tasks_list_pages_the_callers_tasks() {
     all.sort_unstable();
     assert_eq!(listed, all);
 }
+
+/// An upstream's own 2025-11-25 tasks (a TypeScript SDK server with experimental tasks),
+/// relayed to the TypeScript SDK's task client: the gateway declares `capabilities.tasks`,
+/// keeps the upstream's `taskSupport` marks, relays `params.task`, and hands out task ids bound
+/// to the caller — another identity gets the unknown-task answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstreams_own_tasks_are_relayed_to_their_owner() {
+    let dir = scratch_dir("durable-legacy-relay");
+    let gw = Gateway::start(&format!(
+        "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  dev: {{allow: [\"tsk__*\"]}}\nservers:\n{}",
+        dir.join("keys.json").display(),
+        stdio_entry(
+            "tsk",
+            &node(),
+            &[&harness().join("servers/ts_tasks_server.mjs")]
+        )
+    ));
+    let alice = keys_cli(&gw.config, &["create", "--name", "alice", "--role", "dev"]);
+    let bob = keys_cli(&gw.config, &["create", "--name", "bob", "--role", "dev"]);
+    let run = |key: &str, args: &[&str]| {
+        let (url, key) = (gw.url.clone(), key.to_owned());
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ts_tasks(&url, Some(&key), &args)
+        })
+    };
+    let (ok, tools) = run(&alice, &["tools"]).await.unwrap();
+    assert!(ok, "{tools:?}");
+    let tools = &tools[0];
+    assert!(
+        tools["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(),
+        "{tools}"
+    );
+    let support = |name: &str| {
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["execution"]["taskSupport"].clone())
+    };
+    assert_eq!(support("tsk__slow"), Some(json!("optional")), "{tools}");
+    assert_eq!(
+        support("tsk__fail_slow"),
+        Some(json!("required")),
+        "{tools}"
+    );
+
+    let (ok, lines) = run(&alice, &["call-task", "tsk__slow", r#"{"ms":600}"#])
+        .await
+        .unwrap();
+    assert!(ok, "{lines:?}\n{}", gw.logs());
+    let id = of_type(&lines, "taskCreated")[0]["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("tsk."), "{id}");
+    let result = of_type(&lines, "result");
+    assert_eq!(
+        result[0]["result"]["content"][0]["text"], "slept 600ms",
+        "{lines:?}"
+    );
+    assert_eq!(
+        result[0]["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        id.as_str(),
+        "{lines:?}"
+    );
+    for method in ["get", "result", "cancel"] {
+        let (ok, theirs) = run(&bob, &[method, &id]).await.unwrap();
+        assert!(ok, "{theirs:?}");
+        assert_eq!(theirs[0]["type"], "error", "bob {method}: {theirs:?}");
+        assert_eq!(theirs[0]["code"], -32602, "bob {method}: {theirs:?}");
+    }
+    let (ok, mine) = run(&alice, &["get", &id]).await.unwrap();
+    assert!(ok, "{mine:?}");
+    assert_eq!(mine[0]["result"]["status"], "completed", "{mine:?}");
+    assert_eq!(mine[0]["result"]["taskId"], id.as_str(), "{mine:?}");
+
+    let (ok, lines) = run(
+        &alice,
+        &["create-and-cancel", "tsk__slow", r#"{"ms":20000}"#],
+    )
+    .await
+    .unwrap();
+    assert!(ok, "{lines:?}");
+    assert_eq!(
+        of_type(&lines, "cancel")[0]["result"]["status"],
+        "cancelled",
+        "{lines:?}"
+    );
+    assert_eq!(
+        of_type(&lines, "get")[0]["result"]["status"],
+        "cancelled",
+        "{lines:?}"
+    );
+}

@@ -13,6 +13,7 @@ use switchboard_upstream::{CallOptions, Status, Upstream};
 
 mod routes;
 mod servers;
+mod task_support;
 
 pub use routes::template_matches;
 use servers::Slot;
@@ -99,6 +100,8 @@ pub struct ToolEntry {
     pub validator: Option<Arc<jsonschema::Validator>>,
     pub param_headers: Option<Arc<Vec<crate::param_headers::ParamHeader>>>,
     pub read_only_idempotent: bool,
+    /// The upstream runs this tool as a 2025-11-25 task when asked (`params.task` is relayed).
+    pub upstream_tasks: bool,
 }
 
 #[derive(Default)]
@@ -115,6 +118,8 @@ pub struct Snapshot {
     validators: HashMap<String, Arc<jsonschema::Validator>>,
     /// Exposed names of tools annotated `readOnlyHint` and `idempotentHint`.
     read_only_idempotent: std::collections::HashSet<String>,
+    /// Exposed names of tools whose upstream runs them as 2025-11-25 tasks when asked.
+    upstream_tasks: std::collections::HashSet<String>,
 }
 
 /// Whether a listed item, by (exposed name or URI, original), may be shown.
@@ -161,30 +166,6 @@ impl Catalog {
     ) -> Self {
         self.task_modes = Some(modes);
         self
-    }
-
-    /// `tool` with `execution.taskSupport` set to `mode`'s, or removed without one.
-    fn mark_task_support(map: &mut RawMap<'_>, mode: Option<switchboard_config::TaskMode>) {
-        let support = crate::durable::task_support(mode);
-        let mut execution = map
-            .get("execution")
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e.get()).ok())
-            .filter(serde_json::Value::is_object);
-        match (&mut execution, support) {
-            (Some(e), Some(s)) => e["taskSupport"] = serde_json::json!(s),
-            (None, Some(s)) => execution = Some(serde_json::json!({"taskSupport": s})),
-            (Some(e), None) => {
-                if let Some(obj) = e.as_object_mut()
-                    && obj.remove("taskSupport").is_none()
-                {
-                    return;
-                }
-            }
-            (None, None) => return,
-        }
-        if let Some(e) = execution {
-            map.set("execution", to_raw(&e));
-        }
     }
 
     /// The servers now (a reload replaces the set; this one stays valid while held).
@@ -469,20 +450,8 @@ impl Catalog {
                             }
                         }
                     }
-                    if kind == Kind::Tools
-                        && let Some(modes) = &self.task_modes
-                    {
-                        let mode = modes
-                            .iter()
-                            .find(|(p, _)| {
-                                p.matches(
-                                    switchboard_policy::roles::Subject::Tool,
-                                    &exposed,
-                                    &original,
-                                )
-                            })
-                            .map(|(_, m)| *m);
-                        Self::mark_task_support(&mut map, mode);
+                    if kind == Kind::Tools {
+                        self.mark_tasks(&mut snap, server, &mut map, &exposed, &original);
                     }
                     if exposed != original {
                         map.set_str(kind.name_key(), &exposed);

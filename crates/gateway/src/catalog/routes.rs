@@ -19,6 +19,7 @@ impl Catalog {
             validator: snap.validators.get(name).cloned(),
             param_headers: snap.param_headers.get(name).cloned(),
             read_only_idempotent: snap.read_only_idempotent.contains(name),
+            upstream_tasks: snap.upstream_tasks.contains(name),
         })
     }
 
@@ -35,6 +36,11 @@ impl Catalog {
     /// Whether the upstream annotates tool `name` read-only and idempotent (the cache's hint).
     pub fn read_only_idempotent(&self, name: &str) -> bool {
         self.snapshot().read_only_idempotent.contains(name)
+    }
+
+    /// Whether some listed tool runs as an upstream's own 2025-11-25 task.
+    pub fn has_upstream_tasks(&self) -> bool {
+        !self.snapshot().upstream_tasks.is_empty()
     }
 
     /// Exposed names and routes of every tool.
