@@ -34,6 +34,7 @@ pub mod request;
 pub mod session;
 pub mod stdio;
 pub mod subscriptions;
+mod task_bridge;
 mod tasks;
 pub mod trace;
 mod upstream_events;

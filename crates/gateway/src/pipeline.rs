@@ -156,6 +156,7 @@ impl Gateway {
             methods::PING => Ok(empty_object()),
             methods::SERVER_DISCOVER => {
                 let tasks = self.durable.is_some()
+                    || self.catalog.has_upstream_tasks()
                     || self.catalog.servers().iter().any(|s| {
                         s.upstream
                             .info()
@@ -186,44 +187,11 @@ impl Gateway {
                 };
                 let entry = tracing::info_span!(target: crate::trace::OTEL_TARGET, "route")
                     .in_scope(|| tool_entry.ok_or_else(|| unknown("tool", name)))?;
-                // A task tool: kept and run as a task for a client that declares tasks.
-                if ctx.modern.is_none() && (self.durable.is_some() || entry.upstream_tasks) {
-                    // 2025-11-25: the client asks with `params.task`.
-                    let rule = self
-                        .durable
-                        .as_ref()
-                        .and_then(|d| d.rule(name, &entry.route.original).map(|r| (d, r)));
-                    let asked = crate::durable::requested(params)?;
-                    match (rule, asked) {
-                        (Some((d, _)), Some(ttl)) => {
-                            return d.create(ctx, name, params, Some(ttl)).await;
-                        }
-                        (Some((_, r)), None)
-                            if r.mode == switchboard_config::TaskMode::Required =>
-                        {
-                            return Err(crate::durable::required(name));
-                        }
-                        (None, Some(_)) if entry.upstream_tasks => {
-                            return self.relay_legacy_task_call(ctx, &entry, params).await;
-                        }
-                        (None, Some(_)) => return Err(crate::durable::forbidden(name)),
-                        _ => {}
-                    }
-                } else if let Some(d) = &self.durable
-                    && ctx.modern.is_some()
+                // A task tool (the gateway's, or an upstream's): a task when the client asks.
+                if (self.durable.is_some() || entry.upstream_tasks)
+                    && let Some(answer) = self.task_call(ctx, name, &entry, params).await
                 {
-                    let rule = d.rule(name, &entry.route.original);
-                    if let Some(rule) = rule {
-                        if crate::durable::declares_tasks(ctx) {
-                            return d.create(ctx, name, params, None).await;
-                        }
-                        if rule.mode == switchboard_config::TaskMode::Required {
-                            return Err(crate::durable::tasks_required(&format!(
-                                "{name} runs as a task: declare the {} extension in the request's client capabilities",
-                                methods::TASKS_EXTENSION
-                            )));
-                        }
-                    }
+                    return answer;
                 }
                 let upstream_params = switchboard_protocol::rawmap::with_param(
                     params,

@@ -25,7 +25,7 @@ fn task_id_of(method: &str, params: Option<&RawValue>) -> Result<String, ErrorOb
 /// `result` with the task id fields an upstream wrote replaced by the id the client knows:
 /// `taskId` (a task), `task.taskId` (a 2025-11-25 `CreateTaskResult`), and the `related-task`
 /// `_meta` (a 2025-11-25 `tasks/result`).
-fn rescope(result: Box<RawValue>, scoped: &str) -> Box<RawValue> {
+pub(crate) fn rescope(result: Box<RawValue>, scoped: &str) -> Box<RawValue> {
     let Ok(mut v) = serde_json::from_str::<serde_json::Value>(result.get()) else {
         return result;
     };
@@ -124,12 +124,72 @@ impl Gateway {
             original: upstream_id.to_owned(),
         };
         let params = switchboard_protocol::rawmap::with_param(params, "taskId", upstream_id)?;
+        if ctx.modern.is_some() && !self.speaks_modern(index) {
+            return crate::task_bridge::method(self, ctx, &route, method, params, task_id).await;
+        }
         let result = self.forward(ctx, &route, method, params).await?;
         Ok(if ctx.modern.is_none() {
             rescope(result, task_id)
         } else {
             result
         })
+    }
+
+    /// A `tools/call` of a task tool, when it becomes a task (or is refused for not being one):
+    /// the gateway's own (`durable/`), a 2025-11-25 upstream's relayed to a 2025-11-25 client,
+    /// or bridged to a 2026-07-28 client. `None`: a plain call.
+    pub(crate) async fn task_call(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        entry: &crate::catalog::ToolEntry,
+        params: Option<&RawValue>,
+    ) -> Option<Result<Box<RawValue>, ErrorObject>> {
+        let rule = self
+            .durable
+            .as_ref()
+            .and_then(|d| d.rule(name, &entry.route.original).map(|r| (d, r)));
+        let required =
+            |r: &switchboard_config::TaskRule| r.mode == switchboard_config::TaskMode::Required;
+        if ctx.modern.is_none() {
+            // 2025-11-25: the client asks with `params.task`.
+            let asked = match crate::durable::requested(params) {
+                Ok(a) => a,
+                Err(e) => return Some(Err(e)),
+            };
+            return match (rule, asked) {
+                (Some((d, _)), Some(ttl)) => Some(d.create(ctx, name, params, Some(ttl)).await),
+                (Some((_, r)), None) if required(r) => Some(Err(crate::durable::required(name))),
+                (None, Some(_)) if entry.upstream_tasks => {
+                    Some(self.relay_legacy_task_call(ctx, entry, params).await)
+                }
+                (None, Some(_)) => Some(Err(crate::durable::forbidden(name))),
+                _ => None,
+            };
+        }
+        // 2026-07-28: the client declares the extension on the request.
+        let declared = crate::durable::declares_tasks(ctx);
+        match rule {
+            Some((d, _)) if declared => Some(d.create(ctx, name, params, None).await),
+            Some((_, r)) if required(r) => Some(Err(crate::durable::tasks_required(&format!(
+                "{name} runs as a task: declare the {} extension in the request's client capabilities",
+                methods::TASKS_EXTENSION
+            )))),
+            Some(_) => None,
+            None if entry.upstream_tasks && declared => {
+                Some(crate::task_bridge::call(self, ctx, entry, params).await)
+            }
+            None => None,
+        }
+    }
+
+    /// Whether server `index` speaks 2026-07-28 (its tasks are the extension's).
+    fn speaks_modern(&self, index: usize) -> bool {
+        self.catalog
+            .servers()
+            .get(index)
+            .and_then(|s| s.upstream.info())
+            .is_some_and(|i| i.modern.is_some())
     }
 
     /// A 2025-11-25 `tools/call` with `params.task` of a tool its upstream runs as a task: the

@@ -436,3 +436,66 @@ async fn relayed_upstream_tasks_answer_their_owner_only() {
         "{done}"
     );
 }
+
+/// A session-era upstream's own 2025-11-25 tasks (a TypeScript SDK server), bridged to a
+/// 2026-07-28 client: a flat `CreateTaskResult` with a bound id, `tasks/get` with the result
+/// inlined once completed (a tool's `isError` result a `completed` task, as the extension
+/// says), and `tasks/cancel` acknowledged with the task cancelled upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_era_upstreams_tasks_are_bridged_to_modern_clients() {
+    let gw = Gateway::start(&format!(
+        "servers:\n{}",
+        stdio_entry(
+            "tsk",
+            &node(),
+            &[&harness().join("servers/ts_tasks_server.mjs")]
+        )
+    ));
+    let discover = request(&gw.url, None, "server/discover", "", json!({}), true).await;
+    assert!(
+        discover["result"]["capabilities"]["extensions"][EXT].is_object(),
+        "{discover}"
+    );
+    let created = call_as_task(&gw.url, None, "tsk__slow", json!({"ms": 600})).await;
+    assert_eq!(
+        created["result"]["resultType"],
+        "task",
+        "{created}\n{}",
+        gw.logs()
+    );
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("tsk."), "{id}");
+    assert!(created["result"].get("task").is_none(), "flat: {created}");
+    assert!(created["result"]["ttlMs"].is_number() || created["result"]["ttlMs"].is_null());
+    let done = settle(&gw.url, None, &id, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["taskId"], id.as_str(), "{done}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "slept 600ms",
+        "{done}"
+    );
+    assert!(
+        done["result"]["result"]["_meta"]
+            .get("io.modelcontextprotocol/related-task")
+            .is_none(),
+        "{done}"
+    );
+
+    let created = call_as_task(&gw.url, None, "tsk__fail_slow", json!({"ms": 100})).await;
+    let failing = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let done = settle(&gw.url, None, &failing, Duration::from_secs(20)).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["result"]["isError"], true, "{done}");
+
+    let created = call_as_task(&gw.url, None, "tsk__slow", json!({"ms": 20000})).await;
+    let long = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let ack = task_method(&gw.url, None, "tasks/cancel", &long).await;
+    assert!(ack["result"].is_object(), "{ack}");
+    let after = task_method(&gw.url, None, "tasks/get", &long).await;
+    assert_eq!(after["result"]["status"], "cancelled", "{after}");
+    let again = task_method(&gw.url, None, "tasks/cancel", &long).await;
+    assert!(
+        again["result"].is_object(),
+        "cancel of an ended task is acknowledged: {again}"
+    );
+}

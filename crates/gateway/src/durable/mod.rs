@@ -12,7 +12,7 @@ mod progress;
 mod run;
 
 pub(crate) use legacy::{
-    capability as legacy_capability, forbidden, requested, required, task_support,
+    RELATED_TASK, capability as legacy_capability, forbidden, requested, required, task_support,
 };
 
 pub(crate) use run::executor;
