@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{free_port, stdio_entry, workspace_bin};
+use super::{Gateway, free_port, harness, node, spawn, stdio_entry, workspace_bin};
 
 pub const EXT: &str = "io.modelcontextprotocol/tasks";
 
@@ -134,4 +134,46 @@ pub fn psql(sql: &str) {
         "psql {sql}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+pub fn bench_task_gateway(dir: &std::path::Path, extra: &str) -> Gateway {
+    Gateway::start(&format!(
+        "tasks:\n  path: \"{}\"\n  ttl: 10m\n  poll_interval: 100ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\n    \"bench__fail\": {{mode: optional}}\n    \"bench__pid\": {{mode: required}}\n{extra}servers:\n{}",
+        dir.join("tasks.db").display(),
+        stdio_entry("bench", &workspace_bin("bench-upstream"), &[])
+    ))
+}
+
+/// `ts_tasks_client.mjs` (the TypeScript SDK's `client.experimental.tasks`): its output lines
+/// and whether it exited 0; bounded at 90 s.
+pub fn ts_tasks(url: &str, key: Option<&str>, args: &[&str]) -> (bool, Vec<Value>) {
+    let mut cmd = std::process::Command::new(node());
+    cmd.current_dir(harness())
+        .arg(harness().join("clients/ts_tasks_client.mjs"))
+        .arg(url)
+        .args(args);
+    if let Some(k) = key {
+        cmd.env("SB_KEY", k);
+    }
+    let mut p = spawn(&mut cmd);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{args:?} hung:\n{}", p.output());
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let lines = p
+        .output()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (status.success(), lines)
+}
+
+pub fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["type"] == kind).collect()
 }
