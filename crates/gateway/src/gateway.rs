@@ -309,7 +309,7 @@ impl Gateway {
                     poll: Duration::from_millis(250),
                 },
             );
-            d.start(runner);
+            d.start(runner, crate::durable::status_notifier(Arc::downgrade(&gw)));
         }
         Ok(gw)
     }

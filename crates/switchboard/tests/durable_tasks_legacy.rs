@@ -358,3 +358,64 @@ async fn tasks_list_pages_the_callers_tasks() {
     all.sort_unstable();
     assert_eq!(listed, all);
 }
+
+/// `notifications/tasks/status`: the session that created a task hears on its standalone
+/// stream when the task ends — completed, or cancelled — with the task as `tasks/get` shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_session_hears_when_its_tasks_end() {
+    let dir = scratch_dir("durable-legacy-status");
+    let gw = gateway(&dir, "");
+    let sid = initialize(&gw.url).await;
+    let mut events = reqwest::Client::new()
+        .get(&gw.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let call = |ms: u64| {
+        rpc(
+            &gw.url,
+            &sid,
+            "tools/call",
+            json!({"name": "bench__slow", "arguments": {"ms": ms}, "task": {}}),
+        )
+    };
+    let done = call(300).await["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stopped = call(20000).await["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancel = rpc(&gw.url, &sid, "tasks/cancel", json!({"taskId": stopped})).await;
+    assert_eq!(cancel["result"]["status"], "cancelled", "{cancel}");
+
+    let mut heard = std::collections::HashMap::new();
+    let mut buf = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while heard.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("heard only {heard:?} in {buf}"))
+            .unwrap()
+            .expect("the stream stayed open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        for line in buf.lines().filter_map(|l| l.strip_prefix("data:")) {
+            if let Ok(v) = serde_json::from_str::<Value>(line.trim())
+                && v["method"] == "notifications/tasks/status"
+            {
+                heard.insert(
+                    v["params"]["taskId"].as_str().unwrap().to_owned(),
+                    v["params"].clone(),
+                );
+            }
+        }
+    }
+    assert_eq!(heard[&done]["status"], "completed", "{heard:?}");
+    assert!(heard[&done]["ttl"].is_number(), "{heard:?}");
+    assert_eq!(heard[&stopped]["status"], "cancelled", "{heard:?}");
+}

@@ -19,6 +19,6 @@ mod test_support;
 pub use model::{Outcome, Status, Task};
 pub use postgres::PgTasks;
 pub use redis::RedisTasks;
-pub use runner::{Executor, Ran, RetryPolicy, Runner, RunnerConfig};
+pub use runner::{Executor, OnEnd, Ran, RetryPolicy, Runner, RunnerConfig};
 pub use sqlite::SqliteTasks;
 pub use store::{Ending, TaskStore, TaskStoreError};

@@ -50,6 +50,9 @@ pub enum Ran {
 /// Runs one claimed task; `cancel` fires when the task is cancelled (the call should stop).
 pub type Executor = Arc<dyn Fn(Task, CancellationToken) -> BoxFuture<'static, Ran> + Send + Sync>;
 
+/// Called with the id of a task a worker ended.
+pub type OnEnd = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The workers' settings.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -70,6 +73,8 @@ pub struct Runner {
     config: RunnerConfig,
     wake: Notify,
     stop: CancellationToken,
+    /// Told the id of each task this process's workers end (for status notifications).
+    on_end: std::sync::OnceLock<OnEnd>,
     /// The tasks this process runs now, with what stops each one's call.
     running: std::sync::Mutex<std::collections::HashMap<String, CancellationToken>>,
 }
@@ -97,7 +102,13 @@ impl Runner {
             wake: Notify::new(),
             stop: CancellationToken::new(),
             running: Default::default(),
+            on_end: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Be told of every task the workers end (set once, before [`Runner::start`]).
+    pub fn on_end(&self, f: OnEnd) {
+        let _ = self.on_end.set(f);
     }
 
     /// Start the workers.
@@ -267,6 +278,9 @@ impl Runner {
             Ok(true) => {
                 metrics::counter!("mcp_tasks_ended_total", "status" => end.status.as_str())
                     .increment(1);
+                if let Some(f) = self.on_end.get() {
+                    f(&id);
+                }
             }
             // Cancelled while the call was answering: the cancel stands.
             Ok(false) => {

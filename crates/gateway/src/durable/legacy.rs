@@ -278,6 +278,9 @@ impl Durable {
             if let Some(r) = self.runner.get() {
                 r.stop_task(id);
             }
+            if let Some(notify) = self.notifier.get() {
+                notify(id);
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 mod input;
 mod legacy;
+mod notify;
 mod progress;
 mod run;
 
@@ -15,6 +16,7 @@ pub(crate) use legacy::{
     RELATED_TASK, capability as legacy_capability, forbidden, requested, required, task_support,
 };
 
+pub(crate) use notify::status_notifier;
 pub(crate) use run::executor;
 
 use std::sync::{Arc, OnceLock};
@@ -34,6 +36,8 @@ use crate::request::RequestCtx;
 pub struct Durable {
     pub(crate) store: Arc<dyn TaskStore>,
     runner: OnceLock<Arc<Runner>>,
+    /// Tells a 2025-11-25 client's session that its task ended (see `notify.rs`).
+    notifier: OnceLock<switchboard_tasks::OnEnd>,
     rules: Vec<(Pattern, TaskRule)>,
     ttl_ms: i64,
     poll_ms: i64,
@@ -51,7 +55,8 @@ pub(crate) struct Stored {
     #[serde(default)]
     pub asks: Vec<String>,
     /// A 2025-11-25 client's session and the `progressToken` of its `tools/call`: the task's
-    /// progress goes on to that session while it is open on the replica running the task.
+    /// progress (and, with `notifications/tasks/status`, its end) goes on to that session
+    /// while it is open on the replica running the task.
     #[serde(default)]
     pub session: Option<String>,
     #[serde(default)]
@@ -133,6 +138,7 @@ impl Durable {
         Ok(Self {
             store,
             runner: OnceLock::new(),
+            notifier: OnceLock::new(),
             rules: cfg
                 .tools
                 .iter()
@@ -145,7 +151,9 @@ impl Durable {
     }
 
     /// Start the workers (once), with the executor that runs a task's call.
-    pub(crate) fn start(&self, runner: Arc<Runner>) {
+    pub(crate) fn start(&self, runner: Arc<Runner>, notifier: switchboard_tasks::OnEnd) {
+        runner.on_end(notifier.clone());
+        let _ = self.notifier.set(notifier);
         runner.start();
         let _ = self.runner.set(runner);
         // Ended tasks past their time to live are forgotten every minute.
@@ -195,10 +203,8 @@ impl Durable {
             role: ctx.identity.role.as_deref().map(str::to_owned),
             auth: ctx.identity.method.to_owned(),
             asks: declared_asks(ctx),
-            session: token
-                .as_ref()
-                .and(ctx.session.as_ref())
-                .map(|s| s.id.to_string()),
+            // A 2025-11-25 client's session hears of the task's progress and end.
+            session: legacy.and(ctx.session.as_ref()).map(|s| s.id.to_string()),
             progress_token: token,
         };
         let stored = serde_json::to_string(&stored).map_err(ErrorObject::internal)?;
