@@ -16,6 +16,14 @@ use switchboard_protocol::log_level::level_index;
 
 use crate::hints::{CacheHint, CacheScope, HintPolicy};
 
+/// Whether a modern request's client capabilities declare extension `name`.
+pub fn declares_extension(meta: &ModernMeta, name: &str) -> bool {
+    meta.capabilities
+        .get("extensions")
+        .and_then(|e| e.get(name))
+        .is_some_and(|v| !v.is_null())
+}
+
 /// What a modern request declares about itself.
 #[derive(Debug, Clone)]
 pub struct ModernMeta {

@@ -26,6 +26,9 @@ pub(crate) struct Filter {
     pub(crate) resources_list_changed: bool,
     #[serde(default)]
     pub(crate) resource_subscriptions: Vec<String>,
+    /// Tasks whose status changes the client wants (the 2026-07-28 tasks extension).
+    #[serde(default)]
+    pub(crate) task_ids: Vec<String>,
 }
 
 pub(crate) struct Listener {

@@ -85,7 +85,14 @@ where
                 };
                 // A listen stream on stdio lives until the client cancels it (or input ends).
                 if req.method == switchboard_protocol::methods::SUBSCRIPTIONS_LISTEN {
-                    match gw.listen(&req, out.clone()).await {
+                    let who = crate::listen::Listening {
+                        owner: gw.policies().auth.stdio_identity().subject.clone(),
+                        declares_tasks: crate::era::declares_extension(
+                            &meta,
+                            switchboard_protocol::methods::TASKS_EXTENSION,
+                        ),
+                    };
+                    match gw.listen(&req, out.clone(), who).await {
                         Ok(guard) => {
                             listens.insert(req.id.clone(), guard);
                         }

@@ -499,3 +499,98 @@ async fn a_session_era_upstreams_tasks_are_bridged_to_modern_clients() {
         "cancel of an ended task is acknowledged: {again}"
     );
 }
+
+/// `notifications/tasks` on a `subscriptions/listen` stream naming `taskIds`: only the caller's
+/// tasks are honoured (in the acknowledgement), each is sent as `tasks/get` shows it — tagged
+/// with the subscription id — until it ends with its result inlined; a listen naming tasks
+/// without the extension declared is refused with -32021.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_hears_its_tasks_change() {
+    let dir = scratch_dir("durable-listen");
+    let gw = Gateway::start(&format!(
+        "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  dev: {{allow: [\"bench__*\"]}}\ntasks:\n  path: \"{}\"\n  poll_interval: 100ms\n  tools:\n    \"bench__slow\": {{mode: optional}}\nservers:\n{}",
+        dir.join("keys.json").display(),
+        dir.join("tasks.db").display(),
+        bench()
+    ));
+    let alice = keys_cli(&gw.config, &["create", "--name", "alice", "--role", "dev"]);
+    let bob = keys_cli(&gw.config, &["create", "--name", "bob", "--role", "dev"]);
+    let mine = call_as_task(&gw.url, Some(&alice), "bench__slow", json!({"ms": 700})).await;
+    let mine = mine["result"]["taskId"].as_str().unwrap().to_owned();
+    let theirs = call_as_task(&gw.url, Some(&bob), "bench__slow", json!({"ms": 1})).await;
+    let theirs = theirs["result"]["taskId"].as_str().unwrap().to_owned();
+
+    let listen = |caps: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 61, "method": "subscriptions/listen", "params": {
+            "notifications": {"taskIds": [mine, theirs]},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": caps,
+            }
+        }});
+        reqwest::Client::new()
+            .post(&gw.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .header("x-api-key", &alice)
+            .body(body.to_string())
+            .send()
+    };
+    let refused = listen(json!({})).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused: Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+
+    let mut stream = listen(json!({"extensions": {EXT: {}}})).await.unwrap();
+    let mut events: Vec<Value> = Vec::new();
+    let mut buf = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !events
+        .iter()
+        .any(|e| e["method"] == "notifications/tasks" && e["params"]["status"] == "completed")
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no completion heard: {events:?}"))
+            .unwrap()
+            .expect("the stream stayed open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        events = buf
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect();
+    }
+    assert_eq!(
+        events[0]["method"], "notifications/subscriptions/acknowledged",
+        "{events:?}"
+    );
+    assert_eq!(
+        events[0]["params"]["notifications"]["taskIds"],
+        json!([mine]),
+        "only the caller's task: {events:?}"
+    );
+    let tasks: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/tasks")
+        .collect();
+    assert!(
+        tasks.iter().all(|e| e["params"]["taskId"] == mine.as_str()),
+        "{tasks:?}"
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|e| e["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 61),
+        "{tasks:?}"
+    );
+    assert_eq!(tasks[0]["params"]["status"], "working", "{tasks:?}");
+    let last = tasks.last().unwrap();
+    assert_eq!(
+        last["params"]["result"]["content"][0]["text"], "slept 700 ms",
+        "{last}"
+    );
+}

@@ -11,6 +11,7 @@ mod legacy;
 mod notify;
 mod progress;
 mod run;
+mod watch;
 
 pub(crate) use legacy::{
     RELATED_TASK, capability as legacy_capability, forbidden, requested, required, task_support,
@@ -98,12 +99,9 @@ fn not_found() -> ErrorObject {
 
 /// Whether a modern request declares the tasks extension.
 pub(crate) fn declares_tasks(ctx: &RequestCtx) -> bool {
-    ctx.modern.as_ref().is_some_and(|m| {
-        m.capabilities
-            .get("extensions")
-            .and_then(|e| e.get(methods::TASKS_EXTENSION))
-            .is_some_and(|v| !v.is_null())
-    })
+    ctx.modern
+        .as_ref()
+        .is_some_and(|m| crate::era::declares_extension(m, methods::TASKS_EXTENSION))
 }
 
 /// `-32021` with `message`: the request needs the tasks extension and does not declare it.

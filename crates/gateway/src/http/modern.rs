@@ -164,7 +164,11 @@ pub(super) async fn request(
         );
     }
     if req.method == methods::SUBSCRIPTIONS_LISTEN {
-        return listen(app, req).await;
+        let who = crate::listen::Listening {
+            owner: caller.identity.subject.clone(),
+            declares_tasks: era::declares_extension(&meta, methods::TASKS_EXTENSION),
+        };
+        return listen(app, req, who).await;
     }
     let (out, mut rx) = Outbound::channel(64);
     let admission = Admission {
@@ -274,10 +278,10 @@ fn final_response(resp: &Message) -> Response {
 /// A `subscriptions/listen` stream: the acknowledgement first, then matching notifications,
 /// keep-alive comments while quiet; it ends when the client closes it (the listener is then
 /// dropped) or, on shutdown, with the listen request's result.
-async fn listen(app: App, req: Request) -> Response {
+async fn listen(app: App, req: Request, who: crate::listen::Listening) -> Response {
     const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
     let (out, rx) = Outbound::channel(256);
-    let guard = match app.gw.listen(&req, out).await {
+    let guard = match app.gw.listen(&req, out, who).await {
         Ok(g) => g,
         Err(e) => return error_response(req.id, e, 400),
     };
