@@ -12,7 +12,7 @@ use crate::gateway::Gateway;
 use crate::request::RequestCtx;
 
 /// The `taskId` of a `tasks/*` request.
-fn task_id_of(method: &str, params: Option<&RawValue>) -> Result<String, ErrorObject> {
+pub(crate) fn task_id_of(method: &str, params: Option<&RawValue>) -> Result<String, ErrorObject> {
     let params = params.ok_or_else(|| {
         ErrorObject::invalid_params(format!("{method} needs params with `taskId`"))
     })?;

@@ -16,6 +16,7 @@ use switchboard_tasks::model::{new_id, now_ms};
 use switchboard_upstream::Relay;
 
 use super::legacy::RELATED_TASK;
+use super::store_failed;
 use crate::relay::CallRelay;
 use crate::request::RequestCtx;
 
@@ -28,10 +29,6 @@ const POLL: Duration = Duration::from_millis(200);
 enum Answer {
     Result(Box<RawValue>),
     Error(ErrorObject),
-}
-
-fn store_failed(e: impl std::fmt::Display) -> ErrorObject {
-    ErrorObject::internal(format!("the task store failed: {e}"))
 }
 
 /// Ask task `id`'s client `method` with `params`, and wait for its answer (until the task

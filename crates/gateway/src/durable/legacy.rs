@@ -149,12 +149,7 @@ impl Durable {
                 .and_then(|m| m.get_str("cursor").map(|c| c.into_owned()));
             return self.legacy_list(ctx, cursor.as_deref()).await;
         }
-        let id = map
-            .as_ref()
-            .and_then(|m| m.get_str("taskId").map(|t| t.into_owned()))
-            .ok_or_else(|| {
-                ErrorObject::invalid_params(format!("{method} needs a string `taskId`"))
-            })?;
+        let id = crate::tasks::task_id_of(method, params)?;
         let task = self.owned(ctx, &id).await?;
         match method {
             methods::TASKS_GET => Ok(to_raw(&self.legacy_shape(&task))),
@@ -249,7 +244,7 @@ impl Durable {
             .store
             .list(owner, cursor, PAGE + 1)
             .await
-            .map_err(|e| ErrorObject::internal(format!("the task store failed: {e}")))?;
+            .map_err(super::store_failed)?;
         let more = tasks.len() > PAGE;
         tasks.truncate(PAGE);
         let mut v = json!({
@@ -272,7 +267,7 @@ impl Durable {
             .store
             .finish(id, &end, now_ms())
             .await
-            .map_err(|e| ErrorObject::internal(format!("the task store failed: {e}")))?;
+            .map_err(super::store_failed)?;
         if ended {
             metrics::counter!("mcp_tasks_ended_total", "status" => "cancelled").increment(1);
             if let Some(r) = self.runner.get() {

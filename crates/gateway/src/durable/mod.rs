@@ -64,12 +64,6 @@ pub(crate) struct Stored {
     pub progress_token: Option<Value>,
 }
 
-/// The `progressToken` of a call's `_meta`, if any.
-fn progress_token(call: &RawValue) -> Option<Value> {
-    let v: Value = serde_json::from_str(call.get()).ok()?;
-    v.get("_meta")?.get("progressToken").cloned()
-}
-
 /// The capabilities among `sampling`, `elicitation` and `roots` the client of `ctx` declared.
 fn declared_asks(ctx: &RequestCtx) -> Vec<String> {
     ["sampling", "elicitation", "roots"]
@@ -90,6 +84,11 @@ fn millis(d: Duration) -> i64 {
 fn iso(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// The answer when the task store fails.
+pub(crate) fn store_failed(e: impl std::fmt::Display) -> ErrorObject {
+    ErrorObject::internal(format!("the task store failed: {e}"))
 }
 
 /// The answer for a task id that does not exist — or is someone else's.
@@ -194,7 +193,9 @@ impl Durable {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let call = params.ok_or_else(|| ErrorObject::invalid_params("tools/call needs params"))?;
         // The legacy `task` param is the client's to the gateway, not the upstream's.
-        let token = legacy.and(progress_token(call));
+        let token = legacy
+            .and(switchboard_policy::request_state::progress_token(call))
+            .and_then(|t| serde_json::from_str::<Value>(t.get()).ok());
         let call = switchboard_protocol::rawmap::without_param(call, "task");
         let stored = Stored {
             call: crate::era::strip_request_meta(call),
@@ -270,7 +271,7 @@ impl Durable {
             Ok(_) => Err(not_found()),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a task");
-                Err(ErrorObject::internal(format!("the task store failed: {e}")))
+                Err(store_failed(e))
             }
         }
     }
