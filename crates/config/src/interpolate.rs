@@ -49,7 +49,8 @@ pub fn interpolate(
 }
 
 fn is_single_reference(s: &str) -> bool {
-    s.starts_with("${") && s.ends_with('}') && s[2..].find('}') == Some(s.len() - 3)
+    !s.starts_with("${{")
+        && s.starts_with("${") && s.ends_with('}') && s[2..].find('}') == Some(s.len() - 3)
 }
 
 fn scalar(s: &str) -> Option<Value> {
@@ -76,6 +77,12 @@ fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Expan
         if let Some(tail) = after.strip_prefix('$') {
             out.push('$');
             rest = tail;
+        } else if after.starts_with("{{") {
+            // A `${{ jq }}` expression (workflows) is evaluated later, per call: kept as is.
+            let from = i + 3;
+            let end = switchboard_jq::template::close(rest, from).map_or(rest.len(), |(_, e)| e);
+            out.push_str(&rest[i..end]);
+            rest = &rest[end..];
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body.find('}').ok_or_else(|| {
                 ExpandError(

@@ -25,6 +25,7 @@ mod root;
 mod servers;
 mod tasks;
 mod telemetry;
+pub mod workflows;
 
 // Value formats used across sections.
 mod duration;
@@ -63,6 +64,9 @@ pub use servers::*;
 pub use size::parse_size;
 pub use tasks::*;
 pub use telemetry::*;
+pub use workflows::{
+    CompensateConfig, OnError, StepConfig, StepRetry, WORKFLOWS_SERVER, WorkflowConfig,
+};
 
 #[cfg(test)]
 mod tests;

@@ -77,8 +77,10 @@ pub fn from_str(
     }
     let config: Config =
         serde_json::from_value(doc).map_err(|e| invalid(vec![Problem::new("", e.to_string())]))?;
+    let mut config = config;
     let problems = config.validate();
     if problems.is_empty() {
+        config.inject_workflows();
         Ok(config)
     } else {
         Err(invalid(problems))

@@ -62,6 +62,11 @@ pub struct Config {
     /// The gateway's own MCP tools (decision support).
     #[serde(default)]
     pub builtin: BuiltinConfig,
+    /// Tools made of other tools' calls: steps, in parallel where they can be, with
+    /// conditions, retries, error modes and compensation (`crates/workflow`). Listed as the
+    /// server `workflows`: `workflows__<name>`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub workflows: IndexMap<String, crate::WorkflowConfig>,
     /// The upstream MCP servers, by name. A Claude Desktop `mcpServers` entry is accepted
     /// unchanged (`command`/`args`/`env`/`cwd`, or `url`/`headers`), and the key may be spelled
     /// `mcpServers` too.

@@ -139,6 +139,12 @@ pub struct ServerConfig {
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
     pub openapi_fingerprint: Option<String>,
+    /// Set by loading, not written: the `workflows` section, on the entry that serves it
+    /// ([`crate::WORKFLOWS_SERVER`]). Serialized, so a reload that changes a workflow
+    /// replaces the entry.
+    #[serde(default, skip_deserializing, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(skip)]
+    pub workflows: IndexMap<String, crate::WorkflowConfig>,
 }
 
 // The defaults of `ServerConfig`'s keys, and the tests that leave a default out of written YAML.
@@ -209,6 +215,7 @@ impl ServerConfig {
             max_response_bytes: None,
             forward_identity: None,
             openapi_fingerprint: None,
+            workflows: IndexMap::new(),
         }
     }
 
@@ -224,6 +231,9 @@ impl ServerConfig {
 
     /// The transport this entry uses, inferring it when `type` is absent.
     pub fn kind(&self) -> TransportKind {
+        if !self.workflows.is_empty() {
+            return TransportKind::Workflows;
+        }
         match (self.transport, &self.command) {
             (Some(k), _) => k,
             (None, Some(_)) => TransportKind::Stdio,
@@ -297,6 +307,11 @@ pub enum TransportKind {
     /// Not an MCP server: an HTTP API whose operations the gateway serves as tools
     /// (`openapi`, `http_tools`); inferred from those keys.
     HttpApi,
+    /// Not an MCP server: the gateway's own workflows (the entry loading adds for the
+    /// `workflows` section; never written in a config).
+    #[serde(skip)]
+    #[schemars(skip)]
+    Workflows,
 }
 
 /// Restart policy for stdio servers: exponential backoff, and crash-loop detection.

@@ -4,8 +4,8 @@
 //! whole pipeline: authorize, rate limit, validate, cache, route, backend, and the audit
 //! record and metrics around them. Nothing reaches an upstream around the policies.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use futures_util::future::BoxFuture;
 use serde_json::value::RawValue;
@@ -27,6 +27,11 @@ pub struct Caller {
     pub transport: Transport,
     pub client_ip: Option<std::net::IpAddr>,
     pub trace: Option<crate::trace::TraceContext>,
+    /// Where what an upstream says about a dispatched call goes (progress, logs, its
+    /// elicitation and sampling requests): the client the caller's own call came from.
+    pub relay: Option<Arc<dyn switchboard_upstream::Relay>>,
+    /// What makes the calls (`workflow:<name>/<run>/<step>`): the audit record's transport.
+    pub via: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -38,7 +43,44 @@ impl Caller {
             transport: ctx.transport,
             client_ip: ctx.client_ip,
             trace: ctx.trace.clone(),
+            relay: None,
+            via: None,
         }
+    }
+
+    /// Whether the caller may call the catalogued tool `name`: `Err` with exactly the error a
+    /// call would get when the catalogue does not have it or the caller's role denies it.
+    pub fn may_call(&self, gateway: &Gateway, name: &str) -> Result<(), ErrorObject> {
+        let entry = gateway.catalog.tool(name);
+        let target = switchboard_policy::Target::Tool(name.to_owned());
+        let original = entry.as_ref().map(|t| t.route.original.as_str());
+        switchboard_policy::stages::authorize(&self.identity, &target, original)?;
+        match entry {
+            Some(_) => Ok(()),
+            None => Err(switchboard_policy::stages::unknown("tool", name)),
+        }
+    }
+}
+
+/// The gateway, for backends built before it exists (a factory is handed to
+/// `Gateway::start_with`): the binary fills it once the gateway is up; a backend holding it
+/// reaches the dispatch seam through it. Holds no strong reference (no cycle).
+#[derive(Clone, Default)]
+pub struct DispatchSlot(Arc<OnceLock<Weak<Gateway>>>);
+
+impl DispatchSlot {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Point the slot at `gateway` (once; later calls change nothing).
+    pub fn fill(&self, gateway: &Arc<Gateway>) {
+        let _ = self.0.set(Arc::downgrade(gateway));
+    }
+
+    /// The gateway, while it runs.
+    pub fn gateway(&self) -> Option<Arc<Gateway>> {
+        self.0.get().and_then(Weak::upgrade)
     }
 }
 
@@ -95,7 +137,8 @@ impl Dispatch for Arc<Gateway> {
                 client_ip: caller.client_ip,
                 trace: caller.trace.clone(),
             };
-            let (token, run) = self.admit(admission, req);
+            let (token, run) =
+                self.admit_detached(admission, req, caller.relay.clone(), caller.via.clone());
             tokio::pin!(run);
             // The dispatcher's cancellation cancels the dispatched call (and its upstream
             // call); the pipeline then answers it, and that answer is recorded as usual.

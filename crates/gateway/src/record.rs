@@ -44,11 +44,11 @@ pub(crate) fn audit_record(
         role: identity.role.as_deref().map(str::to_owned),
         auth: identity.method.to_owned(),
         client_ip: ctx.client_ip.map(|ip| ip.to_string()),
-        transport: match ctx.transport {
-            Transport::Http => "http",
-            Transport::Stdio => "stdio",
-        }
-        .to_owned(),
+        transport: match (&ctx.via, ctx.transport) {
+            (Some(via), _) => via.to_string(),
+            (None, Transport::Http) => "http".to_owned(),
+            (None, Transport::Stdio) => "stdio".to_owned(),
+        },
         method: req.method.clone(),
         target,
         outcome: outcome.to_owned(),

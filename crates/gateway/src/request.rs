@@ -51,6 +51,9 @@ pub struct RequestCtx {
     /// Where what an upstream says about a call goes when no client is connected to it (a
     /// task's run: its progress is recorded on the task).
     pub detached_relay: Option<Arc<dyn switchboard_upstream::Relay>>,
+    /// What made this request on the caller's behalf (a workflow run's step:
+    /// `workflow:<name>/<run>/<step>`); recorded as the audit record's transport.
+    pub via: Option<Arc<str>>,
 }
 
 impl RequestCtx {
@@ -105,6 +108,21 @@ impl Gateway {
         CancellationToken,
         impl Future<Output = Message> + Send + 'static,
     ) {
+        self.admit_detached(a, req, None, None)
+    }
+
+    /// [`Gateway::admit`] for a request made inside the gateway (the dispatch seam): what an
+    /// upstream says about it goes to `relay`, and `via` says what made it.
+    pub(crate) fn admit_detached(
+        self: &Arc<Self>,
+        a: Admission,
+        req: Request,
+        relay: Option<Arc<dyn switchboard_upstream::Relay>>,
+        via: Option<Arc<str>>,
+    ) -> (
+        CancellationToken,
+        impl Future<Output = Message> + Send + 'static,
+    ) {
         let in_flight = self.begin_request();
         let cancel = match &a.tracked_by {
             Some(s) => s.begin(&req.id),
@@ -122,7 +140,8 @@ impl Gateway {
             denied: Default::default(),
             trace: a.trace,
             call_timeout: None,
-            detached_relay: None,
+            detached_relay: relay,
+            via,
         };
         let gw = self.clone();
         let tracked_by = a.tracked_by;

@@ -109,6 +109,14 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Workflows (`workflows:`): list them, or print one's step graph (Mermaid). Run one
+    /// with `switchboard call workflows__<name>`.
+    Workflow {
+        #[command(subcommand)]
+        action: WorkflowAction,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Load-test an MCP server or the gateway with `tools/call`: throughput, latency
     /// percentiles, success rate, errors; thresholds set the exit code.
     Load(Box<crate::load::LoadArgs>),
@@ -154,6 +162,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
         } => crate::keys::audit(&config.config, file, action),
         Command::Tasks { action, config } => crate::tasks_cli::run(&config.config, action).await,
+        Command::Workflow { action, config } => workflow(&config.config, action),
         Command::Load(args) => crate::load::run(*args).await,
         Command::Roi(args) => crate::advisor::run_roi(&args),
         Command::Matrix(args) => crate::advisor::run_matrix(&args),
@@ -168,5 +177,58 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ImportClaude { file, output } => {
             crate::inspect::import_claude(&file, output.as_deref())
         }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkflowAction {
+    /// Each workflow: its tool name, steps and what it calls.
+    List,
+    /// The step graph of workflow NAME as a Mermaid flowchart (paste it in a Markdown
+    /// ```mermaid block, or https://mermaid.live).
+    Graph { name: String },
+}
+
+fn workflow(config: &std::path::Path, action: WorkflowAction) -> anyhow::Result<ExitCode> {
+    let cfg = switchboard_config::load(config)?;
+    let tool_name = |name: &str| match cfg.federation.prefix {
+        switchboard_config::PrefixMode::Server => format!(
+            "{}{}{name}",
+            switchboard_config::WORKFLOWS_SERVER,
+            cfg.federation.separator
+        ),
+        switchboard_config::PrefixMode::None => name.to_owned(),
+    };
+    match action {
+        WorkflowAction::List => {
+            if cfg.workflows.is_empty() {
+                println!("{}: no workflows", config.display());
+            }
+            for (name, wf) in &cfg.workflows {
+                let tools: Vec<&str> = wf.steps.iter().map(|s| s.tool.as_str()).collect();
+                println!(
+                    "{}  {} steps: {}",
+                    tool_name(name),
+                    wf.steps.len(),
+                    tools.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        WorkflowAction::Graph { name } => match cfg.workflows.get(&name) {
+            Some(wf) => {
+                print!("{}", switchboard_workflow::graph::mermaid(&name, wf));
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                let names: Vec<&str> = cfg.workflows.keys().map(String::as_str).collect();
+                eprintln!(
+                    "{}: no workflow `{name}` (workflows: {})",
+                    config.display(),
+                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        },
     }
 }

@@ -16,7 +16,7 @@ async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
         level: "warn".into(),
         ..cfg.log.clone()
     });
-    Gateway::start_with(cfg, Duration::MAX, false, crate::run::backends()?)
+    crate::run::start_gateway(cfg, Duration::MAX, false)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
 }
@@ -114,6 +114,12 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         {
             println!("  warn {name:<20} {problem}");
         }
+    }
+    for m in switchboard_workflow::missing_tools(&gw, &gw.config.workflows) {
+        println!(
+            "  warn workflow {}: step `{}` calls `{}`, which no server lists",
+            m.workflow, m.step, m.tool
+        );
     }
     gw.shutdown(Duration::from_secs(2)).await;
     Ok(if failed {

@@ -38,7 +38,7 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let admin = bind_admin(&cfg).await?;
     let path = cfg.http.path.clone();
     let grace = cfg.http.shutdown_grace.0;
-    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, false, crate::run::backends()?)
+    let gw = start_gateway(cfg, STARTUP_SETTLE, false)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     for s in gw.catalog.servers().iter() {
@@ -67,7 +67,7 @@ pub async fn stdio(config: &Path) -> anyhow::Result<ExitCode> {
     let grace = cfg.http.shutdown_grace.0;
     let signal = shutdown_signal();
     let admin = bind_admin(&cfg).await?;
-    let gw = Gateway::start_with(cfg, STARTUP_SETTLE, true, crate::run::backends()?)
+    let gw = start_gateway(cfg, STARTUP_SETTLE, true)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     let reloads = start_reloads(&gw, config, None);
@@ -229,8 +229,31 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 }
 
 /// The backends this binary serves entries with besides MCP servers: the built-in advisor
-/// tools and HTTP APIs (`openapi`, `http_tools`).
-pub fn backends() -> anyhow::Result<switchboard_upstream::Backends> {
+/// tools, HTTP APIs (`openapi`, `http_tools`) and workflows (whose steps reach the gateway
+/// through `slot`).
+pub fn backends(
+    slot: &switchboard_gateway::dispatch::DispatchSlot,
+) -> anyhow::Result<switchboard_upstream::Backends> {
     let http_api = switchboard_http_api::HttpApiFactory::new().map_err(anyhow::Error::msg)?;
-    Ok(crate::advisor::backends().with(http_api))
+    let workflows = switchboard_workflow::WorkflowFactory::new(slot.clone());
+    Ok(crate::advisor::backends().with(http_api).with(workflows))
+}
+
+/// Start the gateway with this binary's backends, and warn about tools workflows call that
+/// are not in the catalogue once the servers are up.
+pub async fn start_gateway(
+    cfg: switchboard_config::Config,
+    settle: std::time::Duration,
+    stdio: bool,
+) -> anyhow::Result<std::sync::Arc<Gateway>> {
+    let slot = switchboard_gateway::dispatch::DispatchSlot::new();
+    let workflows = cfg.workflows.clone();
+    let gw = Gateway::start_with(cfg, settle, stdio, backends(&slot)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    slot.fill(&gw);
+    for m in switchboard_workflow::missing_tools(&gw, &workflows) {
+        tracing::warn!(workflow = %m.workflow, step = %m.step, tool = %m.tool, "a workflow step calls a tool the catalogue does not have (yet): its runs fail at that step until it is listed");
+    }
+    Ok(gw)
 }

@@ -543,6 +543,11 @@ fn builtin(
              which this command does not run",
             status,
         )),
+        TransportKind::Workflows => Arc::new(backend::Down::new(
+            name,
+            "workflows need the gateway's workflow backend, which this command does not run",
+            status,
+        )),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod auth;
 mod servers;
+mod workflows;
 
 use std::net::SocketAddr;
 
@@ -32,6 +33,7 @@ impl Config {
         if let Some(t) = &self.tasks {
             p.extend(check_tasks(t));
         }
+        p.extend(workflows::check_workflows(&self.workflows, &self.servers));
         p.extend(servers::check_servers(
             &self.servers,
             &self.federation.separator,

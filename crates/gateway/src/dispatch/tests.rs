@@ -36,6 +36,8 @@ async fn anonymous(gw: &Gateway) -> Caller {
         transport: Transport::Http,
         client_ip: None,
         trace: None,
+        relay: None,
+        via: None,
     }
 }
 

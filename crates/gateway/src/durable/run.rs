@@ -125,6 +125,7 @@ impl Gateway {
             detached_relay: relay
                 .clone()
                 .map(|r| r as Arc<dyn switchboard_upstream::Relay>),
+            via: None,
         };
         // Input a previous run asked for is moot: a run after the first asks afresh.
         if task.attempts > 1

@@ -36,6 +36,7 @@ async fn ctx(transport: Transport) -> RequestCtx {
         trace: None,
         call_timeout: None,
         detached_relay: None,
+        via: None,
     }
 }
 
