@@ -50,7 +50,9 @@ pub fn interpolate(
 
 fn is_single_reference(s: &str) -> bool {
     !s.starts_with("${{")
-        && s.starts_with("${") && s.ends_with('}') && s[2..].find('}') == Some(s.len() - 3)
+        && s.starts_with("${")
+        && s.ends_with('}')
+        && s[2..].find('}') == Some(s.len() - 3)
 }
 
 fn scalar(s: &str) -> Option<Value> {

@@ -142,7 +142,11 @@ pub struct ServerConfig {
     /// Set by loading, not written: the `workflows` section, on the entry that serves it
     /// ([`crate::WORKFLOWS_SERVER`]). Serialized, so a reload that changes a workflow
     /// replaces the entry.
-    #[serde(default, skip_deserializing, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        skip_deserializing,
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     #[schemars(skip)]
     pub workflows: IndexMap<String, crate::WorkflowConfig>,
 }

@@ -313,7 +313,12 @@ impl crate::Config {
             .iter()
             .map(|(name, wf)| (name.clone(), Dur(wf.timeout.0 + grace)))
             .collect();
-        let longest = entry.tool_timeouts.values().map(|d| d.0).max().unwrap_or_default();
+        let longest = entry
+            .tool_timeouts
+            .values()
+            .map(|d| d.0)
+            .max()
+            .unwrap_or_default();
         entry.timeout = Dur(longest.max(entry.timeout.0));
         self.servers.insert(WORKFLOWS_SERVER.to_owned(), entry);
     }

@@ -211,7 +211,11 @@ fn describe_load(
 
 fn snippet(at: &str) -> &str {
     let end = at.char_indices().nth(20).map_or(at.len(), |(i, _)| i);
-    if end == 0 { "end of expression" } else { &at[..end] }
+    if end == 0 {
+        "end of expression"
+    } else {
+        &at[..end]
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@
 pub enum Piece<'a> {
     Text(&'a str),
     /// An expression's code (trimmed), and the byte offset of its `${{` in the string.
-    Expr { code: &'a str, offset: usize },
+    Expr {
+        code: &'a str,
+        offset: usize,
+    },
 }
 
 /// A template that cannot be read: what is wrong and where (a byte offset in the string).

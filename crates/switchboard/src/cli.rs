@@ -225,7 +225,11 @@ fn workflow(config: &std::path::Path, action: WorkflowAction) -> anyhow::Result<
                 eprintln!(
                     "{}: no workflow `{name}` (workflows: {})",
                     config.display(),
-                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
                 );
                 Ok(ExitCode::FAILURE)
             }

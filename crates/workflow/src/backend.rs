@@ -42,7 +42,10 @@ impl Workflows {
             .as_deref()
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or(Value::Null);
-        let name = params.get("name").and_then(Value::as_str).unwrap_or_default();
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(wf) = self.workflows.get(name).cloned() else {
             return Err(CallError::Rpc(ErrorObject::invalid_params(format!(
                 "Unknown tool: {name}"

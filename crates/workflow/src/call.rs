@@ -92,7 +92,10 @@ impl Calls {
                 // The item that failed first, not those it cancelled.
                 Err(CallFailure::Cancelled) if first_failure.is_some() => {}
                 Err(e) => {
-                    if first_failure.as_ref().is_none_or(|(_, f)| matches!(f, CallFailure::Cancelled)) {
+                    if first_failure
+                        .as_ref()
+                        .is_none_or(|(_, f)| matches!(f, CallFailure::Cancelled))
+                    {
                         first_failure = Some((i, e));
                     }
                 }
@@ -177,9 +180,18 @@ mod tests {
         };
         for _ in 0..50 {
             let (a, b, c) = (backoff(&rule, 1), backoff(&rule, 2), backoff(&rule, 3));
-            assert!(a >= Duration::from_millis(75) && a <= Duration::from_millis(100), "{a:?}");
-            assert!(b >= Duration::from_millis(150) && b <= Duration::from_millis(200), "{b:?}");
-            assert!(c >= Duration::from_millis(225) && c <= Duration::from_millis(300), "{c:?}");
+            assert!(
+                a >= Duration::from_millis(75) && a <= Duration::from_millis(100),
+                "{a:?}"
+            );
+            assert!(
+                b >= Duration::from_millis(150) && b <= Duration::from_millis(200),
+                "{b:?}"
+            );
+            assert!(
+                c >= Duration::from_millis(225) && c <= Duration::from_millis(300),
+                "{c:?}"
+            );
         }
     }
 }

@@ -53,7 +53,9 @@ impl Workflow {
                 let sk = format!("{key}.steps[{i}]");
                 let optional = |v: &Option<String>, k: &str| {
                     v.as_ref()
-                        .map(|c| Template::compile(&Value::String(c.clone()), &format!("{sk}.{k}"), true))
+                        .map(|c| {
+                            Template::compile(&Value::String(c.clone()), &format!("{sk}.{k}"), true)
+                        })
                         .transpose()
                 };
                 Ok(Step {
@@ -112,7 +114,9 @@ impl Workflow {
     pub fn tools(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for s in &self.steps {
-            for t in std::iter::once(s.tool.as_str()).chain(s.compensate.as_ref().map(|c| c.0.as_str())) {
+            for t in
+                std::iter::once(s.tool.as_str()).chain(s.compensate.as_ref().map(|c| c.0.as_str()))
+            {
                 if !out.contains(&t) {
                     out.push(t);
                 }

@@ -35,7 +35,12 @@ pub fn mermaid(name: &str, wf: &WorkflowConfig) -> String {
         } else {
             ("[", "]")
         };
-        out.push_str(&format!("  s{i}{}\"{}\"{}\n", shape.0, label.join("<br/>"), shape.1));
+        out.push_str(&format!(
+            "  s{i}{}\"{}\"{}\n",
+            shape.0,
+            label.join("<br/>"),
+            shape.1
+        ));
         if deps[i].is_empty() {
             out.push_str(&format!("  inputs --> s{i}\n"));
         }

@@ -107,7 +107,8 @@ pub fn missing_tools(
     let mut out = Vec::new();
     for (name, wf) in workflows {
         for step in &wf.steps {
-            let tools = std::iter::once(&step.tool).chain(step.compensate.as_ref().map(|c| &c.tool));
+            let tools =
+                std::iter::once(&step.tool).chain(step.compensate.as_ref().map(|c| &c.tool));
             for tool in tools {
                 if gateway.catalog.tool(tool).is_none() {
                     out.push(MissingTool {

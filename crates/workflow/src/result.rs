@@ -72,7 +72,10 @@ pub fn step_value(raw: &str) -> Result<Value, CallFailure> {
     let Some(content) = content else {
         return Ok(Value::Null);
     };
-    if content.iter().all(|b| b.get("type").and_then(Value::as_str) == Some("text")) {
+    if content
+        .iter()
+        .all(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+    {
         let text = texts(content);
         return Ok(serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)));
     }
@@ -121,13 +124,17 @@ mod tests {
 
     #[test]
     fn results_are_structured_then_json_text_then_text_then_blocks() {
-        let v = step_value(r#"{"content":[{"type":"text","text":"x"}],"structuredContent":{"a":1}}"#);
+        let v =
+            step_value(r#"{"content":[{"type":"text","text":"x"}],"structuredContent":{"a":1}}"#);
         assert_eq!(v.unwrap(), json!({"a": 1}));
         let v = step_value(r#"{"content":[{"type":"text","text":"{\"total\": 5}"}]}"#);
         assert_eq!(v.unwrap(), json!({"total": 5}));
-        let v = step_value(r#"{"content":[{"type":"text","text":"hello"},{"type":"text","text":"world"}]}"#);
+        let v = step_value(
+            r#"{"content":[{"type":"text","text":"hello"},{"type":"text","text":"world"}]}"#,
+        );
         assert_eq!(v.unwrap(), json!("hello\nworld"));
-        let v = step_value(r#"{"content":[{"type":"image","data":"AA==","mimeType":"image/png"}]}"#);
+        let v =
+            step_value(r#"{"content":[{"type":"image","data":"AA==","mimeType":"image/png"}]}"#);
         assert_eq!(v.unwrap()[0]["type"], "image");
         match step_value(r#"{"content":[{"type":"text","text":"boom"}],"isError":true}"#) {
             Err(CallFailure::Tool(t)) => assert_eq!(t, "boom"),

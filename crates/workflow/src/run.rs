@@ -47,7 +47,10 @@ impl Status {
         }
     }
     fn ended(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Skipped | Self::Cancelled)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Skipped | Self::Cancelled
+        )
     }
 }
 
@@ -78,7 +81,12 @@ pub struct RunEnv {
 }
 
 /// Run `wf` on `inputs` to its end; the tool result to answer with.
-pub async fn run(wf: Arc<Workflow>, inputs: Value, env: RunEnv, cancel: CancellationToken) -> Value {
+pub async fn run(
+    wf: Arc<Workflow>,
+    inputs: Value,
+    env: RunEnv,
+    cancel: CancellationToken,
+) -> Value {
     Run::new(wf, inputs, env).go(cancel).await
 }
 
@@ -95,7 +103,8 @@ struct Run {
 }
 
 /// A step's spawned calls, with the step's index (also when its task ended abnormally).
-type InFlight = FuturesUnordered<BoxFuture<'static, (usize, Result<StepRun, tokio::task::JoinError>)>>;
+type InFlight =
+    FuturesUnordered<BoxFuture<'static, (usize, Result<StepRun, tokio::task::JoinError>)>>;
 
 impl Run {
     fn new(wf: Arc<Workflow>, inputs: Value, env: RunEnv) -> Self {
@@ -148,6 +157,12 @@ impl Run {
         let mut in_flight: InFlight = FuturesUnordered::new();
         let mut stop: Option<Stop> = None;
         loop {
+            // A step may see the caller's cancellation (its token is a child) before the
+            // select below does: the run stops for the cancellation, not as a success.
+            if stop.is_none() && cancel.is_cancelled() {
+                stop = Some(Stop::Cancelled);
+                run_cancel.cancel();
+            }
             if stop.is_none() {
                 stop = self.start_ready(&slots, &run_cancel, &mut in_flight);
                 if stop.is_some() {
@@ -158,6 +173,11 @@ impl Run {
                 break;
             }
             tokio::select! {
+                biased;
+                _ = cancel.cancelled(), if stop.is_none() => {
+                    stop = Some(Stop::Cancelled);
+                    run_cancel.cancel();
+                }
                 Some((i, joined)) = in_flight.next() => {
                     if let Some(failed) = self.finish(i, joined)
                         && stop.is_none()
@@ -166,19 +186,22 @@ impl Run {
                         run_cancel.cancel();
                     }
                 }
-                _ = cancel.cancelled(), if stop.is_none() => {
-                    stop = Some(Stop::Cancelled);
-                    run_cancel.cancel();
-                }
                 _ = &mut deadline, if stop.is_none() => {
                     stop = Some(Stop::TimedOut);
                     run_cancel.cancel();
                 }
             }
         }
+        if stop.is_none() && cancel.is_cancelled() {
+            stop = Some(Stop::Cancelled);
+        }
         let Some(stop) = stop else {
             let output = self.output();
-            let status = if output.is_ok() { "succeeded" } else { "failed" };
+            let status = if output.is_ok() {
+                "succeeded"
+            } else {
+                "failed"
+            };
             tracing::info!(workflow = %self.wf.name, run = %self.id, status, "workflow run ended");
             let meta = self.meta(status, &[]);
             return tool_result(output, meta);
@@ -233,7 +256,9 @@ impl Run {
             let mut changed = false;
             for i in 0..self.wf.steps.len() {
                 if self.states[i].status != Status::Pending
-                    || !self.wf.deps[i].iter().all(|&d| self.states[d].status.ended())
+                    || !self.wf.deps[i]
+                        .iter()
+                        .all(|&d| self.states[d].status.ended())
                 {
                     continue;
                 }
@@ -277,7 +302,12 @@ impl Run {
         match &step.condition {
             Some(cond) => {
                 if !switchboard_jq::truthy(&cond.render(&ctx)?) {
-                    self.end(i, Status::Skipped, Value::Null, Some("its `if` is false".into()));
+                    self.end(
+                        i,
+                        Status::Skipped,
+                        Value::Null,
+                        Some("its `if` is false".into()),
+                    );
                     return Ok(None);
                 }
             }
@@ -295,15 +325,15 @@ impl Run {
             }
         }
         match &step.for_each {
-            None => Ok(Some(Prepared::One(object_args(step.args.render(&ctx)?, &step.id)?))),
+            None => Ok(Some(Prepared::One(object_args(
+                step.args.render(&ctx)?,
+                &step.id,
+            )?))),
             Some(each) => {
                 let items = match each.render(&ctx)? {
                     Value::Array(items) => items,
                     other => {
-                        return Err(format!(
-                            "`for_each` gave {}, not an array",
-                            kind_of(&other)
-                        ));
+                        return Err(format!("`for_each` gave {}, not an array", kind_of(&other)));
                     }
                 };
                 let mut ctx = ctx;
@@ -334,12 +364,21 @@ impl Run {
     }
 
     /// Record a finished step; the index of a step whose failure stops the run.
-    fn finish(&mut self, i: usize, joined: Result<StepRun, tokio::task::JoinError>) -> Option<usize> {
+    fn finish(
+        &mut self,
+        i: usize,
+        joined: Result<StepRun, tokio::task::JoinError>,
+    ) -> Option<usize> {
         let run = match joined {
             Ok(run) => run,
             Err(e) => {
                 tracing::error!(step = %self.wf.steps[i].id, error = %e, "a workflow step's task ended abnormally");
-                self.end(i, Status::Failed, Value::Null, Some("the step's task ended abnormally".into()));
+                self.end(
+                    i,
+                    Status::Failed,
+                    Value::Null,
+                    Some("the step's task ended abnormally".into()),
+                );
                 return Some(i);
             }
         };
@@ -397,9 +436,12 @@ impl Run {
     /// The run's result: `output` rendered, or every step's result by id.
     fn output(&self) -> Result<Value, String> {
         let out = match &self.wf.output {
-            Some(t) => t
-                .render(&self.context())
-                .map_err(|e| format!("workflow `{}`: its output cannot be computed: {e}", self.wf.name))?,
+            Some(t) => t.render(&self.context()).map_err(|e| {
+                format!(
+                    "workflow `{}`: its output cannot be computed: {e}",
+                    self.wf.name
+                )
+            })?,
             None => Value::Object(
                 self.wf
                     .steps
@@ -426,16 +468,31 @@ impl Run {
         let slots = Arc::new(Semaphore::new(1));
         for &i in self.succeeded.clone().iter().rev() {
             let step = &self.wf.steps[i];
-            let Some((tool, args)) = &step.compensate else { continue };
-            let args = match args.render(&self.context()).and_then(|a| object_args(a, &step.id)) {
+            let Some((tool, args)) = &step.compensate else {
+                continue;
+            };
+            let args = match args
+                .render(&self.context())
+                .and_then(|a| object_args(a, &step.id))
+            {
                 Ok(a) => a,
                 Err(e) => {
-                    out.push(Compensated { step: step.id.clone(), tool: tool.clone(), error: Some(e) });
+                    out.push(Compensated {
+                        step: step.id.clone(),
+                        tool: tool.clone(),
+                        error: Some(e),
+                    });
                     continue;
                 }
             };
             let mut caller = self.env.caller.clone();
-            caller.via = Some(format!("workflow:{}/{}/{}:compensate", self.wf.name, self.id, step.id).into());
+            caller.via = Some(
+                format!(
+                    "workflow:{}/{}/{}:compensate",
+                    self.wf.name, self.id, step.id
+                )
+                .into(),
+            );
             let calls = Calls {
                 gateway: self.env.gateway.clone(),
                 caller,
@@ -450,14 +507,19 @@ impl Run {
             if let Some(e) = &error {
                 tracing::error!(workflow = %self.wf.name, run = %self.id, step = %step.id, error = %e, "compensation failed");
             }
-            out.push(Compensated { step: step.id.clone(), tool: tool.clone(), error });
+            out.push(Compensated {
+                step: step.id.clone(),
+                tool: tool.clone(),
+                error,
+            });
         }
         out
     }
 
     /// How the run went, for `_meta` and the logs.
     fn meta(&self, status: &str, compensated: &[Compensated]) -> Value {
-        let ms = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+        let ms =
+            |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
         let steps: Vec<Value> = self
             .wf
             .steps
@@ -472,7 +534,8 @@ impl Run {
                 v
             })
             .collect();
-        let mut meta = json!({"workflow": self.wf.name, "run": self.id, "status": status, "steps": steps});
+        let mut meta =
+            json!({"workflow": self.wf.name, "run": self.id, "status": status, "steps": steps});
         if !compensated.is_empty() {
             meta["compensated"] = compensated
                 .iter()

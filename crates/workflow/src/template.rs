@@ -84,10 +84,12 @@ impl Template {
                 for part in parts {
                     match part {
                         Part::Text(t) => out.push_str(t),
-                        Part::Expr(jq) => match jq.eval_one(ctx).map_err(|e| format!("{key}: {e}"))? {
-                            Value::String(s) => out.push_str(&s),
-                            other => out.push_str(&other.to_string()),
-                        },
+                        Part::Expr(jq) => {
+                            match jq.eval_one(ctx).map_err(|e| format!("{key}: {e}"))? {
+                                Value::String(s) => out.push_str(&s),
+                                other => out.push_str(&other.to_string()),
+                            }
+                        }
                     }
                 }
                 Ok(Value::String(out))
@@ -158,11 +160,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_and_the_expression() {
-        let e = Template::compile(&json!({"a": "${{ .x | nonesuch }}"}), "args", false)
-            .unwrap_err();
+        let e =
+            Template::compile(&json!({"a": "${{ .x | nonesuch }}"}), "args", false).unwrap_err();
         assert!(e.starts_with("args.a:") && e.contains("nonesuch"), "{e}");
-        let e = render(json!({"a": {"b": "${{ .inputs.s - 1 }}"}}), &json!({"inputs": {"s": "x"}}))
-            .unwrap_err();
-        assert!(e.starts_with("args.a.b:") && e.contains(".inputs.s - 1"), "{e}");
+        let e = render(
+            json!({"a": {"b": "${{ .inputs.s - 1 }}"}}),
+            &json!({"inputs": {"s": "x"}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("args.a.b:") && e.contains(".inputs.s - 1"),
+            "{e}"
+        );
     }
 }

@@ -61,8 +61,11 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         p.push(
-            Problem::new(&key, "a workflow's name is its tool's name: letters, digits, `_` and `-` only")
-                .fix("e.g. `executive_report`"),
+            Problem::new(
+                &key,
+                "a workflow's name is its tool's name: letters, digits, `_` and `-` only",
+            )
+            .fix("e.g. `executive_report`"),
         );
     }
     if wf.steps.is_empty() {
@@ -84,8 +87,11 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
         let Some(schema) = schema else { continue };
         if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
             p.push(
-                Problem::new(format!("{key}.{k}"), "must describe an object (`type: object`)")
-                    .fix("MCP tool arguments and structured results are JSON objects"),
+                Problem::new(
+                    format!("{key}.{k}"),
+                    "must describe an object (`type: object`)",
+                )
+                .fix("MCP tool arguments and structured results are JSON objects"),
             );
         } else if let Err(e) = jsonschema::validator_for(schema) {
             p.push(Problem::new(
@@ -109,12 +115,18 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
             ));
         }
         if step.tool.trim().is_empty() {
-            p.push(Problem::new(format!("{sk}.tool"), "is empty").fix("name a catalogued tool, e.g. `github__create_issue`"));
+            p.push(
+                Problem::new(format!("{sk}.tool"), "is empty")
+                    .fix("name a catalogued tool, e.g. `github__create_issue`"),
+            );
         }
         if !step.args.is_object() && !step.args.as_str().is_some_and(is_one_expression) {
             p.push(
-                Problem::new(format!("{sk}.args"), "must be an object, or one `${{ }}` expression giving one")
-                    .fix("e.g. `args: {period: \"${{ .inputs.period }}\"}`"),
+                Problem::new(
+                    format!("{sk}.args"),
+                    "must be an object, or one `${{ }}` expression giving one",
+                )
+                .fix("e.g. `args: {period: \"${{ .inputs.period }}\"}`"),
             );
         }
         for need in &step.needs {
@@ -126,10 +138,19 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
         }
         if let Some(r) = &step.retry {
             if r.attempts == 0 {
-                p.push(Problem::new(format!("{sk}.retry.attempts"), "is 0, so the tool would never be called").fix("at least 1"));
+                p.push(
+                    Problem::new(
+                        format!("{sk}.retry.attempts"),
+                        "is 0, so the tool would never be called",
+                    )
+                    .fix("at least 1"),
+                );
             }
             if !(r.backoff >= 1.0 && r.backoff.is_finite()) {
-                p.push(Problem::new(format!("{sk}.retry.backoff"), "must be at least 1.0"));
+                p.push(Problem::new(
+                    format!("{sk}.retry.backoff"),
+                    "must be at least 1.0",
+                ));
             }
         }
         if step.timeout.is_some_and(|d| d.0.is_zero()) {
@@ -139,7 +160,10 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
             p.push(Problem::new(format!("{sk}.concurrency"), "is 0").fix("e.g. `4`"));
         }
         if step.concurrency.is_some() && step.for_each.is_none() {
-            p.push(Problem::new(format!("{sk}.concurrency"), "applies only with `for_each`"));
+            p.push(Problem::new(
+                format!("{sk}.concurrency"),
+                "applies only with `for_each`",
+            ));
         }
         // Expressions: they compile, and the steps they name exist (a step may name itself
         // only in `compensate`, which runs after it).
@@ -160,7 +184,10 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
             for code in check_expressions(k, s, bare, &mut p) {
                 for id in step_references(code) {
                     if id == step.id && n < own_from {
-                        p.push(Problem::new(k.clone(), format!("refers to its own step `{id}`, which has no result yet")));
+                        p.push(Problem::new(
+                            k.clone(),
+                            format!("refers to its own step `{id}`, which has no result yet"),
+                        ));
                     } else if !ids.contains(&id) {
                         p.push(unknown_step(k, id, &ids));
                     }
@@ -185,7 +212,10 @@ fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
         p.push(
             Problem::new(
                 format!("{key}.steps"),
-                format!("steps wait for each other in a cycle: {}", cycle.join(" → ")),
+                format!(
+                    "steps wait for each other in a cycle: {}",
+                    cycle.join(" → ")
+                ),
             )
             .fix("remove one of these references or `needs`"),
         );
@@ -238,9 +268,14 @@ fn check_expressions<'a>(key: &str, s: &'a str, bare: bool, p: &mut Vec<Problem>
 }
 
 fn unknown_step(key: &str, id: &str, ids: &[&str]) -> Problem {
-    let problem = Problem::new(key, format!("names the step `{id}`, which this workflow does not have"));
+    let problem = Problem::new(
+        key,
+        format!("names the step `{id}`, which this workflow does not have"),
+    );
     match ids.iter().min_by_key(|k| strsim::levenshtein(k, id)) {
-        Some(near) if strsim::levenshtein(near, id) <= 2 => problem.fix(format!("did you mean `{near}`?")),
+        Some(near) if strsim::levenshtein(near, id) <= 2 => {
+            problem.fix(format!("did you mean `{near}`?"))
+        }
         _ => problem.fix(format!("steps: {}", ids.join(", "))),
     }
 }
