@@ -4,6 +4,8 @@
 //! denied step, cancellation, progress, elicitation from a step, `for_each`, and the errors a
 //! person sees.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -5,6 +5,8 @@
 mod auth;
 mod servers;
 mod workflows;
+#[cfg(test)]
+mod workflows_tests;
 
 use std::net::SocketAddr;
 

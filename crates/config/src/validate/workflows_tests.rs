@@ -1,0 +1,170 @@
+//! The load-time checks of `workflows:` as a person sees them, and what loading adds.
+
+use std::path::Path;
+
+use crate::{Config, ConfigError, TransportKind, WORKFLOWS_SERVER, from_str};
+
+fn parse(yaml: &str) -> Result<Config, ConfigError> {
+    from_str(yaml, Path::new("wf.yaml"), &|k| {
+        (k == "CHANNEL").then(|| "exec".to_owned())
+    })
+}
+
+fn problems(yaml: &str) -> Vec<String> {
+    match parse(yaml) {
+        Ok(_) => panic!("expected problems for:\n{yaml}"),
+        Err(e) => e.problems().iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn has(problems: &[String], needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "no problem contains {needle:?}:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_valid_workflow_is_served_by_the_workflows_entry_with_env_and_expressions_apart() {
+    let c = parse(
+        r#"
+workflows:
+  report:
+    timeout: 2m
+    steps:
+      - id: revenue
+        tool: sales__revenue
+        args: {period: "${{ .inputs.period }}", channel: "${CHANNEL}"}
+      - id: notify
+        tool: chat__send
+        if: .steps.revenue.result.total > 0
+        args: {text: "Revenue ${{ .steps.revenue.result.total }} (${CHANNEL:-none})"}
+    output: "${{ {total: .steps.revenue.result.total} }}"
+"#,
+    )
+    .unwrap();
+    let entry = &c.servers[WORKFLOWS_SERVER];
+    assert_eq!(entry.kind(), TransportKind::Workflows);
+    let wf = &entry.workflows["report"];
+    // `${VAR}` is expanded at load; `${{ }}` is left for each run.
+    assert_eq!(wf.steps[0].args["period"], "${{ .inputs.period }}");
+    assert_eq!(wf.steps[0].args["channel"], "exec");
+    assert_eq!(
+        wf.steps[1].args["text"],
+        "Revenue ${{ .steps.revenue.result.total }} (exec)"
+    );
+    assert_eq!(
+        wf.output.as_ref().unwrap(),
+        "${{ {total: .steps.revenue.result.total} }}"
+    );
+    // The tool may run for the workflow's timeout, and a second more.
+    assert_eq!(entry.tool_timeouts["report"].0.as_secs(), 121);
+    assert_eq!(c.workflows["report"].dependencies(), vec![vec![], vec![0]]);
+}
+
+#[test]
+fn each_load_time_problem_names_its_key_and_what_is_wrong() {
+    let p = problems(
+        r#"
+servers:
+  workflows: {command: x}
+workflows:
+  "bad name":
+    steps: []
+  graph:
+    input_schema: {type: string}
+    steps:
+      - {id: a, tool: x__a, args: {v: "${{ .steps.c.result }}"}}
+      - {id: b, tool: x__b, needs: [a, nosuch]}
+      - {id: c, tool: x__c, args: {v: "${{ .steps.b.result }}"}}
+      - {id: b, tool: x__d}
+      - {id: "1x", tool: ""}
+  cycle:
+    steps:
+      - {id: a, tool: x__a, args: {v: "${{ .steps.c.result }}"}}
+      - {id: b, tool: x__b, needs: [a]}
+      - {id: c, tool: x__c, args: {v: "${{ .steps.b.result }}"}}
+  syntax:
+    steps:
+      - id: s
+        tool: x__s
+        args: {v: "${{ .inputs.a + }}", w: "${{ .inputs.b", u: "${{ nonesuch(1) }}"}
+        if: "${{ .steps.s.result }}"
+        retry: {attempts: 0, backoff: 0.5}
+      - id: t
+        tool: x__t
+        args: "${{ .inputs }}"
+        concurrency: 2
+      - {id: u, tool: x__u, args: [1]}
+      - {id: v, tool: x__v, args: {a: "${{ .steps.revnue.result }}"}}
+      - {id: revenue, tool: x__r}
+"#,
+    );
+    has(
+        &p,
+        "servers.workflows: the name `workflows` is taken by the workflows",
+    );
+    has(
+        &p,
+        "workflows.bad name: a workflow's name is its tool's name",
+    );
+    has(&p, "workflows.bad name.steps: is empty");
+    has(&p, "workflows.graph.input_schema: must describe an object");
+    has(
+        &p,
+        "workflows.graph.steps[1].needs: names the step `nosuch`",
+    );
+    has(
+        &p,
+        "workflows.graph.steps[3].id: `b` is the id of an earlier step too",
+    );
+    has(&p, "workflows.graph.steps[4].id: `1x` is not a step id");
+    has(&p, "workflows.graph.steps[4].tool: is empty");
+    has(
+        &p,
+        "workflows.cycle.steps: steps wait for each other in a cycle: a → c → b → a",
+    );
+    // jq syntax errors: the key, the expression and the position in the string.
+    has(
+        &p,
+        "workflows.syntax.steps[0].args.v: jq expression `.inputs.a +` does not parse",
+    );
+    has(&p, "(position 15 of the string)");
+    has(
+        &p,
+        "workflows.syntax.steps[0].args.w: `${{` is not closed by `}}`",
+    );
+    has(
+        &p,
+        "workflows.syntax.steps[0].args.u: jq expression `nonesuch(1)` uses what jq does not define",
+    );
+    has(
+        &p,
+        "workflows.syntax.steps[0].if: refers to its own step `s`",
+    );
+    has(&p, "workflows.syntax.steps[0].retry.attempts: is 0");
+    has(
+        &p,
+        "workflows.syntax.steps[0].retry.backoff: must be at least 1.0",
+    );
+    has(
+        &p,
+        "workflows.syntax.steps[1].concurrency: applies only with `for_each`",
+    );
+    has(
+        &p,
+        "workflows.syntax.steps[2].args: must be an object, or one `${{ }}` expression",
+    );
+    has(
+        &p,
+        "workflows.syntax.steps[3].args.a: names the step `revnue`, which this workflow does not have (fix: did you mean `revenue`?)",
+    );
+}
+
+#[test]
+fn unknown_keys_in_a_step_are_refused_by_the_schema() {
+    let p =
+        problems("workflows:\n  w:\n    steps:\n      - {id: a, tool: x__a, on_eror: continue}\n");
+    has(&p, "on_eror");
+}
