@@ -44,6 +44,12 @@ pub struct WorkflowConfig {
     /// the run fails (and compensates).
     #[serde(default = "default_run_timeout")]
     pub timeout: Dur,
+    /// Always run as a durable task (needs the `tasks` section): its progress is kept per
+    /// step, and after a restart the run goes on after the last finished step. Without it, a
+    /// workflow is durable when a client calls it as a task (a `tasks.tools` rule matching
+    /// it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub task: bool,
 }
 
 /// One step: a call of any catalogued tool (another workflow's included), as the caller.
@@ -321,5 +327,24 @@ impl crate::Config {
             .unwrap_or_default();
         entry.timeout = Dur(longest.max(entry.timeout.0));
         self.servers.insert(WORKFLOWS_SERVER.to_owned(), entry);
+        // `task: true`: the workflow's tool is a task tool (`required`), unless a rule of the
+        // config names it already.
+        if let Some(tasks) = &mut self.tasks {
+            for (name, wf) in self.workflows.iter().filter(|(_, wf)| wf.task) {
+                let exposed = match self.federation.prefix {
+                    crate::PrefixMode::Server => {
+                        format!("{WORKFLOWS_SERVER}{}{name}", self.federation.separator)
+                    }
+                    crate::PrefixMode::None => name.clone(),
+                };
+                tasks
+                    .tools
+                    .entry(exposed)
+                    .or_insert_with(|| crate::TaskRule {
+                        mode: crate::TaskMode::Required,
+                        timeout: Some(Dur(wf.timeout.0 + grace)),
+                    });
+            }
+        }
     }
 }

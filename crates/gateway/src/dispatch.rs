@@ -32,6 +32,9 @@ pub struct Caller {
     pub relay: Option<Arc<dyn switchboard_upstream::Relay>>,
     /// What makes the calls (`workflow:<name>/<run>/<step>`): the audit record's transport.
     pub via: Option<Arc<str>>,
+    /// The durable task the caller's call is a run of: a workflow run checkpoints under it
+    /// and resumes from it after a restart. Never set from what a client sends.
+    pub task: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -45,6 +48,7 @@ impl Caller {
             trace: ctx.trace.clone(),
             relay: None,
             via: None,
+            task: ctx.task.clone(),
         }
     }
 

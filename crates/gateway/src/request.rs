@@ -54,6 +54,9 @@ pub struct RequestCtx {
     /// What made this request on the caller's behalf (a workflow run's step:
     /// `workflow:<name>/<run>/<step>`); recorded as the audit record's transport.
     pub via: Option<Arc<str>>,
+    /// The durable task this request is a run of (set by the task workers only): an
+    /// in-process backend that can resume (a workflow) checkpoints under it.
+    pub task: Option<Arc<str>>,
 }
 
 impl RequestCtx {
@@ -142,6 +145,7 @@ impl Gateway {
             call_timeout: None,
             detached_relay: relay,
             via,
+            task: None,
         };
         let gw = self.clone();
         let tracked_by = a.tracked_by;

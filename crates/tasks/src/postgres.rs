@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS switchboard_task_input (
   seq BIGSERIAL,
   PRIMARY KEY (task_id, key)
 );
+CREATE TABLE IF NOT EXISTS switchboard_task_checkpoint (
+  task_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_ms BIGINT NOT NULL
+);
 ";
 
 const COLUMNS: &str = "id, owner, tool, params, status, status_message, progress, outcome_kind, outcome, created_ms, updated_ms, ttl_ms, attempts, next_run_ms, lease_owner, lease_until_ms";
@@ -424,6 +429,40 @@ impl TaskStore for PgTasks {
         })
     }
 
+    fn save_checkpoint<'a>(
+        &'a self,
+        id: &'a str,
+        state: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            c.execute(
+                "INSERT INTO switchboard_task_checkpoint (task_id, state, updated_ms)
+                 SELECT id, $2, $3 FROM switchboard_tasks WHERE id = $1 AND status IN ('working', 'input_required')
+                 ON CONFLICT (task_id) DO UPDATE SET state = EXCLUDED.state, updated_ms = EXCLUDED.updated_ms",
+                &[&id, &state, &now_ms],
+            )
+            .await
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn checkpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "SELECT state FROM switchboard_task_checkpoint WHERE task_id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(err)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     fn clear_input<'a>(&'a self, id: &'a str, now_ms: i64) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let c = self.client().await?;
@@ -455,6 +494,12 @@ impl TaskStore for PgTasks {
                 .map_err(err)?;
             c.execute(
                 "DELETE FROM switchboard_task_input i WHERE NOT EXISTS (SELECT 1 FROM switchboard_tasks t WHERE t.id = i.task_id)",
+                &[],
+            )
+            .await
+            .map_err(err)?;
+            c.execute(
+                "DELETE FROM switchboard_task_checkpoint k WHERE NOT EXISTS (SELECT 1 FROM switchboard_tasks t WHERE t.id = k.task_id)",
                 &[],
             )
             .await

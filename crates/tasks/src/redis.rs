@@ -181,6 +181,9 @@ impl RedisTasks {
     fn input_key(&self, id: &str) -> String {
         format!("{}input:{id}", self.prefix)
     }
+    fn checkpoint_key(&self, id: &str) -> String {
+        format!("{}checkpoint:{id}", self.prefix)
+    }
     fn runnable(&self) -> String {
         format!("{}runnable", self.prefix)
     }
@@ -218,6 +221,9 @@ impl RedisTasks {
         Ok(n == 1)
     }
 }
+
+/// How long a checkpoint outlives the run's last step (ms).
+const CHECKPOINT_TTL_MS: u64 = 24 * 3600 * 1000;
 
 impl TaskStore for RedisTasks {
     fn create<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<()>> {
@@ -456,6 +462,31 @@ impl TaskStore for RedisTasks {
                 .await
                 .map_err(err)?;
             Ok(n == 1)
+        })
+    }
+
+    fn save_checkpoint<'a>(
+        &'a self,
+        id: &'a str,
+        state: &'a str,
+        _now_ms: i64,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            // Kept while the run may need it: a day past the last step, whatever the task's
+            // own expiry (an ended task's checkpoint is never read again).
+            let mut conn = self.conn.manager();
+            let _: () = conn
+                .pset_ex(self.checkpoint_key(id), state, CHECKPOINT_TTL_MS)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn checkpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.manager();
+            conn.get(self.checkpoint_key(id)).await.map_err(err)
         })
     }
 

@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS task_input (
   response TEXT,
   PRIMARY KEY (task_id, key)
 );
+CREATE TABLE IF NOT EXISTS task_checkpoint (
+  task_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
 ";
 
 const COLUMNS: &str = "id, owner, tool, params, status, status_message, progress, outcome_kind, outcome, created_ms, updated_ms, ttl_ms, attempts, next_run_ms, lease_owner, lease_until_ms";
@@ -202,6 +207,35 @@ impl TaskStore for SqliteTasks {
                 params![to.as_str(), message, now_ms, id, from.first().copied().unwrap_or(""), from.get(1).copied().unwrap_or("")],
             )?;
             Ok(n == 1)
+        })
+    }
+
+    fn save_checkpoint<'a>(
+        &'a self,
+        id: &'a str,
+        state: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<()>> {
+        let (id, state) = (id.to_owned(), state.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO task_checkpoint (task_id, state, updated_ms) SELECT id, ?2, ?3 FROM tasks WHERE id = ?1 AND status IN ('working', 'input_required') ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+                params![id, state, now_ms],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn checkpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT state FROM task_checkpoint WHERE task_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .optional()
         })
     }
 
@@ -420,6 +454,10 @@ impl TaskStore for SqliteTasks {
             )?;
             c.execute(
                 "DELETE FROM task_input WHERE task_id NOT IN (SELECT id FROM tasks)",
+                [],
+            )?;
+            c.execute(
+                "DELETE FROM task_checkpoint WHERE task_id NOT IN (SELECT id FROM tasks)",
                 [],
             )?;
             Ok(n)

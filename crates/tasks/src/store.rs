@@ -49,6 +49,18 @@ pub trait TaskStore: Send + Sync {
         now_ms: i64,
     ) -> BoxFuture<'a, Result<bool>>;
 
+    /// Keep what a resumable run (a workflow) of a task that is not ended has done so far,
+    /// replacing the checkpoint before it; a run after a restart reads it back.
+    fn save_checkpoint<'a>(
+        &'a self,
+        id: &'a str,
+        state: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// A task's last checkpoint, if any.
+    fn checkpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+
     /// Record progress (0–100) and a message of a task that is not ended.
     fn set_progress<'a>(
         &'a self,

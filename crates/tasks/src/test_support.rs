@@ -149,3 +149,26 @@ pub async fn input_round_trip(store: &dyn crate::TaskStore) {
         Status::Cancelled
     );
 }
+
+/// Checkpoints, the same in every store: none at first; the last one saved is read back (also
+/// by another handle on the store); a saved one replaces the one before.
+pub async fn checkpoint_round_trip(store: &dyn crate::TaskStore, other: &dyn crate::TaskStore) {
+    use crate::model::{Task, now_ms};
+    let now = now_ms();
+    let t = Task::new("alice", "tool", "{}".into(), 60_000, now);
+    store.create(&t).await.unwrap();
+    assert_eq!(store.checkpoint(&t.id).await.unwrap(), None);
+    store
+        .save_checkpoint(&t.id, r#"{"done":["a"]}"#, now)
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(&t.id, r#"{"done":["a","b"]}"#, now + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        other.checkpoint(&t.id).await.unwrap().as_deref(),
+        Some(r#"{"done":["a","b"]}"#)
+    );
+    assert_eq!(store.checkpoint("nonesuch").await.unwrap(), None);
+}

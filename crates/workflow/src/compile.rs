@@ -40,6 +40,9 @@ pub struct Step {
     pub retry: StepRetry,
     pub timeout: Option<Duration>,
     pub compensate: Option<(String, Template)>,
+    /// Whether the step may be called again after a restart cut it (`None`: as its tool's
+    /// annotations say).
+    pub idempotent: Option<bool>,
 }
 
 impl Workflow {
@@ -76,6 +79,7 @@ impl Workflow {
                                 .map(|t| (c.tool.clone(), t))
                         })
                         .transpose()?,
+                    idempotent: s.idempotent,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -11,6 +11,7 @@
 //! - `call.rs`: one step's calls — retries with backoff and jitter, step timeout, `for_each`;
 //! - `result.rs`: tool results as step values, and the run's tool result;
 //! - `progress.rs`: per-step progress to the calling client;
+//! - `durable.rs`: checkpoints of a task's run, and resuming from them after a restart;
 //! - `graph.rs`: the step graph as Mermaid (`switchboard workflow graph`);
 //! - `backend.rs`: the backend.
 
@@ -19,6 +20,7 @@
 pub mod backend;
 pub mod call;
 pub mod compile;
+pub mod durable;
 pub mod graph;
 pub mod progress;
 pub mod result;

@@ -55,18 +55,18 @@ impl Status {
 }
 
 #[derive(Debug, Clone)]
-struct StepState {
-    status: Status,
-    result: Value,
-    error: Option<String>,
-    calls: u32,
-    start: Option<Duration>,
-    end: Option<Duration>,
+pub(crate) struct StepState {
+    pub(crate) status: Status,
+    pub(crate) result: Value,
+    pub(crate) error: Option<String>,
+    pub(crate) calls: u32,
+    pub(crate) start: Option<Duration>,
+    pub(crate) end: Option<Duration>,
 }
 
 /// Why a run stopped before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     Failed(usize),
     Cancelled,
     TimedOut,
@@ -90,16 +90,18 @@ pub async fn run(
     Run::new(wf, inputs, env).go(cancel).await
 }
 
-struct Run {
-    wf: Arc<Workflow>,
-    id: String,
+pub(crate) struct Run {
+    pub(crate) wf: Arc<Workflow>,
+    pub(crate) id: String,
     inputs: Value,
-    env: RunEnv,
-    states: Vec<StepState>,
+    pub(crate) env: RunEnv,
+    pub(crate) states: Vec<StepState>,
     /// Steps in the order they succeeded (compensation runs it backwards).
-    succeeded: Vec<usize>,
+    pub(crate) succeeded: Vec<usize>,
     began: Instant,
-    ended_count: usize,
+    pub(crate) ended_count: usize,
+    /// Something changed since the last checkpoint (durable runs).
+    pub(crate) dirty: bool,
 }
 
 /// A step's spawned calls, with the step's index (also when its task ended abnormally).
@@ -129,6 +131,7 @@ impl Run {
             succeeded: Vec::new(),
             began: Instant::now(),
             ended_count: 0,
+            dirty: false,
         }
     }
 
@@ -150,12 +153,29 @@ impl Run {
                 }
             }
         }
+        // A durable run (a task's) picks up where a run cut by a restart stopped.
+        let mut stop: Option<Stop> = None;
+        if let Some(task) = self.env.caller.task.clone() {
+            match self.env.gateway.task_checkpoint(&task).await {
+                Ok(Some(state)) => stop = self.resume(&state),
+                Ok(None) => {}
+                Err(e) => {
+                    let message = format!(
+                        "workflow `{}`: the run's checkpoint cannot be read, so it does not start over: {e}",
+                        self.wf.name
+                    );
+                    return tool_result(Err(message), self.meta("failed", &[]));
+                }
+            }
+        }
         let run_cancel = cancel.child_token();
         let slots = Arc::new(Semaphore::new(self.wf.max_parallel));
         let deadline = tokio::time::sleep(self.wf.timeout);
         tokio::pin!(deadline);
         let mut in_flight: InFlight = FuturesUnordered::new();
-        let mut stop: Option<Stop> = None;
+        if stop.is_some() {
+            run_cancel.cancel();
+        }
         loop {
             // A step may see the caller's cancellation (its token is a child) before the
             // select below does: the run stops for the cancellation, not as a success.
@@ -169,6 +189,7 @@ impl Run {
                     run_cancel.cancel();
                 }
             }
+            self.save().await;
             if in_flight.is_empty() {
                 break;
             }
@@ -267,6 +288,7 @@ impl Run {
                     Ok(Some(call)) => {
                         self.states[i].status = Status::Running;
                         self.states[i].start = Some(self.began.elapsed());
+                        self.dirty = true;
                         let calls = self.calls(i, slots, cancel);
                         let concurrency = self.wf.steps[i].concurrency;
                         // Spawned: a run whose caller went away still ends its steps through
@@ -407,6 +429,7 @@ impl Run {
         s.error = error;
         s.end = Some(self.began.elapsed());
         self.ended_count += 1;
+        self.dirty = true;
         if let Some(p) = &self.env.progress {
             let step = &self.wf.steps[i].id;
             p.send(

@@ -4,6 +4,8 @@ fail on demand, keep a journal of actions and their undoing, are slow, and ask t
 
 State lives in the process (one per gateway under test).
 """
+import json
+import os
 import time
 
 import anyio
@@ -21,6 +23,16 @@ FIGURES = {
 }
 calls: dict[str, list[float]] = {}
 journal: list[dict] = []
+# With WORKFLOW_JOURNAL set, every journal entry is also appended to that file (JSON lines), so
+# it outlives the process (the durable-run tests kill the gateway and its children).
+JOURNAL_FILE = os.environ.get("WORKFLOW_JOURNAL")
+
+
+def record(entry: dict) -> None:
+    journal.append(entry)
+    if JOURNAL_FILE:
+        with open(JOURNAL_FILE, "a") as f:
+            f.write(json.dumps(entry) + "\n")
 
 
 def now_ms() -> float:
@@ -65,14 +77,14 @@ def fail(message: str) -> str:
 @mcp.tool()
 def act(action: str, id: str) -> dict:
     """Do `action` under `id` (journaled)."""
-    journal.append({"op": "do", "action": action, "id": id, "at": now_ms()})
+    record({"op": "do", "action": action, "id": id, "at": now_ms()})
     return {"id": id, "action": action}
 
 
 @mcp.tool()
 def undo(id: str) -> dict:
     """Undo what was done under `id` (journaled)."""
-    journal.append({"op": "undo", "id": id, "at": now_ms()})
+    record({"op": "undo", "id": id, "at": now_ms()})
     return {"undone": id}
 
 
@@ -85,13 +97,13 @@ def read_journal() -> dict:
 @mcp.tool()
 async def slow(key: str, ms: int) -> dict:
     """Sleep `ms` (journaled: start, then end or cancelled)."""
-    journal.append({"op": "start", "id": key, "at": now_ms()})
+    record({"op": "start", "id": key, "at": now_ms()})
     try:
         await anyio.sleep(ms / 1000.0)
     except anyio.get_cancelled_exc_class():
-        journal.append({"op": "cancelled", "id": key, "at": now_ms()})
+        record({"op": "cancelled", "id": key, "at": now_ms()})
         raise
-    journal.append({"op": "end", "id": key, "at": now_ms()})
+    record({"op": "end", "id": key, "at": now_ms()})
     return {"key": key, "slept": ms}
 
 

@@ -33,9 +33,14 @@ impl Config {
         p.extend(check_cache(&self.cache));
         p.extend(check_request_state(&self.mrtr));
         if let Some(t) = &self.tasks {
-            p.extend(check_tasks(t));
+            let durable_workflows = self.workflows.values().any(|w| w.task);
+            p.extend(check_tasks(t, durable_workflows));
         }
-        p.extend(workflows::check_workflows(&self.workflows, &self.servers));
+        p.extend(workflows::check_workflows(
+            &self.workflows,
+            &self.servers,
+            self.tasks.is_some(),
+        ));
         p.extend(servers::check_servers(
             &self.servers,
             &self.federation.separator,
@@ -203,7 +208,7 @@ fn check_request_state(mrtr: &MrtrConfig) -> Vec<Problem> {
 }
 
 /// `tasks`: a store it can reach, workers and times above zero, a retry that can end.
-fn check_tasks(t: &crate::TasksConfig) -> Vec<Problem> {
+fn check_tasks(t: &crate::TasksConfig, durable_workflows: bool) -> Vec<Problem> {
     use crate::TaskStoreKind;
     let mut p = Vec::new();
     match (t.store, &t.url) {
@@ -270,7 +275,7 @@ fn check_tasks(t: &crate::TasksConfig) -> Vec<Problem> {
             Problem::new("tasks.retry.backoff", "is below 1: waits would shrink").fix("e.g. `2.0`"),
         );
     }
-    if t.tools.is_empty() {
+    if t.tools.is_empty() && !durable_workflows {
         p.push(
             Problem::new(
                 "tasks.tools",

@@ -13,10 +13,22 @@ use crate::{Problem, ServerConfig, WorkflowConfig};
 pub(super) fn check_workflows(
     workflows: &IndexMap<String, WorkflowConfig>,
     servers: &IndexMap<String, ServerConfig>,
+    has_tasks: bool,
 ) -> Vec<Problem> {
     let mut p = Vec::new();
     if workflows.is_empty() {
         return p;
+    }
+    for (name, wf) in workflows {
+        if wf.task && !has_tasks {
+            p.push(
+                Problem::new(
+                    format!("workflows.{name}.task"),
+                    "needs the `tasks` section: a durable run is kept in its task store",
+                )
+                .fix("add `tasks: {store: sqlite}` (or redis, postgres), or remove `task: true`"),
+            );
+        }
     }
     if servers.contains_key(WORKFLOWS_SERVER) {
         p.push(

@@ -38,6 +38,7 @@ async fn anonymous(gw: &Gateway) -> Caller {
         trace: None,
         relay: None,
         via: None,
+        task: None,
     }
 }
 

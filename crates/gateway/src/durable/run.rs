@@ -126,6 +126,7 @@ impl Gateway {
                 .clone()
                 .map(|r| r as Arc<dyn switchboard_upstream::Relay>),
             via: None,
+            task: Some(task.id.as_str().into()),
         };
         // Input a previous run asked for is moot: a run after the first asks afresh.
         if task.attempts > 1
@@ -192,6 +193,29 @@ impl Gateway {
                 }
             }
             Err(e) => failed(e),
+        }
+    }
+}
+
+impl Gateway {
+    /// The checkpoint a resumable run (a workflow) left for task `id`; `None` without a task
+    /// store or checkpoint. A store error is returned (the run must not start over blindly).
+    pub async fn task_checkpoint(&self, id: &str) -> Result<Option<String>, String> {
+        match &self.durable {
+            None => Ok(None),
+            Some(d) => d.store.checkpoint(id).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Keep `state` as task `id`'s checkpoint.
+    pub async fn save_task_checkpoint(&self, id: &str, state: &str) -> Result<(), String> {
+        match &self.durable {
+            None => Ok(()),
+            Some(d) => d
+                .store
+                .save_checkpoint(id, state, now_ms())
+                .await
+                .map_err(|e| e.to_string()),
         }
     }
 }

@@ -37,6 +37,7 @@ async fn ctx(transport: Transport) -> RequestCtx {
         call_timeout: None,
         detached_relay: None,
         via: None,
+        task: None,
     }
 }
 

@@ -181,3 +181,12 @@ async fn a_task_asks_its_client_for_input_and_gets_answers() {
     crate::test_support::input_round_trip(&s).await;
     schema.drop_it().await;
 }
+
+#[tokio::test]
+async fn a_checkpoint_is_kept_and_read_back() {
+    let schema = Schema::new().await;
+    let s = PgTasks::connect(&schema.url()).await.unwrap();
+    let other = PgTasks::connect(&schema.url()).await.unwrap();
+    crate::test_support::checkpoint_round_trip(&s, &other).await;
+    schema.drop_it().await;
+}

@@ -155,3 +155,9 @@ async fn a_task_asks_its_client_for_input_and_gets_answers() {
     let (_p, s) = stores(1).await;
     crate::test_support::input_round_trip(&s[0]).await;
 }
+
+#[tokio::test]
+async fn a_checkpoint_is_kept_and_read_back() {
+    let (_p, s) = stores(2).await;
+    crate::test_support::checkpoint_round_trip(&s[0], &s[1]).await;
+}

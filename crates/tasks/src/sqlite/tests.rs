@@ -227,3 +227,11 @@ async fn a_task_asks_its_client_for_input_and_gets_answers() {
     let s = SqliteTasks::open(&f.0).unwrap();
     crate::test_support::input_round_trip(&s).await;
 }
+
+#[tokio::test]
+async fn a_checkpoint_is_kept_and_read_back() {
+    let f = tmp();
+    let s = SqliteTasks::open(&f.0).unwrap();
+    let other = SqliteTasks::open(&f.0).unwrap();
+    crate::test_support::checkpoint_round_trip(&s, &other).await;
+}
