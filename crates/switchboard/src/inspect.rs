@@ -62,10 +62,15 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let workflows = if cfg.workflows.is_empty() {
+        String::new()
+    } else {
+        format!(", {} workflows", cfg.workflows.len())
+    };
     println!(
-        "{}: configuration is valid ({} servers)",
+        "{}: configuration is valid ({} servers{workflows})",
         config.display(),
-        cfg.servers.len()
+        cfg.servers.len() - usize::from(!cfg.workflows.is_empty())
     );
     if offline {
         return Ok(ExitCode::SUCCESS);

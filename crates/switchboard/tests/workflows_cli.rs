@@ -1,0 +1,161 @@
+//! Workflows from the command line and the shipped examples: `examples/workflows.yaml` run as
+//! a user runs it (its example systems built from the workspace), `switchboard call` of both
+//! workflows, `workflow graph` and `workflow list`, and `check` naming a step's missing tool.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// `examples/workflows.yaml` with its `cargo run -p ops-api` servers replaced by the binary
+/// the test build made (the same program, without compiling it again).
+fn example_config() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("examples/workflows.yaml")).unwrap();
+    let bin = workspace_bin("ops-api");
+    let text = text
+        .replace(
+            "command: cargo",
+            &format!("command: {:?}", bin.display().to_string()),
+        )
+        .replace(
+            r#""run", "--quiet", "--release", "-p", "ops-api", "--", "#,
+            "",
+        );
+    assert!(
+        !text
+            .lines()
+            .any(|l| !l.trim_start().starts_with('#') && l.contains("cargo")),
+        "{text}"
+    );
+    tmp_file("workflows-example.yaml", &text)
+}
+
+fn sb(args: &[&str], config: &std::path::Path) -> (bool, String, String) {
+    let o = Command::new(switchboard())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The last JSON document `switchboard call` printed (its structured result).
+fn structured(stdout: &str) -> Value {
+    let start = stdout.rfind("\n{").map_or(0, |i| i + 1);
+    serde_json::from_str(&stdout[start..]).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn the_examples_run_both_patterns_from_the_command_line() {
+    let config = example_config();
+    // Pattern 3: the report, with growth and efficiency computed from three systems.
+    let (ok, out, err) = sb(
+        &[
+            "call",
+            "workflows__executive_report",
+            "--args",
+            r#"{"period": "2026-Q3"}"#,
+        ],
+        &config,
+    );
+    assert!(ok, "{out}\n{err}");
+    let v = structured(&out);
+    assert_eq!(v["period"], "2026-Q3");
+    let (revenue, growth) = (
+        v["revenue"].as_f64().unwrap(),
+        v["growth_pct"].as_f64().unwrap(),
+    );
+    assert!(
+        revenue >= 1_000_000.0 && (0.0..=30.0).contains(&growth),
+        "{v}"
+    );
+    assert!(v["revenue_per_visit"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["tickets_per_1000_visits"].as_f64().unwrap() > 0.0, "{v}");
+
+    // Pattern 2: a good release goes out and is announced.
+    let (ok, out, err) = sb(
+        &[
+            "call",
+            "workflows__deploy_service",
+            "--args",
+            r#"{"service": "billing", "version": "2.4.1", "environment": "staging"}"#,
+        ],
+        &config,
+    );
+    assert!(ok, "{out}\n{err}");
+    let v = structured(&out);
+    assert_eq!(v["deployment"], "dep-1", "{v}");
+    assert_eq!(v["announced"], "msg-2", "{v}");
+    // A broken one is rolled back, and the failure announced, last step first.
+    let (ok, out, err) = sb(
+        &[
+            "call",
+            "workflows__deploy_service",
+            "--args",
+            r#"{"service": "billing", "version": "2.4.1-broken", "environment": "production"}"#,
+        ],
+        &config,
+    );
+    assert!(!ok, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("failed at step `health`"), "{all}");
+    assert!(
+        all.contains("compensation: `release` undone, `started` undone"),
+        "{all}"
+    );
+    // Bad arguments are refused before anything runs.
+    let (ok, out, err) = sb(
+        &[
+            "call",
+            "workflows__deploy_service",
+            "--args",
+            r#"{"service": "billing"}"#,
+        ],
+        &config,
+    );
+    assert!(
+        !ok && format!("{out}{err}").contains("version"),
+        "{out}\n{err}"
+    );
+}
+
+#[test]
+fn graph_list_and_check_show_what_a_workflow_does_and_what_it_lacks() {
+    let config = example_config();
+    let (ok, out, err) = sb(&["workflow", "graph", "deploy_service"], &config);
+    assert!(ok, "{err}");
+    assert!(out.contains("flowchart TD"), "{out}");
+    assert!(out.contains("s2 --> s3"), "{out}");
+    assert!(out.contains("undo: deploy__rollback"), "{out}");
+    let (ok, _, err) = sb(&["workflow", "graph", "nonesuch"], &config);
+    assert!(
+        !ok && err.contains("executive_report, deploy_service"),
+        "{err}"
+    );
+    let (ok, out, _) = sb(&["workflow", "list"], &config);
+    assert!(
+        ok && out.contains("workflows__executive_report  4 steps"),
+        "{out}"
+    );
+
+    // A step calling a tool no server lists: `check` (servers started) names it.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "tool: sales__get_revenue_metrics",
+        "tool: sales__get_revenue",
+    );
+    let typo = tmp_file("workflows-typo.yaml", &text);
+    let (_, out, err) = sb(&["check"], &typo);
+    assert!(
+        out.contains("warn workflow executive_report: step `revenue` calls `sales__get_revenue`, which no server lists"),
+        "{out}\n{err}"
+    );
+}
