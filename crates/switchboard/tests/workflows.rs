@@ -84,6 +84,12 @@ const REPORT: &str = r#"  executive_report:
                   growth_pct: ((.steps.revenue.result.total / .steps.revenue.result.previous_total - 1) * 100),
                   tickets: .steps.support.result.total,
                   notified: .steps.notify.status, never: .steps.never.status} }}"
+  wrapper:
+    steps:
+      - id: inner
+        tool: workflows__executive_report
+        args: {period: "${{ .inputs.period }}"}
+    output: "${{ {growth: .steps.inner.result.growth_pct} }}"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,10 +146,20 @@ async fn parallel_steps_overlap_and_data_flows_into_conditions_text_and_output()
     assert_eq!(entries[0]["action"], "Revenue 2026-Q3: 150000");
     assert_eq!(entries[0]["id"], m["run"]);
 
+    // A workflow is a tool like any other: another workflow calls it.
+    let a = tool_call(&gw.url, &[], "workflows__wrapper", json!({"period": "Q4"})).await;
+    assert_eq!(
+        result(&a)["structuredContent"],
+        json!({"growth": 25.0}),
+        "{:?}",
+        a.body
+    );
+    assert_eq!(journal(&gw.url).await.len(), 2);
+
     // Arguments are validated against the input schema before anything runs.
     let a = tool_call(&gw.url, &[], "workflows__executive_report", json!({})).await;
     assert_eq!(a.body["error"]["code"], json!(-32602), "{:?}", a.body);
-    assert_eq!(journal(&gw.url).await.len(), 1);
+    assert_eq!(journal(&gw.url).await.len(), 2);
 }
 
 const MODES: &str = r#"  retrying:

@@ -40,6 +40,7 @@ impl Config {
             &self.workflows,
             &self.servers,
             self.tasks.is_some(),
+            &self.federation,
         ));
         p.extend(servers::check_servers(
             &self.servers,

@@ -14,6 +14,7 @@ pub(super) fn check_workflows(
     workflows: &IndexMap<String, WorkflowConfig>,
     servers: &IndexMap<String, ServerConfig>,
     has_tasks: bool,
+    federation: &crate::FederationConfig,
 ) -> Vec<Problem> {
     let mut p = Vec::new();
     if workflows.is_empty() {
@@ -53,7 +54,71 @@ pub(super) fn check_workflows(
     for (name, wf) in workflows {
         p.extend(check_workflow(name, wf));
     }
+    if let Some(cycle) = calling_cycle(workflows, federation) {
+        p.push(
+            Problem::new(
+                format!("workflows.{}", cycle[0]),
+                format!(
+                    "workflows call each other in a cycle: {}",
+                    cycle.join(" → ")
+                ),
+            )
+            .fix("a run would never end; remove one of these calls"),
+        );
+    }
     p
+}
+
+/// The first cycle of workflows whose steps (or compensations) call each other, by name.
+fn calling_cycle(
+    workflows: &IndexMap<String, WorkflowConfig>,
+    federation: &crate::FederationConfig,
+) -> Option<Vec<String>> {
+    let exposed = |name: &str| match federation.prefix {
+        crate::PrefixMode::Server => {
+            format!("{WORKFLOWS_SERVER}{}{name}", federation.separator)
+        }
+        crate::PrefixMode::None => name.to_owned(),
+    };
+    let by_tool: IndexMap<String, usize> = workflows
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (exposed(n), i))
+        .collect();
+    let calls: Vec<Vec<usize>> = workflows
+        .values()
+        .map(|wf| {
+            wf.steps
+                .iter()
+                .flat_map(|s| {
+                    std::iter::once(&s.tool).chain(s.compensate.as_ref().map(|c| &c.tool))
+                })
+                .filter_map(|t| by_tool.get(t).copied())
+                .collect()
+        })
+        .collect();
+    let names: Vec<&String> = workflows.keys().collect();
+    for start in 0..calls.len() {
+        // Depth-first from `start`, looking for a way back to it.
+        let mut stack = vec![(start, vec![start])];
+        let mut seen = vec![false; calls.len()];
+        while let Some((n, path)) = stack.pop() {
+            for &next in &calls[n] {
+                if next == start {
+                    let mut cycle: Vec<String> = path.iter().map(|&i| names[i].clone()).collect();
+                    cycle.push(names[start].clone());
+                    return Some(cycle);
+                }
+                if !seen[next] {
+                    seen[next] = true;
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push((next, p));
+                }
+            }
+        }
+    }
+    None
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -163,6 +163,21 @@ workflows:
 }
 
 #[test]
+fn workflows_calling_each_other_in_a_cycle_are_refused_and_nesting_is_not() {
+    let p = problems(
+        "workflows:\n  a: {steps: [{id: s, tool: workflows__b}]}\n  b: {steps: [{id: s, tool: x__y, compensate: {tool: workflows__a}}]}\n",
+    );
+    has(
+        &p,
+        "workflows.a: workflows call each other in a cycle: a → b → a",
+    );
+    let p = problems("workflows:\n  a: {steps: [{id: s, tool: workflows__a}]}\n");
+    has(&p, "cycle: a → a");
+    parse("workflows:\n  a: {steps: [{id: s, tool: workflows__b}]}\n  b: {steps: [{id: s, tool: x__y}]}\n")
+        .unwrap();
+}
+
+#[test]
 fn unknown_keys_in_a_step_are_refused_by_the_schema() {
     let p =
         problems("workflows:\n  w:\n    steps:\n      - {id: a, tool: x__a, on_eror: continue}\n");
