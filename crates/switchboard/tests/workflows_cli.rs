@@ -1,6 +1,7 @@
 //! Workflows from the command line and the shipped examples: `examples/workflows.yaml` run as
 //! a user runs it (its example systems built from the workspace), `switchboard call` of both
-//! workflows, `workflow graph` and `workflow list`, and `check` naming a step's missing tool.
+//! workflows, `workflow graph` and `workflow list`, `check` naming a step's missing tool, and
+//! steps over server-everything and HTTP API tools.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -158,4 +159,81 @@ fn graph_list_and_check_show_what_a_workflow_does_and_what_it_lacks() {
         out.contains("warn workflow executive_report: step `revenue` calls `sales__get_revenue`, which no server lists"),
         "{out}\n{err}"
     );
+}
+
+/// Steps over other kinds of tools: server-everything (TypeScript SDK, stdio) and HTTP API
+/// tools the gateway serves itself; a step result that is text where an expression expects
+/// JSON fails the run with the key and the expression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_call_server_everything_and_http_api_tools() {
+    let port = free_port();
+    let _api = spawn(
+        Command::new(python())
+            .arg(harness().join("servers/company_http_api.py"))
+            .arg(port.to_string()),
+    );
+    wait_port(port, std::time::Duration::from_secs(30));
+    let yaml = format!(
+        r#"servers:
+{everything}  company:
+    base_url: http://127.0.0.1:{port}
+    headers: {{X-Api-Key: key-for-the-api}}
+    http_tools:
+      get_employee_info:
+        path: /employees/{{employee_id}}
+        input_schema: {{type: object, properties: {{employee_id: {{type: string}}}}, required: [employee_id]}}
+workflows:
+  greet:
+    steps:
+      - id: who
+        tool: company__get_employee_info
+        args: {{employee_id: "${{{{ .inputs.id }}}}"}}
+      - id: hello
+        tool: everything__echo
+        args: {{message: "Hello ${{{{ .steps.who.result.name }}}} (${{{{ .steps.who.result.department }}}})"}}
+      - id: sum
+        tool: everything__get-sum
+        args: {{a: "${{{{ .inputs.n }}}}", b: 2}}
+    output: "${{{{ {{greeting: .steps.hello.result, sum: .steps.sum.result}} }}}}"
+  misread:
+    steps:
+      - id: hello
+        tool: everything__echo
+        args: {{message: hi}}
+      - id: use
+        tool: everything__echo
+        args: {{message: "${{{{ .steps.hello.result.total + 1 }}}}"}}
+"#,
+        everything = stdio_entry(
+            "everything",
+            &node(),
+            &[&everything_js(), std::path::Path::new("stdio")]
+        ),
+    );
+    let gw = Gateway::start(&yaml);
+    let a = tool_call(
+        &gw.url,
+        &[],
+        "workflows__greet",
+        serde_json::json!({"id": "E001", "n": 40}),
+    )
+    .await;
+    let r = &a.body["result"];
+    assert_ne!(r["isError"], serde_json::json!(true), "{r}");
+    assert_eq!(
+        r["structuredContent"],
+        serde_json::json!({"greeting": "Echo: Hello Ada Lovelace (engineering)",
+                           "sum": "The sum of 40 and 2 is 42."})
+    );
+    let a = tool_call(&gw.url, &[], "workflows__misread", serde_json::json!({})).await;
+    let r = &a.body["result"];
+    assert_eq!(r["isError"], serde_json::json!(true), "{r}");
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("failed at step `use`"), "{text}");
+    assert!(
+        text.contains("workflows.misread.steps[1].args.message"),
+        "{text}"
+    );
+    assert!(text.contains(".steps.hello.result.total + 1"), "{text}");
+    assert!(text.to_lowercase().contains("index"), "{text}");
 }
