@@ -237,3 +237,77 @@ workflows:
     assert!(text.contains(".steps.hello.result.total + 1"), "{text}");
     assert!(text.to_lowercase().contains("index"), "{text}");
 }
+
+/// A changed workflow is applied by a reload (SIGHUP) without cutting a run in flight; a
+/// reload with a broken workflow is refused and the running ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_replaces_workflows_without_cutting_a_run_and_refuses_broken_ones() {
+    let bench = stdio_entry("bench", &workspace_bin("bench-upstream"), &[]);
+    let version = |v: &str, extra: &str| {
+        format!(
+            "reload: {{watch: false}}\nservers:\n{bench}workflows:\n  say:\n    steps:\n      - {{id: s, tool: bench__echo, args: {{text: {v}}}}}\n  long:\n    steps:\n      - {{id: wait, tool: bench__slow, args: {{ms: 1500}}}}\n      - {{id: then, tool: bench__echo, needs: [wait], args: {{text: done}}}}\n{extra}"
+        )
+    };
+    let config = tmp_file("wf-reload.yaml", &version("v1", ""));
+    let gw = Gateway::start_file(&config);
+    let text = |a: &Answer| a.body["result"]["structuredContent"].clone();
+    let a = tool_call(&gw.url, &[], "workflows__say", serde_json::json!({})).await;
+    assert_eq!(text(&a), serde_json::json!({"s": "v1"}), "{:?}", a.body);
+
+    // A run in flight while the workflows are replaced finishes on the definition it began with.
+    let url = gw.url.clone();
+    let running = tokio::spawn(async move {
+        tool_call(&url, &[], "workflows__long", serde_json::json!({})).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    std::fs::write(&config, version("v2", "")).unwrap();
+    let hup = |pid: u32| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    hup(gw.proc.pid());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let a = tool_call(&gw.url, &[], "workflows__say", serde_json::json!({})).await;
+        if text(&a) == serde_json::json!({"s": "v2"}) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded: {:?}\n{}",
+            a.body,
+            gw.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let done = running.await.unwrap();
+    assert_eq!(
+        text(&done),
+        serde_json::json!({"wait": "slept 1500 ms", "then": "done"}),
+        "{:?}",
+        done.body
+    );
+
+    // A broken workflow: the reload is refused, naming the key; v2 keeps running.
+    std::fs::write(
+        &config,
+        version(
+            "v3",
+            "  broken:\n    steps: [{id: a, tool: bench__echo, args: {text: \"${{ .x +\"}}]\n",
+        ),
+    )
+    .unwrap();
+    hup(gw.proc.pid());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gw.logs().contains("workflows.broken.steps[0].args.text") {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.logs());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let a = tool_call(&gw.url, &[], "workflows__say", serde_json::json!({})).await;
+    assert_eq!(text(&a), serde_json::json!({"s": "v2"}));
+}
