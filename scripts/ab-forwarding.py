@@ -18,31 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def start(cmd, marker, env=None):
-    """Start `cmd`; wait for a stderr line containing `marker`; return (process, rest of line)."""
-    p = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, env=env,
-    )
-    for line in p.stderr:
-        if marker in line:
-            rest = line.split(marker, 1)[1].strip()
-            # Keep draining stderr so the child never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, rest
-    p.kill()
-    sys.exit(f"{cmd[0]} exited before saying {marker!r}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_seconds, start  # noqa: E402
 
 
 def load(driver, url, c, n):

@@ -287,3 +287,11 @@ fn check_tasks(t: &crate::TasksConfig, durable_workflows: bool) -> Vec<Problem> 
     }
     p
 }
+
+/// A name that can stand in a tool's name: letters, digits, `_` and `-`, not empty.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

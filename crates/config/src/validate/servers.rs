@@ -280,11 +280,7 @@ fn check_tool_timeouts(name: &str, s: &ServerConfig) -> Vec<Problem> {
 /// The server's name: letters, digits, `_` and `-`, and not the federation separator.
 fn check_name(name: &str, separator: &str) -> Vec<Problem> {
     let mut p = Vec::new();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !super::is_plain_name(name) {
         p.push(
             Problem::new(
                 format!("servers.{name}"),

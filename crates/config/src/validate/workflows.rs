@@ -132,11 +132,7 @@ fn is_identifier(s: &str) -> bool {
 fn check_workflow(name: &str, wf: &WorkflowConfig) -> Vec<Problem> {
     let mut p = Vec::new();
     let key = format!("workflows.{name}");
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !super::is_plain_name(name) {
         p.push(
             Problem::new(
                 &key,
