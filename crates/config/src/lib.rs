@@ -22,6 +22,7 @@ mod reload;
 mod request_state;
 mod roles;
 mod root;
+pub mod routes;
 mod servers;
 mod tasks;
 mod telemetry;
@@ -39,6 +40,7 @@ mod interpolate;
 mod load;
 mod schema;
 mod validate;
+pub use validate::compile_mapping;
 
 pub use admin::*;
 pub use audit::*;
@@ -59,6 +61,9 @@ pub use reload::*;
 pub use request_state::*;
 pub use roles::*;
 pub use root::*;
+pub use routes::{
+    BreakerConfig, CandidateConfig, FailureKind, ROUTES_SERVER, RouteConfig, Strategy,
+};
 pub use schema::schema_json;
 pub use servers::*;
 pub use size::parse_size;

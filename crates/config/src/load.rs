@@ -81,6 +81,7 @@ pub fn from_str(
     let problems = config.validate();
     if problems.is_empty() {
         config.inject_workflows();
+        config.inject_routes();
         Ok(config)
     } else {
         Err(invalid(problems))

@@ -67,6 +67,10 @@ pub struct Config {
     /// server `workflows`: `workflows__<name>`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub workflows: IndexMap<String, crate::WorkflowConfig>,
+    /// Tools served by several candidate tools, with fallback, circuit breakers and hedging
+    /// (`crates/routes`). Listed under their own names.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub routes: IndexMap<String, crate::RouteConfig>,
     /// The upstream MCP servers, by name. A Claude Desktop `mcpServers` entry is accepted
     /// unchanged (`command`/`args`/`env`/`cwd`, or `url`/`headers`), and the key may be spelled
     /// `mcpServers` too.

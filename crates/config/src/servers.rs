@@ -149,6 +149,15 @@ pub struct ServerConfig {
     )]
     #[schemars(skip)]
     pub workflows: IndexMap<String, crate::WorkflowConfig>,
+    /// Set by loading, not written: the `routes` section, on the entry that serves it
+    /// ([`crate::ROUTES_SERVER`]).
+    #[serde(
+        default,
+        skip_deserializing,
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(skip)]
+    pub routes: IndexMap<String, crate::RouteConfig>,
 }
 
 // The defaults of `ServerConfig`'s keys, and the tests that leave a default out of written YAML.
@@ -220,6 +229,7 @@ impl ServerConfig {
             forward_identity: None,
             openapi_fingerprint: None,
             workflows: IndexMap::new(),
+            routes: IndexMap::new(),
         }
     }
 
@@ -237,6 +247,9 @@ impl ServerConfig {
     pub fn kind(&self) -> TransportKind {
         if !self.workflows.is_empty() {
             return TransportKind::Workflows;
+        }
+        if !self.routes.is_empty() {
+            return TransportKind::Routes;
         }
         match (self.transport, &self.command) {
             (Some(k), _) => k,
@@ -316,6 +329,10 @@ pub enum TransportKind {
     #[serde(skip)]
     #[schemars(skip)]
     Workflows,
+    /// Not an MCP server: the gateway's routes (the entry loading adds for `routes`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    Routes,
 }
 
 /// Restart policy for stdio servers: exponential backoff, and crash-loop detection.

@@ -188,6 +188,19 @@ impl Gateway {
         stdio: bool,
         backends: Backends,
     ) -> Result<Arc<Gateway>, String> {
+        Self::start_with_slot(config, settle, stdio, backends, None).await
+    }
+
+    /// [`Gateway::start_with`], filling `slot` as soon as the gateway exists — before the
+    /// first listing — so backends that call through the gateway (routes, workflows) can
+    /// serve it.
+    pub async fn start_with_slot(
+        config: Config,
+        settle: Duration,
+        stdio: bool,
+        backends: Backends,
+        slot: Option<&crate::dispatch::DispatchSlot>,
+    ) -> Result<Arc<Gateway>, String> {
         crate::metrics::install();
         // What can fail comes first, before any upstream process is started.
         let config = Arc::new(config);
@@ -255,9 +268,20 @@ impl Gateway {
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
         });
-        // Initial listing: wait for each server to settle, then fetch its lists.
+        if let Some(slot) = slot {
+            slot.fill(&gw);
+        }
+        // Initial listing: wait for each server to settle, then fetch its lists. The routes'
+        // entry lists tools of other servers, so it is listed after them.
         let boot = catalog.servers();
+        let derived = |name: &str| {
+            gw.config
+                .servers
+                .get(name)
+                .is_some_and(|s| s.kind() == switchboard_config::TransportKind::Routes)
+        };
         let waits = boot.indexed().map(|(i, s)| {
+            let later = derived(&s.name);
             let catalog = catalog.clone();
             let up = s.upstream.clone();
             async move {
@@ -266,13 +290,20 @@ impl Gateway {
                     .await
                     .is_ready()
                 {
-                    catalog.refresh(i, &Kind::ALL).await;
+                    if !later {
+                        catalog.refresh(i, &Kind::ALL).await;
+                    }
                     return true;
                 }
                 false
             }
         });
         let listed: Vec<bool> = futures_util::future::join_all(waits).await;
+        for (i, s) in boot.indexed() {
+            if derived(&s.name) && listed.get(i).copied().unwrap_or(false) {
+                catalog.refresh(i, &Kind::ALL).await;
+            }
+        }
         // A server's first `Ready` is covered by the listing just made: refreshing again would
         // only race the first calls (its requests are not attributable while the gateway's
         // own calls are in flight).

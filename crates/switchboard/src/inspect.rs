@@ -62,15 +62,19 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let workflows = if cfg.workflows.is_empty() {
-        String::new()
-    } else {
-        format!(", {} workflows", cfg.workflows.len())
-    };
+    let mut workflows = String::new();
+    if !cfg.workflows.is_empty() {
+        workflows.push_str(&format!(", {} workflows", cfg.workflows.len()));
+    }
+    if !cfg.routes.is_empty() {
+        workflows.push_str(&format!(", {} routes", cfg.routes.len()));
+    }
     println!(
         "{}: configuration is valid ({} servers{workflows})",
         config.display(),
-        cfg.servers.len() - usize::from(!cfg.workflows.is_empty())
+        cfg.servers.len()
+            - usize::from(!cfg.workflows.is_empty())
+            - usize::from(!cfg.routes.is_empty())
     );
     if offline {
         return Ok(ExitCode::SUCCESS);
@@ -89,10 +93,15 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
                 a.iter()
                     .filter(|t| {
                         t["name"].as_str().is_some_and(|n| {
-                            n.starts_with(&format!(
-                                "{}{}",
-                                s.prefix, gw.config.federation.separator
-                            ))
+                            if s.prefix.is_empty() {
+                                // The routes' entry: its tools keep their names.
+                                gw.config.routes.contains_key(n)
+                            } else {
+                                n.starts_with(&format!(
+                                    "{}{}",
+                                    s.prefix, gw.config.federation.separator
+                                ))
+                            }
                         })
                     })
                     .count()
@@ -119,6 +128,11 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         {
             println!("  warn {name:<20} {problem}");
         }
+    }
+    for (route, problem, fatal) in switchboard_routes::problems(&gw, &gw.config.routes) {
+        failed |= fatal;
+        let tag = if fatal { "FAIL" } else { "warn" };
+        println!("  {tag} route {route}: {problem}");
     }
     for m in switchboard_workflow::missing_tools(&gw, &gw.config.workflows) {
         println!(

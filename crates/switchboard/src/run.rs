@@ -229,14 +229,18 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 }
 
 /// The backends this binary serves entries with besides MCP servers: the built-in advisor
-/// tools, HTTP APIs (`openapi`, `http_tools`) and workflows (whose steps reach the gateway
-/// through `slot`).
+/// tools, HTTP APIs (`openapi`, `http_tools`), workflows and routes (whose calls reach the
+/// gateway through `slot`).
 pub fn backends(
     slot: &switchboard_gateway::dispatch::DispatchSlot,
 ) -> anyhow::Result<switchboard_upstream::Backends> {
     let http_api = switchboard_http_api::HttpApiFactory::new().map_err(anyhow::Error::msg)?;
     let workflows = switchboard_workflow::WorkflowFactory::new(slot.clone());
-    Ok(crate::advisor::backends().with(http_api).with(workflows))
+    let routes = switchboard_routes::RouteFactory::new(slot.clone());
+    Ok(crate::advisor::backends()
+        .with(http_api)
+        .with(workflows)
+        .with(routes))
 }
 
 /// Start the gateway with this binary's backends, and warn about tools workflows call that
@@ -248,10 +252,13 @@ pub async fn start_gateway(
 ) -> anyhow::Result<std::sync::Arc<Gateway>> {
     let slot = switchboard_gateway::dispatch::DispatchSlot::new();
     let workflows = cfg.workflows.clone();
-    let gw = Gateway::start_with(cfg, settle, stdio, backends(&slot)?)
+    let routes = cfg.routes.clone();
+    let gw = Gateway::start_with_slot(cfg, settle, stdio, backends(&slot)?, Some(&slot))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    slot.fill(&gw);
+    for (route, problem, _) in switchboard_routes::problems(&gw, &routes) {
+        tracing::warn!(%route, %problem, "route");
+    }
     for m in switchboard_workflow::missing_tools(&gw, &workflows) {
         tracing::warn!(workflow = %m.workflow, step = %m.step, tool = %m.tool, "a workflow step calls a tool the catalogue does not have (yet): its runs fail at that step until it is listed");
     }

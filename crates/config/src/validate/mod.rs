@@ -3,8 +3,11 @@
 //! them all, in a fixed order, so that every problem is reported at once.
 
 mod auth;
+mod routes;
 mod servers;
 mod workflows;
+
+pub use routes::compile_mapping;
 #[cfg(test)]
 mod workflows_tests;
 
@@ -41,6 +44,11 @@ impl Config {
             &self.servers,
             self.tasks.is_some(),
             &self.federation,
+        ));
+        p.extend(routes::check_routes(
+            &self.routes,
+            &self.servers,
+            &self.federation.separator,
         ));
         p.extend(servers::check_servers(
             &self.servers,

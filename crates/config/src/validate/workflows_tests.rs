@@ -1,4 +1,5 @@
-//! The load-time checks of `workflows:` as a person sees them, and what loading adds.
+//! The load-time checks of `workflows:` and `routes:` as a person sees them, and what
+//! loading adds for them.
 
 use std::path::Path;
 
@@ -182,4 +183,54 @@ fn unknown_keys_in_a_step_are_refused_by_the_schema() {
     let p =
         problems("workflows:\n  w:\n    steps:\n      - {id: a, tool: x__a, on_eror: continue}\n");
     has(&p, "on_eror");
+}
+
+#[test]
+fn routes_are_served_unprefixed_and_their_problems_name_the_key() {
+    let c = parse(
+        "routes:\n  search_documents:\n    candidates:\n      - {tool: primary__search, priority: 10}\n      - {tool: archive__find, priority: 1, args: \"${{ {q: .query} }}\"}\n    strategy: adaptive\n    hedge_after: 300ms\n",
+    )
+    .unwrap();
+    let entry = &c.servers[crate::ROUTES_SERVER];
+    assert_eq!(entry.kind(), TransportKind::Routes);
+    assert_eq!(entry.prefix.as_deref(), Some(""));
+    let p = problems(
+        r#"
+servers:
+  routes: {command: x}
+routes:
+  "a__b":
+    candidates: [{tool: x__y}]
+  empty:
+    candidates: []
+    hedge_after: 0s
+  mapped:
+    candidates:
+      - {tool: x__y, args: "${{ {q: .query }}"}
+      - {tool: mapped}
+      - {tool: x__z, args: "q: ${{ .query }}"}
+    circuit_breaker: {failures: 0}
+    input_schema: {type: array}
+"#,
+    );
+    has(
+        &p,
+        "servers.routes: the name `routes` is taken by the routes",
+    );
+    has(&p, "routes.a__b: the name contains the separator `__`");
+    has(&p, "routes.empty.candidates: is empty");
+    has(&p, "routes.empty.hedge_after: is 0");
+    has(
+        &p,
+        "routes.mapped.candidates[0].args: `${{` is not closed by `}}`",
+    );
+    has(&p, "routes.mapped.candidates[1].tool: is the route itself");
+    has(
+        &p,
+        "routes.mapped.candidates[2].args: must be one jq expression",
+    );
+    has(&p, "routes.mapped.circuit_breaker.failures: is 0");
+    has(&p, "routes.mapped.input_schema: must describe an object");
+    let p = problems("routes:\n  r:\n    candidates: [{tool: x__y}]\n    strategy: fastest\n");
+    has(&p, "fastest");
 }

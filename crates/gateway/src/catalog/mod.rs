@@ -138,6 +138,8 @@ pub struct Catalog {
     servers: RwLock<Arc<Servers>>,
     lists: Mutex<Vec<Lists>>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Bumped at every rebuild: what follows the catalogue (a route's listing) watches it.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Catalog {
@@ -153,7 +155,22 @@ impl Catalog {
             servers: RwLock::new(Arc::new(Servers { slots })),
             lists: Mutex::new(lists),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            generation: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes when the merged lists are rebuilt.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// A listed tool as clients see it (its exposed name), if the catalogue has it now.
+    pub fn tool_definition(&self, name: &str) -> Option<serde_json::Value> {
+        let snap = self.snapshot();
+        let i = snap.keys[Kind::Tools.index()]
+            .iter()
+            .position(|(exposed, _)| exposed == name)?;
+        serde_json::from_str(snap.items[Kind::Tools.index()].get(i)?.get()).ok()
     }
 
     /// List tools with the `execution.taskSupport` of the task rules (`tasks.tools`).
@@ -383,8 +400,12 @@ impl Catalog {
 
     fn expose_name(&self, server: &Server, name: &str) -> String {
         match self.cfg.prefix {
-            PrefixMode::Server => format!("{}{}{}", server.prefix, self.cfg.separator, name),
-            PrefixMode::None => name.to_owned(),
+            // An empty prefix (the routes' entry; a configured one is never empty) keeps the
+            // names as they are.
+            PrefixMode::Server if !server.prefix.is_empty() => {
+                format!("{}{}{}", server.prefix, self.cfg.separator, name)
+            }
+            _ => name.to_owned(),
         }
     }
 
@@ -473,6 +494,7 @@ impl Catalog {
             }
         }
         *self.snapshot.write() = Arc::new(snap);
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// One page of a merged list, as a JSON result object.
