@@ -1,7 +1,8 @@
 //! `/healthz` (liveness: the process answers) and `/readyz` (readiness: the parts a request
 //! needs are there), in the reference shape `{healthy, timestamp, checks:[{name, healthy,
-//! message}]}`. Readiness checks: each upstream (the ones `admin.readiness.required_upstreams`
-//! names decide; the others are reported), the shared Redis store of rate limits and cache,
+//! message}]}`. Readiness checks: each upstream and each route (a candidate listed by a ready
+//! server; the ones `admin.readiness.required_upstreams` names decide, the others are
+//! reported), the shared Redis store of rate limits and cache,
 //! resident memory against `max_memory`, free disk where the audit trail lives, and whether the
 //! gateway is draining.
 
@@ -80,6 +81,26 @@ pub async fn readiness(view: &AdminView) -> Health {
             status.describe(),
         );
         c.required = every || r.required_upstreams.iter().any(|n| **n == *s.name);
+        checks.push(c);
+    }
+    // A route is ready while one of its candidates is listed by a ready server.
+    for (name, route) in &config.routes {
+        let up: Vec<&str> = route
+            .candidates
+            .iter()
+            .map(|c| c.tool.as_str())
+            .filter(|t| view.tool_available(t))
+            .collect();
+        let mut c = if up.is_empty() {
+            Check::new(format!("route:{name}"), false, "no candidate is available")
+        } else {
+            Check::new(
+                format!("route:{name}"),
+                true,
+                format!("available: {}", up.join(", ")),
+            )
+        };
+        c.required = every || r.required_upstreams.iter().any(|n| **n == **name);
         checks.push(c);
     }
     let (limits, cache) = tokio::join!(

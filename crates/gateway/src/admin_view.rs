@@ -76,6 +76,16 @@ impl AdminView {
             .collect()
     }
 
+    /// Whether the catalogue lists tool `name` now and its server is ready.
+    pub fn tool_available(&self, name: &str) -> bool {
+        self.catalog.tool(name).is_some_and(|t| {
+            self.catalog
+                .servers()
+                .get(t.route.server)
+                .is_some_and(|s| s.upstream.status().is_ready())
+        })
+    }
+
     /// Open client sessions.
     pub fn sessions(&self) -> usize {
         self.sessions.len()

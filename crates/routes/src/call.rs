@@ -16,6 +16,7 @@ use switchboard_gateway::dispatch::{Caller, Dispatch};
 use switchboard_gateway::gateway::Gateway;
 use switchboard_protocol::{ErrorObject, codes};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::health::Admit;
 use crate::route::Route;
@@ -174,8 +175,12 @@ async fn one(
         },
     };
     let started = Instant::now();
+    // A span per candidate call in the exported traces: which candidate, and how it ended.
+    let span = tracing::info_span!(target: switchboard_gateway::trace::OTEL_TARGET, "route.candidate",
+        route = %route.name, candidate = %cand.tool, outcome = tracing::field::Empty);
     let answer = gw
         .call_tool(caller, &cand.tool, args, cancel.child_token())
+        .instrument(span.clone())
         .await;
     let took = started.elapsed();
     let outcome = classify(answer);
@@ -184,6 +189,7 @@ async fn one(
         Outcome::Failure(k, _) => kind_name(*k),
         Outcome::Refused(_) => "refused",
     };
+    span.record("outcome", label);
     count(route, &cand.tool, label);
     let mut h = cand.health.lock();
     match &outcome {

@@ -279,6 +279,7 @@ async fn roles_apply_to_candidates_and_check_names_a_route_without_candidates() 
     let dir = scratch_dir("routes-roles");
     let yaml = format!(
         "cache: {{enabled: false}}
+admin: {{listen: \"127.0.0.1:0\"}}
 auth: {{api_keys: {{file: {:?}}}}}
 roles:
   dev: {{allow: ['lookup', 'b__*']}}
@@ -291,6 +292,10 @@ roles:
   ghost:
     candidates:
       - {{tool: nowhere__tool}}
+workflows:
+  via_route:
+    steps:
+      - {{id: s, tool: lookup, args: {{ms: 3}}}}
 ",
         dir.join("keys.json").display().to_string(),
         servers("")
@@ -321,6 +326,33 @@ roles:
     let r = tool_call(&gw.url, &ops, "lookup", json!({"ms": 2})).await;
     assert_eq!(text(&r), "slept 2 ms", "{:?}", r.body);
     assert_eq!(count(ops_owned).await, a0 + 3);
+    // A workflow step calls a route like any tool (as its caller: `b` for the dev role).
+    let r = tool_call(&gw.url, &ops, "workflows__via_route", json!({})).await;
+    assert_eq!(
+        r.body["result"]["structuredContent"],
+        json!({"s": "slept 3 ms"}),
+        "{:?}",
+        r.body
+    );
+    // /readyz reports each route: one with a candidate up, one with none.
+    let ready: Value = reqwest::get(format!("{}/readyz", gw.admin.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let check = |name: &str| {
+        ready["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{ready}"))
+            .clone()
+    };
+    assert_eq!(check("route:lookup")["healthy"], json!(true), "{ready}");
+    assert_eq!(check("route:ghost")["healthy"], json!(false), "{ready}");
+    assert_eq!(check("route:ghost")["message"], "no candidate is available");
     // A route none of whose candidates exists is not offered.
     let r = tool_call(&gw.url, &ops, "ghost", json!({})).await;
     assert_eq!(r.body["error"]["code"], json!(-32602), "{:?}", r.body);
