@@ -26,6 +26,7 @@ pub mod routes;
 mod servers;
 mod tasks;
 mod telemetry;
+pub mod views;
 pub mod workflows;
 
 // Value formats used across sections.
@@ -69,6 +70,7 @@ pub use servers::*;
 pub use size::parse_size;
 pub use tasks::*;
 pub use telemetry::*;
+pub use views::ViewConfig;
 pub use workflows::{
     CompensateConfig, OnError, StepConfig, StepRetry, WORKFLOWS_SERVER, WorkflowConfig,
 };

@@ -71,6 +71,10 @@ pub struct Config {
     /// (`crates/routes`). Listed under their own names.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub routes: IndexMap<String, crate::RouteConfig>,
+    /// Named endpoints showing a slice of the catalogue (`path`, tool patterns); roles still
+    /// apply inside a view. Changes take effect after a restart.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub views: IndexMap<String, crate::ViewConfig>,
     /// The upstream MCP servers, by name. A Claude Desktop `mcpServers` entry is accepted
     /// unchanged (`command`/`args`/`env`/`cwd`, or `url`/`headers`), and the key may be spelled
     /// `mcpServers` too.

@@ -156,6 +156,7 @@ impl Gateway {
         keep!(audit, "audit");
         keep!(telemetry, "telemetry");
         keep!(tasks, "tasks");
+        keep!(views, "views");
         keep!(admin.listen, "admin.listen");
 
         // 3. Policies, built before anything changes.

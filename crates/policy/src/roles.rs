@@ -74,6 +74,8 @@ pub struct Policy {
     allow_all: bool,
     allow: Vec<Pattern>,
     deny: Vec<Pattern>,
+    /// A view this policy is seen through: what it does not allow is not allowed either.
+    within: Option<Arc<Policy>>,
 }
 
 impl Policy {
@@ -83,6 +85,7 @@ impl Policy {
             allow_all: true,
             allow: Vec::new(),
             deny: Vec::new(),
+            within: None,
         })
     }
 
@@ -92,6 +95,7 @@ impl Policy {
             allow_all: false,
             allow: Vec::new(),
             deny: Vec::new(),
+            within: None,
         })
     }
 
@@ -111,23 +115,38 @@ impl Policy {
             allow_all: deny.is_empty() && allow.iter().any(|p| p.kind.is_none()),
             allow,
             deny,
+            within: None,
         }
+    }
+
+    /// This policy seen through `view` (a view's patterns compiled like a role): allowed only
+    /// what both allow. Views do not nest: a later view replaces an earlier one.
+    pub fn within(self: &Arc<Self>, view: &Arc<Policy>) -> Arc<Self> {
+        Arc::new(Self {
+            allow_all: self.allow_all,
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+            within: Some(view.clone()),
+        })
     }
 
     /// Whether everything is allowed, so listings need no filtering.
     pub fn allows_everything(&self) -> bool {
-        self.allow_all
+        self.allow_all && self.within.is_none()
     }
 
     /// Whether `kind` named `exposed` (and `original` upstream) may be used.
     pub fn allows(&self, kind: Subject, exposed: &str, original: &str) -> bool {
-        if self.allow_all {
-            return true;
-        }
-        self.allow
-            .iter()
-            .any(|p| p.matches(kind, exposed, original))
-            && !self.deny.iter().any(|p| p.matches(kind, exposed, original))
+        let own = self.allow_all
+            || (self
+                .allow
+                .iter()
+                .any(|p| p.matches(kind, exposed, original))
+                && !self.deny.iter().any(|p| p.matches(kind, exposed, original)));
+        own && self
+            .within
+            .as_ref()
+            .is_none_or(|v| v.allows(kind, exposed, original))
     }
 }
 
@@ -150,6 +169,25 @@ mod tests {
             },
             "__",
         )
+    }
+
+    #[test]
+    fn a_view_narrows_a_role_and_never_widens_it() {
+        let view = Arc::new(role(
+            &["tool:company__*", "tool:search_documents", "prompt:*"],
+            &[],
+        ));
+        let everything = Policy::unrestricted().within(&view);
+        assert!(!everything.allows_everything());
+        assert!(everything.allows(Subject::Tool, "company__get", "get"));
+        assert!(everything.allows(Subject::Tool, "search_documents", "search_documents"));
+        assert!(!everything.allows(Subject::Tool, "github__delete_repo", "delete_repo"));
+        assert!(everything.allows(Subject::Prompt, "p", "p"));
+        assert!(!everything.allows(Subject::Resource, "file:///x", "file:///x"));
+        let reader = Arc::new(role(&["*__get*"], &[])).within(&view);
+        assert!(reader.allows(Subject::Tool, "company__get", "get"));
+        assert!(!reader.allows(Subject::Tool, "company__delete", "delete"));
+        assert!(!reader.allows(Subject::Tool, "github__get", "get"));
     }
 
     #[test]

@@ -129,6 +129,14 @@ pub async fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
             println!("  warn {name:<20} {problem}");
         }
     }
+    let names: Vec<&str> = snap_tools
+        .as_ref()
+        .and_then(|t| t["tools"].as_array())
+        .map(|a| a.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    for (view, pattern) in unmatched_view_patterns(&gw.config, &names) {
+        println!("  warn view {view}: the tool pattern `{pattern}` matches no tool");
+    }
     for (route, problem, fatal) in switchboard_routes::problems(&gw, &gw.config.routes) {
         failed |= fatal;
         let tag = if fatal { "FAIL" } else { "warn" };
@@ -252,4 +260,28 @@ pub fn import_claude(file: &Path, output: Option<&Path>) -> anyhow::Result<ExitC
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Each view's tool patterns that match none of `tools` (exposed names; a tool's own name is
+/// taken as what follows the first separator).
+pub fn unmatched_view_patterns<'a>(
+    config: &'a switchboard_config::Config,
+    tools: &[&str],
+) -> Vec<(&'a str, &'a str)> {
+    let sep = &config.federation.separator;
+    let mut out = Vec::new();
+    for (name, view) in &config.views {
+        for pattern in &view.tools {
+            let hit = tools.iter().any(|exposed| {
+                let original = exposed
+                    .split_once(sep.as_str())
+                    .map_or(*exposed, |(_, o)| o);
+                switchboard_policy::roles::tool_matches(pattern, sep, exposed, original)
+            });
+            if !hit {
+                out.push((name.as_str(), pattern.as_str()));
+            }
+        }
+    }
+    out
 }

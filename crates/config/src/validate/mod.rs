@@ -9,7 +9,7 @@ mod workflows;
 
 pub use routes::compile_mapping;
 #[cfg(test)]
-mod workflows_tests;
+mod composition_tests;
 
 use std::net::SocketAddr;
 
@@ -45,6 +45,7 @@ impl Config {
             self.tasks.is_some(),
             &self.federation,
         ));
+        p.extend(routes::check_views(&self.views, &self.http.path));
         p.extend(routes::check_routes(
             &self.routes,
             &self.servers,

@@ -128,3 +128,55 @@ pub fn compile_mapping(args: &str) -> Result<Jq, String> {
     };
     Jq::compile(code).map_err(|e| e.message)
 }
+
+/// `views`: names, paths beside `http.path` and each other, and patterns.
+pub(super) fn check_views(
+    views: &IndexMap<String, crate::ViewConfig>,
+    http_path: &str,
+) -> Vec<Problem> {
+    let mut p = Vec::new();
+    let mut paths: Vec<(&str, &str)> = vec![("http.path", http_path)];
+    for (name, v) in views {
+        let key = format!("views.{name}");
+        if !super::is_plain_name(name) {
+            p.push(Problem::new(
+                &key,
+                "view names may use letters, digits, `_` and `-` only",
+            ));
+        }
+        if !v.path.starts_with('/') {
+            p.push(
+                Problem::new(format!("{key}.path"), "must start with `/`")
+                    .fix("e.g. `/mcp/support`"),
+            );
+        } else if let Some((other, _)) = paths.iter().find(|(_, q)| *q == v.path) {
+            p.push(
+                Problem::new(
+                    format!("{key}.path"),
+                    format!("`{}` is also {other}", v.path),
+                )
+                .fix("give the view a path of its own"),
+            );
+        }
+        paths.push((name, &v.path));
+        if v.tools.is_empty() {
+            p.push(
+                Problem::new(
+                    format!("{key}.tools"),
+                    "is empty, so the view would show no tool",
+                )
+                .fix("e.g. `[\"company__*\"]`"),
+            );
+        }
+        for (k, list) in [
+            ("tools", &v.tools),
+            ("prompts", &v.prompts),
+            ("resources", &v.resources),
+        ] {
+            if list.iter().any(|x| x.trim().is_empty()) {
+                p.push(Problem::new(format!("{key}.{k}"), "holds an empty pattern"));
+            }
+        }
+    }
+    p
+}

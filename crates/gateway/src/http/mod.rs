@@ -73,6 +73,8 @@ pub(super) struct App {
     edge: Arc<EdgePolicy>,
     /// `http.max_body_bytes` (fixed at start).
     max_body: usize,
+    /// Served on a view's path (`views:`): the callers' policies are seen through it.
+    view: Option<Arc<switchboard_policy::Policy>>,
 }
 
 /// The HTTP router for the MCP endpoint, with `extra` routes merged in (the binary adds the
@@ -84,6 +86,7 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool, extra: Router) -> R
         edge: Arc::new(EdgePolicy::new(cfg, listening_on_loopback)),
         gw: gw.clone(),
         max_body: limit,
+        view: None,
     };
     let mut router = Router::new().route(&cfg.path, any(mcp));
     if let Some(o) = gw.auth().oauth() {
@@ -91,10 +94,33 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool, extra: Router) -> R
             router = router.route(&path, axum::routing::get(resource_metadata));
         }
     }
-    router
+    let mut router = router
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
-        .merge(extra)
+        .with_state(app.clone());
+    // Each view: the same endpoint on its own path, every caller's role seen through it.
+    for (name, view) in &gw.config.views {
+        let policy = switchboard_policy::Policy::compile(
+            &switchboard_config::RoleConfig {
+                allow: view.allow(),
+                deny: Vec::new(),
+                rate_limit: None,
+                tool_limits: Default::default(),
+            },
+            &gw.config.federation.separator,
+        );
+        tracing::debug!(view = %name, path = %view.path, "view served");
+        let app = App {
+            view: Some(Arc::new(policy)),
+            ..app.clone()
+        };
+        router = router.merge(
+            Router::new()
+                .route(&view.path, any(mcp))
+                .layer(DefaultBodyLimit::max(limit))
+                .with_state(app),
+        );
+    }
+    router.merge(extra)
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, end standalone streams, and let
@@ -188,6 +214,13 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
             });
             return unauthorized(&policies.auth, &e);
         }
+    };
+    let identity = match &app.view {
+        Some(view) => Arc::new(switchboard_policy::auth::Identity {
+            policy: identity.policy.within(view),
+            ..(*identity).clone()
+        }),
+        None => identity,
     };
     match method {
         Method::POST => match axum::body::to_bytes(body, app.max_body).await {

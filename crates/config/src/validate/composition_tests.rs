@@ -1,4 +1,4 @@
-//! The load-time checks of `workflows:` and `routes:` as a person sees them, and what
+//! The load-time checks of `workflows:`, `routes:` and `views:` as a person sees them, and what
 //! loading adds for them.
 
 use std::path::Path;
@@ -233,4 +233,16 @@ routes:
     has(&p, "routes.mapped.input_schema: must describe an object");
     let p = problems("routes:\n  r:\n    candidates: [{tool: x__y}]\n    strategy: fastest\n");
     has(&p, "fastest");
+}
+
+#[test]
+fn views_need_a_path_of_their_own_and_tools() {
+    let p = problems(
+        "views:\n  a: {path: /mcp, tools: ['x__*']}\n  b: {path: support, tools: []}\n  c: {path: /v, tools: ['']}\n  d: {path: /v, tools: ['y']}\n",
+    );
+    has(&p, "views.a.path: `/mcp` is also http.path");
+    has(&p, "views.b.path: must start with `/`");
+    has(&p, "views.b.tools: is empty");
+    has(&p, "views.c.tools: holds an empty pattern");
+    has(&p, "views.d.path: `/v` is also c");
 }
