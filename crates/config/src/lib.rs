@@ -26,6 +26,7 @@ pub mod routes;
 mod servers;
 mod tasks;
 mod telemetry;
+pub mod tool_search;
 pub mod views;
 pub mod workflows;
 
@@ -70,6 +71,7 @@ pub use servers::*;
 pub use size::parse_size;
 pub use tasks::*;
 pub use telemetry::*;
+pub use tool_search::{TOOL_SEARCH_SERVER, ToolSearchConfig, ToolSearchMode};
 pub use views::ViewConfig;
 pub use workflows::{
     CompensateConfig, OnError, StepConfig, StepRetry, WORKFLOWS_SERVER, WorkflowConfig,

@@ -82,6 +82,7 @@ pub fn from_str(
     if problems.is_empty() {
         config.inject_workflows();
         config.inject_routes();
+        config.inject_tool_search();
         Ok(config)
     } else {
         Err(invalid(problems))

@@ -71,6 +71,9 @@ pub struct Config {
     /// (`crates/routes`). Listed under their own names.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub routes: IndexMap<String, crate::RouteConfig>,
+    /// The `search_tools` / `call_tool` meta-tools for large catalogues (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_search: Option<crate::ToolSearchConfig>,
     /// Named endpoints showing a slice of the catalogue (`path`, tool patterns); roles still
     /// apply inside a view. Changes take effect after a restart.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]

@@ -158,6 +158,10 @@ pub struct ServerConfig {
     )]
     #[schemars(skip)]
     pub routes: IndexMap<String, crate::RouteConfig>,
+    /// Set by loading, not written: the `tool_search` section, on the entry that serves it.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub tool_search: Option<crate::ToolSearchConfig>,
 }
 
 // The defaults of `ServerConfig`'s keys, and the tests that leave a default out of written YAML.
@@ -230,6 +234,7 @@ impl ServerConfig {
             openapi_fingerprint: None,
             workflows: IndexMap::new(),
             routes: IndexMap::new(),
+            tool_search: None,
         }
     }
 
@@ -250,6 +255,9 @@ impl ServerConfig {
         }
         if !self.routes.is_empty() {
             return TransportKind::Routes;
+        }
+        if self.tool_search.is_some() {
+            return TransportKind::ToolSearch;
         }
         match (self.transport, &self.command) {
             (Some(k), _) => k,
@@ -333,6 +341,10 @@ pub enum TransportKind {
     #[serde(skip)]
     #[schemars(skip)]
     Routes,
+    /// Not an MCP server: the tool-search meta-tools (the entry loading adds).
+    #[serde(skip)]
+    #[schemars(skip)]
+    ToolSearch,
 }
 
 /// Restart policy for stdio servers: exponential backoff, and crash-loop detection.

@@ -272,13 +272,16 @@ impl Gateway {
             slot.fill(&gw);
         }
         // Initial listing: wait for each server to settle, then fetch its lists. The routes'
-        // entry lists tools of other servers, so it is listed after them.
+        // and tool search's entries list from other servers' tools, so they are listed after.
         let boot = catalog.servers();
         let derived = |name: &str| {
-            gw.config
-                .servers
-                .get(name)
-                .is_some_and(|s| s.kind() == switchboard_config::TransportKind::Routes)
+            gw.config.servers.get(name).is_some_and(|s| {
+                matches!(
+                    s.kind(),
+                    switchboard_config::TransportKind::Routes
+                        | switchboard_config::TransportKind::ToolSearch
+                )
+            })
         };
         let waits = boot.indexed().map(|(i, s)| {
             let later = derived(&s.name);

@@ -114,7 +114,9 @@ impl Gateway {
             to_raw(&serde_json::json!({"io.switchboard/unavailable": list}))
         });
         let policy = &identity.policy;
-        if policy.allows_everything() {
+        // `tool_search.mode: replace`: the tool list is the two meta-tools.
+        let only_meta = kind == Kind::Tools && self.config.lists_only_meta_tools();
+        if policy.allows_everything() && !only_meta {
             return self.catalog.page(kind, cursor.as_deref(), meta, None);
         }
         let subject = match kind {
@@ -122,7 +124,13 @@ impl Gateway {
             Kind::Prompts => Subject::Prompt,
             Kind::Resources | Kind::Templates => Subject::Resource,
         };
-        let visible = |exposed: &str, original: &str| policy.allows(subject, exposed, original);
+        let meta_tool = |exposed: &str| {
+            exposed == switchboard_config::tool_search::SEARCH_TOOLS
+                || exposed == switchboard_config::tool_search::CALL_TOOL
+        };
+        let visible = |exposed: &str, original: &str| {
+            (!only_meta || meta_tool(exposed)) && policy.allows(subject, exposed, original)
+        };
         self.catalog
             .page(kind, cursor.as_deref(), meta, Some(&visible))
     }

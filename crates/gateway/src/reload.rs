@@ -157,6 +157,7 @@ impl Gateway {
         keep!(telemetry, "telemetry");
         keep!(tasks, "tasks");
         keep!(views, "views");
+        keep!(tool_search, "tool_search");
         keep!(admin.listen, "admin.listen");
 
         // 3. Policies, built before anything changes.

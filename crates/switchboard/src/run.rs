@@ -237,10 +237,12 @@ pub fn backends(
     let http_api = switchboard_http_api::HttpApiFactory::new().map_err(anyhow::Error::msg)?;
     let workflows = switchboard_workflow::WorkflowFactory::new(slot.clone());
     let routes = switchboard_routes::RouteFactory::new(slot.clone());
+    let search = switchboard_search::SearchFactory::new(slot.clone());
     Ok(crate::advisor::backends()
         .with(http_api)
         .with(workflows)
-        .with(routes))
+        .with(routes)
+        .with(search))
 }
 
 /// Start the gateway with this binary's backends, and warn about tools workflows call that

@@ -548,6 +548,11 @@ fn builtin(
             "workflows need the gateway's workflow backend, which this command does not run",
             status,
         )),
+        TransportKind::ToolSearch => Arc::new(backend::Down::new(
+            name,
+            "tool search needs the gateway's search backend, which this command does not run",
+            status,
+        )),
         TransportKind::Routes => Arc::new(backend::Down::new(
             name,
             "routes need the gateway's route backend, which this command does not run",

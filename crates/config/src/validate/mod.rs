@@ -46,6 +46,11 @@ impl Config {
             &self.federation,
         ));
         p.extend(routes::check_views(&self.views, &self.http.path));
+        p.extend(routes::check_tool_search(
+            self.tool_search.as_ref(),
+            &self.routes,
+            &self.servers,
+        ));
         p.extend(routes::check_routes(
             &self.routes,
             &self.servers,

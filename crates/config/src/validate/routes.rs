@@ -180,3 +180,38 @@ pub(super) fn check_views(
     }
     p
 }
+
+/// `tool_search`: a result count that makes sense, and names nobody else uses.
+pub(super) fn check_tool_search(
+    t: Option<&crate::ToolSearchConfig>,
+    routes: &IndexMap<String, RouteConfig>,
+    servers: &IndexMap<String, ServerConfig>,
+) -> Vec<Problem> {
+    use crate::tool_search::{CALL_TOOL, SEARCH_TOOLS, TOOL_SEARCH_SERVER};
+    let mut p = Vec::new();
+    let Some(t) = t else { return p };
+    if t.max_results == 0 || t.max_results > 50 {
+        p.push(Problem::new("tool_search.max_results", "must be 1 to 50").fix("e.g. `10`"));
+    }
+    if servers.contains_key(TOOL_SEARCH_SERVER) {
+        p.push(
+            Problem::new(
+                format!("servers.{TOOL_SEARCH_SERVER}"),
+                format!("the name `{TOOL_SEARCH_SERVER}` is taken by tool search"),
+            )
+            .fix("rename this server"),
+        );
+    }
+    for name in [SEARCH_TOOLS, CALL_TOOL] {
+        if routes.contains_key(name) {
+            p.push(
+                Problem::new(
+                    format!("routes.{name}"),
+                    "is the name of a tool-search meta-tool",
+                )
+                .fix("rename the route"),
+            );
+        }
+    }
+    p
+}

@@ -164,6 +164,14 @@ impl Catalog {
         self.generation.subscribe()
     }
 
+    /// Every listed tool as clients see it.
+    pub fn tool_definitions(&self) -> Vec<serde_json::Value> {
+        self.snapshot().items[Kind::Tools.index()]
+            .iter()
+            .filter_map(|t| serde_json::from_str(t.get()).ok())
+            .collect()
+    }
+
     /// A listed tool as clients see it (its exposed name), if the catalogue has it now.
     pub fn tool_definition(&self, name: &str) -> Option<serde_json::Value> {
         let snap = self.snapshot();
