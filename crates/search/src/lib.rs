@@ -1,6 +1,7 @@
 //! Tool search for large catalogues (issue 17): `search_tools` and `call_tool`.
 //!
-//! - `index.rs`: the BM25 index over names, parameter names and descriptions;
+//! - `index.rs`: the BM25F index over names, parameter names and descriptions;
+//! - `vocabulary.rs`: terms (stemmed words) and the everyday words queries use for them;
 //! - `backend.rs`: the two meta-tools behind the backend seam (the `tool_search` entry
 //!   loading adds, listed without a prefix), the index kept current from the catalogue.
 
@@ -8,6 +9,7 @@
 
 pub mod backend;
 pub mod index;
+pub mod vocabulary;
 
 use std::sync::Arc;
 

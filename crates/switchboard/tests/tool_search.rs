@@ -11,10 +11,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-/// The share of queries whose expected tool is in the top 5 that this index reaches on the
-/// query set (41 of 60 when measured): a guard against regressions. The target is 90 %,
-/// not met by lexical ranking alone; BENCHMARKS.md says where the misses are.
-const FLOOR: f64 = 0.65;
+/// Shares of queries whose expected tool is in the top 5 that this index must keep reaching:
+/// guards against regressions, below what was measured (BENCHMARKS.md, "Tool search"). The
+/// thesaurus was written looking at the first set's misses; the held-out set was written
+/// separately, without the ranking, and says how the index does on words it was not tuned
+/// for. The target is 90 %.
+const SETS: &[(&str, f64)] = &[
+    ("github_tool_queries.json", 0.80),
+    ("github_tool_queries_heldout.json", 0.60),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_quality_over_githubs_api_and_its_latency() {
@@ -23,57 +28,57 @@ async fn search_quality_over_githubs_api_and_its_latency() {
         "tool_search: {{mode: beside}}\nservers:\n  github:\n    openapi: {:?}\n    base_url: http://127.0.0.1:1\n",
         spec.display().to_string()
     ));
-    let set: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            repo().join("crates/switchboard/tests/data/github_tool_queries.json"),
+    for (file, floor) in SETS {
+        let set: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo().join("crates/switchboard/tests/data").join(file))
+                .unwrap(),
         )
-        .unwrap(),
-    )
-    .unwrap();
-    let queries = set["queries"].as_array().unwrap();
-    let (mut hits, mut misses, mut took) = (0, Vec::new(), Duration::ZERO);
-    for q in queries {
-        let t = Instant::now();
-        let a = tool_call(
-            &gw.url,
-            &[],
-            "search_tools",
-            json!({"query": q["q"], "limit": 5}),
-        )
-        .await;
-        took += t.elapsed();
-        let found: Vec<String> = a.body["result"]["structuredContent"]["tools"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{:?}", a.body))
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect();
-        assert!(found.len() <= 5);
-        if q["expect"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| found.iter().any(|f| f == e.as_str().unwrap()))
-        {
-            hits += 1;
-        } else {
-            misses.push(format!("{} -> {found:?}", q["q"]));
+        .unwrap();
+        let queries = set["queries"].as_array().unwrap();
+        let (mut hits, mut misses, mut took) = (0, Vec::new(), Duration::ZERO);
+        for q in queries {
+            let t = Instant::now();
+            let a = tool_call(
+                &gw.url,
+                &[],
+                "search_tools",
+                json!({"query": q["q"], "limit": 5}),
+            )
+            .await;
+            took += t.elapsed();
+            let found: Vec<String> = a.body["result"]["structuredContent"]["tools"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{:?}", a.body))
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect();
+            assert!(found.len() <= 5);
+            if q["expect"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| found.iter().any(|f| f == e.as_str().unwrap()))
+            {
+                hits += 1;
+            } else {
+                misses.push(format!("{} -> {found:?}", q["q"]));
+            }
         }
+        let share = hits as f64 / queries.len() as f64;
+        eprintln!(
+            "tool search ({file}): {hits}/{} in the top 5 ({:.0} %), {:.2} ms per search round trip\nmisses:\n{}",
+            queries.len(),
+            share * 100.0,
+            took.as_secs_f64() * 1000.0 / queries.len() as f64,
+            misses.join("\n")
+        );
+        assert!(
+            share >= *floor,
+            "{file}: {hits}/{} found; misses:\n{}",
+            queries.len(),
+            misses.join("\n")
+        );
     }
-    let share = hits as f64 / queries.len() as f64;
-    eprintln!(
-        "tool search: {hits}/{} in the top 5 ({:.0} %), {:.2} ms per search round trip\nmisses:\n{}",
-        queries.len(),
-        share * 100.0,
-        took.as_secs_f64() * 1000.0 / queries.len() as f64,
-        misses.join("\n")
-    );
-    assert!(
-        share >= FLOOR,
-        "{hits}/{} found; misses:\n{}",
-        queries.len(),
-        misses.join("\n")
-    );
     // Results carry what a client needs to call them.
     let a = tool_call(
         &gw.url,
