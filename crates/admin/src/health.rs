@@ -1,8 +1,8 @@
 //! `/healthz` (liveness: the process answers) and `/readyz` (readiness: the parts a request
 //! needs are there), in the reference shape `{healthy, timestamp, checks:[{name, healthy,
 //! message}]}`. Readiness checks: each upstream and each route (a candidate listed by a ready
-//! server; the ones `admin.readiness.required_upstreams` names decide, the others are
-//! reported), the shared Redis store of rate limits and cache,
+//! server whose circuit breaker is not open; the ones `admin.readiness.required_upstreams`
+//! names decide, the others are reported), the shared Redis store of rate limits and cache,
 //! resident memory against `max_memory`, free disk where the audit trail lives, and whether the
 //! gateway is draining.
 
@@ -83,21 +83,42 @@ pub async fn readiness(view: &AdminView) -> Health {
         c.required = every || r.required_upstreams.iter().any(|n| **n == *s.name);
         checks.push(c);
     }
-    // A route is ready while one of its candidates is listed by a ready server.
+    // A route is ready while one of its candidates is listed by a ready server and its
+    // circuit breaker lets calls through.
     for (name, route) in &config.routes {
-        let up: Vec<&str> = route
+        let listed: Vec<&str> = route
             .candidates
             .iter()
             .map(|c| c.tool.as_str())
             .filter(|t| view.tool_available(t))
             .collect();
+        let (up, broken): (Vec<&str>, Vec<&str>) =
+            listed.iter().partition(|t| !view.breaker_open(name, t));
         let mut c = if up.is_empty() {
-            Check::new(format!("route:{name}"), false, "no candidate is available")
-        } else {
+            let why = if broken.is_empty() {
+                "no candidate is available".to_owned()
+            } else {
+                format!(
+                    "no candidate is available: circuit breaker open for {}",
+                    broken.join(", ")
+                )
+            };
+            Check::new(format!("route:{name}"), false, why)
+        } else if broken.is_empty() {
             Check::new(
                 format!("route:{name}"),
                 true,
                 format!("available: {}", up.join(", ")),
+            )
+        } else {
+            Check::new(
+                format!("route:{name}"),
+                true,
+                format!(
+                    "available: {}; circuit breaker open: {}",
+                    up.join(", "),
+                    broken.join(", ")
+                ),
             )
         };
         c.required = every || r.required_upstreams.iter().any(|n| **n == **name);

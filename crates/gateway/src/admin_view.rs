@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use switchboard_upstream::Status;
 use tokio_util::sync::CancellationToken;
 
+use crate::breakers::Breakers;
 use crate::catalog::Catalog;
 use crate::listeners::Listeners;
 use crate::policies::{Current, Policies};
@@ -24,6 +25,7 @@ pub struct AdminView {
     catalog: Arc<Catalog>,
     sessions: Arc<Sessions>,
     listeners: Arc<Listeners>,
+    breakers: Arc<Breakers>,
     policies: Arc<Current>,
     shutting_down: CancellationToken,
     reload: ReloadFn,
@@ -40,6 +42,7 @@ impl AdminView {
         catalog: Arc<Catalog>,
         sessions: Arc<Sessions>,
         listeners: Arc<Listeners>,
+        breakers: Arc<Breakers>,
         policies: Arc<Current>,
         shutting_down: CancellationToken,
         reload: ReloadFn,
@@ -48,6 +51,7 @@ impl AdminView {
             catalog,
             sessions,
             listeners,
+            breakers,
             policies,
             shutting_down,
             reload,
@@ -84,6 +88,11 @@ impl AdminView {
                 .get(t.route.server)
                 .is_some_and(|s| s.upstream.status().is_ready())
         })
+    }
+
+    /// Whether the circuit breaker of `candidate` in route `route` refuses calls now.
+    pub fn breaker_open(&self, route: &str, candidate: &str) -> bool {
+        self.breakers.is_open(route, candidate)
     }
 
     /// Open client sessions.

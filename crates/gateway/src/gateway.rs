@@ -29,6 +29,8 @@ pub struct Gateway {
     pub subscriptions: Subscriptions,
     /// Open `subscriptions/listen` streams of stateless clients.
     pub listeners: Arc<crate::listeners::Listeners>,
+    /// Route candidates' open circuit breakers, for `/readyz`.
+    pub breakers: Arc<crate::breakers::Breakers>,
     /// Signs and verifies the `requestState` of `input_required` results.
     pub mrtr: switchboard_policy::request_state::StateKeys,
     /// Durable tasks the gateway runs itself (`tasks:`), when configured.
@@ -86,6 +88,7 @@ impl Gateway {
             self.catalog.clone(),
             self.sessions.clone(),
             self.listeners.clone(),
+            self.breakers.clone(),
             self.policies.clone(),
             self.shutting_down.clone(),
             Arc::new(move || {
@@ -256,6 +259,7 @@ impl Gateway {
             shutting_down: CancellationToken::new(),
             subscriptions: Subscriptions::default(),
             listeners: Default::default(),
+            breakers: Default::default(),
             mrtr,
             parked: Default::default(),
             durable,

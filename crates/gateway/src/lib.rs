@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin_view;
+pub mod breakers;
 pub mod bridge;
 pub mod cache;
 pub mod catalog;

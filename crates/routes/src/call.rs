@@ -18,7 +18,7 @@ use switchboard_protocol::{ErrorObject, codes};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::health::Admit;
+use crate::health::{Admit, Breaker};
 use crate::route::Route;
 
 /// How one candidate's call ended.
@@ -200,6 +200,10 @@ async fn one(
             }
         }
         Outcome::Refused(_) => h.probe_abandoned(),
+    }
+    match h.breaker {
+        Breaker::Open { until } => gw.breakers.opened(&route.name, &cand.tool, until),
+        Breaker::Closed | Breaker::Probing => gw.breakers.closed(&route.name, &cand.tool),
     }
     metrics::gauge!("switchboard_route_breaker", "route" => route.name.to_string(), "candidate" => cand.tool.to_string())
         .set(h.breaker_gauge());

@@ -162,6 +162,27 @@ async fn the_breaker_opens_on_repeated_failure_and_a_probe_closes_it() {
         "{m}"
     );
     assert_eq!(metric(&m, "switchboard_route_breaker", &labels), 2.0, "{m}");
+    // /readyz names the open breaker; the route stays ready through `b`.
+    let ready: Value = reqwest::get(format!("{}/readyz", gw.admin.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let route = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "route:lookup")
+        .unwrap_or_else(|| panic!("{ready}"));
+    assert_eq!(route["healthy"], true, "{ready}");
+    assert!(
+        route["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("circuit breaker open: a__slow"),
+        "{ready}"
+    );
     assert!(
         gw.logs().contains("circuit breaker opened"),
         "{}",
