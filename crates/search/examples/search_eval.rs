@@ -23,6 +23,23 @@ fn main() {
         }
         return;
     }
+    if let Ok(out) = std::env::var("DUMP") {
+        // Each query's top 50, for comparing rankings offline.
+        let mut all = Vec::new();
+        for file in &args[1..] {
+            let set: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+            for q in set["queries"].as_array().unwrap() {
+                let top: Vec<String> = index
+                    .search(q["q"].as_str().unwrap(), 50, &|_| true)
+                    .into_iter()
+                    .map(|(_, d)| d.name.clone())
+                    .collect();
+                all.push(top);
+            }
+        }
+        std::fs::write(out, serde_json::to_string(&all).unwrap()).unwrap();
+        return;
+    }
     for file in &args[1..] {
         let set: Value =
             serde_json::from_str(&std::fs::read_to_string(file).expect("queries file")).unwrap();
