@@ -69,6 +69,12 @@ pub async fn readiness(view: &AdminView) -> Health {
             false,
             "shutting down: finishing calls in flight",
         )
+    } else if view.leaving() {
+        Check::new(
+            "draining",
+            false,
+            "stopping: still serving until the balancer takes this replica out (http.shutdown_delay)",
+        )
     } else {
         Check::new("draining", true, "accepting requests")
     });

@@ -28,6 +28,12 @@ pub struct HttpConfig {
     pub max_sessions: usize,
     /// On shutdown, how long in-flight calls may take to finish before they are cut.
     pub shutdown_grace: Dur,
+    /// On SIGTERM, how long to keep serving before the listener stops accepting: `/readyz`
+    /// answers 503 at once and every answer closes its connection (`Connection: close`), so
+    /// a load balancer takes this replica out without a call lost. Behind a balancer set it
+    /// above the balancer's health-check interval × fall count (e.g. 5s). Ctrl-C and a second
+    /// signal skip it.
+    pub shutdown_delay: Dur,
     /// How to answer a POSTed request: `auto` answers with plain JSON unless the call produces
     /// notifications or server→client requests first, then switches to an SSE stream.
     pub response_mode: ResponseMode,
@@ -44,6 +50,7 @@ impl Default for HttpConfig {
             session_idle_timeout: Dur::secs(30 * 60),
             max_sessions: 10_000,
             shutdown_grace: Dur::secs(30),
+            shutdown_delay: Dur::secs(0),
             response_mode: ResponseMode::Auto,
         }
     }

@@ -22,13 +22,14 @@ pub type ReloadFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Report, ReloadErro
 /// A cheap-to-clone, narrow handle on a running gateway for the admin listener.
 #[derive(Clone)]
 pub struct AdminView {
-    catalog: Arc<Catalog>,
-    sessions: Arc<Sessions>,
-    listeners: Arc<Listeners>,
-    breakers: Arc<Breakers>,
-    policies: Arc<Current>,
-    shutting_down: CancellationToken,
-    reload: ReloadFn,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) listeners: Arc<Listeners>,
+    pub(crate) breakers: Arc<Breakers>,
+    pub(crate) policies: Arc<Current>,
+    pub(crate) shutting_down: CancellationToken,
+    pub(crate) draining: CancellationToken,
+    pub(crate) reload: ReloadFn,
 }
 
 /// One catalogued server as the admin listener sees it.
@@ -38,26 +39,6 @@ pub struct ServerState {
 }
 
 impl AdminView {
-    pub(crate) fn new(
-        catalog: Arc<Catalog>,
-        sessions: Arc<Sessions>,
-        listeners: Arc<Listeners>,
-        breakers: Arc<Breakers>,
-        policies: Arc<Current>,
-        shutting_down: CancellationToken,
-        reload: ReloadFn,
-    ) -> Self {
-        Self {
-            catalog,
-            sessions,
-            listeners,
-            breakers,
-            policies,
-            shutting_down,
-            reload,
-        }
-    }
-
     /// The policies (and config) in force now.
     pub fn policies(&self) -> Arc<Policies> {
         self.policies.load()
@@ -66,6 +47,12 @@ impl AdminView {
     /// Whether the gateway is draining for shutdown.
     pub fn shutting_down(&self) -> bool {
         self.shutting_down.is_cancelled()
+    }
+
+    /// Whether a stop was asked for: the replica still serves while its balancer takes it
+    /// out (`http.shutdown_delay`), then drains.
+    pub fn leaving(&self) -> bool {
+        self.draining.is_cancelled() || self.shutting_down.is_cancelled()
     }
 
     /// The servers in the catalogue now (not those a reload retired), with their status.

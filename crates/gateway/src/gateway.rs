@@ -26,6 +26,9 @@ pub struct Gateway {
     pub catalog: Arc<Catalog>,
     pub sessions: Arc<Sessions>,
     pub shutting_down: CancellationToken,
+    /// Set when a stop was asked for and the replica is leaving its balancer: still serving,
+    /// not ready, answers close their connections (`http.shutdown_delay`).
+    pub draining: CancellationToken,
     pub subscriptions: Subscriptions,
     /// Open `subscriptions/listen` streams of stateless clients.
     pub listeners: Arc<crate::listeners::Listeners>,
@@ -84,14 +87,15 @@ impl Gateway {
     /// the operator actions, without the gateway itself.
     pub fn admin_view(self: &Arc<Self>) -> crate::admin_view::AdminView {
         let gw = Arc::downgrade(self);
-        crate::admin_view::AdminView::new(
-            self.catalog.clone(),
-            self.sessions.clone(),
-            self.listeners.clone(),
-            self.breakers.clone(),
-            self.policies.clone(),
-            self.shutting_down.clone(),
-            Arc::new(move || {
+        crate::admin_view::AdminView {
+            catalog: self.catalog.clone(),
+            sessions: self.sessions.clone(),
+            listeners: self.listeners.clone(),
+            breakers: self.breakers.clone(),
+            policies: self.policies.clone(),
+            shutting_down: self.shutting_down.clone(),
+            draining: self.draining.clone(),
+            reload: Arc::new(move || {
                 let gw = gw.upgrade();
                 Box::pin(async move {
                     match gw {
@@ -102,7 +106,7 @@ impl Gateway {
                     }
                 })
             }),
-        )
+        }
     }
 
     /// Put a new generation in force (a reload's one swap).
@@ -257,6 +261,7 @@ impl Gateway {
             catalog: catalog.clone(),
             sessions: Arc::new(Sessions::default()),
             shutting_down: CancellationToken::new(),
+            draining: CancellationToken::new(),
             subscriptions: Subscriptions::default(),
             listeners: Default::default(),
             breakers: Default::default(),

@@ -38,6 +38,7 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     let admin = bind_admin(&cfg).await?;
     let path = cfg.http.path.clone();
     let grace = cfg.http.shutdown_grace.0;
+    let delay = cfg.http.shutdown_delay.0;
     let gw = start_gateway(cfg, STARTUP_SETTLE, false)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
@@ -50,7 +51,8 @@ pub async fn serve(config: &Path, listen: Option<String>) -> anyhow::Result<Exit
     // The line tests and scripts wait for; keep its shape.
     eprintln!("switchboard listening on http://{addr}{path}");
     let probes = switchboard_admin::health_routes(gw.admin_view());
-    switchboard_gateway::http::serve(gw.clone(), listener, probes, signal).await?;
+    let stop = leave_then_stop(gw.clone(), signal, delay);
+    switchboard_gateway::http::serve(gw.clone(), listener, probes, stop).await?;
     reloads.abort();
     gw.shutdown(grace).await;
     if let Some(a) = admin {
@@ -206,9 +208,41 @@ async fn start_admin(
     })))
 }
 
+/// Resolves when the listener should stop accepting: on Ctrl-C at once; on SIGTERM after
+/// `delay` (`http.shutdown_delay`), during which the gateway is marked draining — `/readyz`
+/// answers 503 and answers close their connections — so a load balancer takes the replica
+/// out while it still serves. A second signal cuts the delay short.
+async fn leave_then_stop(
+    gw: std::sync::Arc<Gateway>,
+    signal: impl std::future::Future<Output = Stop>,
+    delay: std::time::Duration,
+) {
+    let first = signal.await;
+    if delay.is_zero() || first == Stop::Interrupt {
+        return;
+    }
+    gw.draining.cancel();
+    tracing::info!(
+        delay = ?delay,
+        "stopping: not ready, still serving until the balancer takes this replica out"
+    );
+    let again = shutdown_signal();
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = again => tracing::info!("second signal: stopping now"),
+    }
+}
+
+/// Which signal asked the gateway to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Interrupt,
+    Terminate,
+}
+
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called (not when
 /// first polled), so a signal that arrives right after start-up is not lost.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+fn shutdown_signal() -> impl std::future::Future<Output = Stop> + Send + 'static {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
@@ -222,8 +256,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
             }
         };
         tokio::select! {
-            _ = wait(ctrl_c) => {}
-            _ = wait(term) => {}
+            _ = wait(ctrl_c) => Stop::Interrupt,
+            _ = wait(term) => Stop::Terminate,
         }
     }
 }

@@ -120,7 +120,24 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool, extra: Router) -> R
                 .with_state(app),
         );
     }
-    router.merge(extra)
+    // Leaving the balancer (`http.shutdown_delay`): every answer closes its connection, so
+    // no idle keep-alive connection is left for the balancer to send a call on as the
+    // listener stops. Without a delay the layer is not there at all.
+    let router = router.merge(extra);
+    if cfg.shutdown_delay.0.is_zero() {
+        return router;
+    }
+    let draining = gw.draining.clone();
+    router.layer(axum::middleware::map_response(move |mut r: Response| {
+        let leaving = draining.is_cancelled();
+        async move {
+            if leaving {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
+    }))
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, end standalone streams, and let

@@ -1,0 +1,194 @@
+//! Replicas behind a real load balancer: HAProxy (Debian's package, started by the test),
+//! round-robin, no stickiness, health-checking each replica's `/readyz`. A replica stopped with
+//! SIGTERM under load leaves the balancer without a call lost: with `http.shutdown_delay` it
+//! answers 503 on `/readyz` at once, keeps serving with `Connection: close` on every answer
+//! while HAProxy takes it out, then drains and exits 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn haproxy() -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = PathBuf::from(dir).join("haproxy");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("haproxy is not installed: `apt-get install haproxy` (bash .ci/setup does it)");
+}
+
+fn port_of(url: &str) -> u16 {
+    let rest = url.trim_start_matches("http://");
+    let hostport = rest.split('/').next().unwrap();
+    hostport.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// HAProxy in front of `replicas` (their MCP URL and admin URL), in the foreground as this
+/// test's child; its frontend URL.
+fn balancer(replicas: &[&Gateway]) -> (Proc, String) {
+    let port = free_port();
+    let servers: String = replicas
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            format!(
+                "  server r{i} 127.0.0.1:{} check port {}\n",
+                port_of(&g.url),
+                port_of(g.admin.as_ref().unwrap())
+            )
+        })
+        .collect();
+    let cfg = format!(
+        "global
+  maxconn 512
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend mcp
+  bind 127.0.0.1:{port}
+  default_backend replicas
+backend replicas
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 100ms fall 1 rise 1
+{servers}"
+    );
+    let file = tmp_file("haproxy.cfg", &cfg);
+    let child = Command::new(haproxy())
+        .arg("-db")
+        .arg("-f")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc = Proc {
+        child,
+        output: Default::default(),
+    };
+    wait_port(port, Duration::from_secs(10));
+    (proc, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// One stateless (2026-07-28) `tools/call` of `slow`; `Err` says how it failed.
+async fn slow_call(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "up__slow", "arguments": {"ms": 20},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let r = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "up__slow")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = r.status();
+    let text = r.text().await.map_err(|e| format!("body: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| format!("{status}: {text}"))?;
+    if v["result"]["content"][0]["text"] == "slept 20 ms" {
+        Ok(())
+    } else {
+        Err(format!("{status}: {text}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stopped_with_sigterm_under_load_loses_no_call() {
+    let bin = workspace_bin("bench-upstream");
+    let yaml = format!(
+        "http: {{shutdown_delay: 1500ms}}\nadmin: {{listen: \"127.0.0.1:0\"}}\ncache: {{enabled: false}}\nservers:\n{}",
+        stdio_entry("up", &bin, &[std::path::Path::new("--concurrent")])
+    );
+    let mut replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
+    let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
+    // Every replica up in HAProxy's eyes before the load starts.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let client = reqwest::Client::new();
+    slow_call(&client, &url).await.unwrap();
+
+    // Bounded load: 4 workers, until 4 s have passed or 4,000 calls are done.
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url, done) = (client.clone(), url.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                while Instant::now() < deadline && done.load(Ordering::Relaxed) < 4000 {
+                    if let Err(e) = slow_call(&client, &url).await {
+                        failures.push(e);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                failures
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = done.load(Ordering::Relaxed);
+    let mut leaving = replicas.remove(1);
+    let admin = leaving.admin.clone().unwrap();
+    let pid = leaving.proc.pid();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    // Not ready at once, while it still serves.
+    let ready = reqwest::get(format!("{admin}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let status = tokio::task::spawn_blocking(move || {
+        // Waits without signalling again (a second signal would cut the delay short).
+        let until = Instant::now() + Duration::from_secs(20);
+        let mut s = None;
+        while s.is_none() && Instant::now() < until {
+            s = leaving.proc.child.try_wait().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (s, leaving)
+    });
+    let mut failures = Vec::new();
+    for w in workers {
+        failures.extend(w.await.unwrap());
+    }
+    let total = done.load(Ordering::Relaxed);
+    let (status, leaving) = status.await.unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        leaving.logs()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {total} calls failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        leaving.logs().contains("still serving until the balancer"),
+        "{}",
+        leaving.logs()
+    );
+    assert!(
+        before > 20 && total > before + 20,
+        "too little load to say anything: {before} before the stop, {total} in all"
+    );
+    // The two left carry on.
+    slow_call(&client, &url).await.unwrap();
+}
