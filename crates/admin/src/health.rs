@@ -142,6 +142,20 @@ pub async fn readiness(view: &AdminView) -> Health {
             });
         }
     }
+    // The cluster store is reported, not required: without it sessions stay on the replica
+    // that has them, which beats every replica leaving the balancer at once.
+    if let Some(ping) = view.ping_cluster(STORE_TIMEOUT).await {
+        let mut c = match ping {
+            Ok(()) => Check::new("store:cluster", true, "redis answers"),
+            Err(e) => Check::new(
+                "store:cluster",
+                false,
+                format!("redis: {e}; sessions are not shared until it answers"),
+            ),
+        };
+        c.required = false;
+        checks.push(c);
+    }
     checks.push(memory_check(r.max_memory.as_deref()));
     let dir = match &config.audit {
         Some(a) if !a.path.is_empty() => Path::new(&a.path)

@@ -71,6 +71,10 @@ pub struct Config {
     /// (`crates/routes`). Listed under their own names.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub routes: IndexMap<String, crate::RouteConfig>,
+    /// Replicas behind one load balancer sharing sessions and signing keys through a store
+    /// (absent: one replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::ClusterConfig>,
     /// The `search_tools` / `call_tool` meta-tools for large catalogues (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_search: Option<crate::ToolSearchConfig>,

@@ -26,6 +26,7 @@ pub struct AdminView {
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) listeners: Arc<Listeners>,
     pub(crate) breakers: Arc<Breakers>,
+    pub(crate) cluster: Option<switchboard_cluster::Cluster>,
     pub(crate) policies: Arc<Current>,
     pub(crate) shutting_down: CancellationToken,
     pub(crate) draining: CancellationToken,
@@ -80,6 +81,14 @@ impl AdminView {
     /// Whether the circuit breaker of `candidate` in route `route` refuses calls now.
     pub fn breaker_open(&self, route: &str, candidate: &str) -> bool {
         self.breakers.is_open(route, candidate)
+    }
+
+    /// `PING` the cluster store (`None` without `cluster:`).
+    pub async fn ping_cluster(&self, within: std::time::Duration) -> Option<Result<(), String>> {
+        match &self.cluster {
+            Some(c) => Some(c.ping(within).await),
+            None => None,
+        }
     }
 
     /// Open client sessions.

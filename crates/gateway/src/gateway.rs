@@ -32,6 +32,8 @@ pub struct Gateway {
     pub subscriptions: Subscriptions,
     /// Open `subscriptions/listen` streams of stateless clients.
     pub listeners: Arc<crate::listeners::Listeners>,
+    /// The store replicas share sessions and keys through (`cluster:`).
+    pub cluster: Option<switchboard_cluster::Cluster>,
     /// Route candidates' open circuit breakers, for `/readyz`.
     pub breakers: Arc<crate::breakers::Breakers>,
     /// Signs and verifies the `requestState` of `input_required` results.
@@ -92,6 +94,7 @@ impl Gateway {
             sessions: self.sessions.clone(),
             listeners: self.listeners.clone(),
             breakers: self.breakers.clone(),
+            cluster: self.cluster.clone(),
             policies: self.policies.clone(),
             shutting_down: self.shutting_down.clone(),
             draining: self.draining.clone(),
@@ -218,6 +221,10 @@ impl Gateway {
             }
             None => switchboard_audit::Audit::off(),
         };
+        let cluster = match &config.cluster {
+            Some(c) => Some(switchboard_cluster::Cluster::connect(c).await?),
+            None => None,
+        };
         let durable = match &config.tasks {
             Some(t) => Some(Arc::new(
                 // Its errors name the key (`tasks.url`, `tasks.path`) and the store.
@@ -254,7 +261,20 @@ impl Gateway {
             catalog = catalog.with_task_modes(modes);
         }
         let catalog = Arc::new(catalog);
-        let mrtr = switchboard_policy::request_state::StateKeys::from_config(&config.mrtr);
+        let mrtr = match &cluster {
+            // Replicas sign and verify `requestState` with one key, made by the first.
+            Some(c) if config.mrtr.keys.is_empty() => {
+                let key = c
+                    .shared_secret("mrtr")
+                    .await
+                    .map_err(|e| format!("cluster: the shared requestState key: {e}"))?;
+                switchboard_policy::request_state::StateKeys::new(
+                    vec![key],
+                    config.mrtr.state_ttl.0,
+                )
+            }
+            _ => switchboard_policy::request_state::StateKeys::from_config(&config.mrtr),
+        };
         let gw = Arc::new(Gateway {
             policies: Arc::new(crate::policies::Current::new(policies)),
             config,
@@ -265,6 +285,7 @@ impl Gateway {
             subscriptions: Subscriptions::default(),
             listeners: Default::default(),
             breakers: Default::default(),
+            cluster,
             mrtr,
             parked: Default::default(),
             durable,

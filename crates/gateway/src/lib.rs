@@ -33,6 +33,7 @@ pub mod relay;
 pub mod reload;
 pub mod request;
 pub mod session;
+mod shared_sessions;
 pub mod stdio;
 pub mod subscriptions;
 mod task_bridge;

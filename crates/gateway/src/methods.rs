@@ -278,6 +278,8 @@ impl Gateway {
         })?;
         if let Some(s) = &ctx.session {
             s.set_log_level(idx);
+            // Other replicas serving this session filter by the same level.
+            self.share_session_later(s);
         }
         // Upstreams send what the most verbose client wants; each session filters for itself.
         let min = self

@@ -48,6 +48,8 @@ pub struct Session {
     pub subscriptions: Mutex<HashMap<String, crate::catalog::Route>>,
     started: Instant,
     last_seen_ms: AtomicU64,
+    /// When the session's shared record (`cluster:`) was last written or renewed.
+    shared_ms: AtomicU64,
     pub closed: CancellationToken,
     /// What the transport keeps per session (the HTTP edge: its resumable answer streams);
     /// typed by the transport, opaque here (see [`Session::transport_state`]).
@@ -72,6 +74,7 @@ impl Session {
             subscriptions: Mutex::new(HashMap::new()),
             started: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
+            shared_ms: AtomicU64::new(0),
             closed: CancellationToken::new(),
             transport_state: std::sync::OnceLock::new(),
         })
@@ -85,6 +88,23 @@ impl Session {
             .clone()
             .downcast::<T>()
             .ok()
+    }
+
+    /// The subject that opened the session.
+    pub fn owner(&self) -> Option<Arc<str>> {
+        self.owner.read().clone()
+    }
+
+    /// The shared record was written or renewed now.
+    pub fn mark_shared(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.shared_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long since the shared record was written or renewed.
+    pub fn shared_for(&self) -> Duration {
+        let last = Duration::from_millis(self.shared_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
     }
 
     /// Bind the session to the identity that opened it.
@@ -227,6 +247,11 @@ impl Sessions {
 
     pub fn insert(&self, s: Arc<Session>) {
         self.map.write().insert(s.id.clone(), s);
+    }
+
+    /// Insert `s` unless a session with its id is there; the one kept.
+    pub fn insert_if_absent(&self, s: Arc<Session>) -> Arc<Session> {
+        self.map.write().entry(s.id.clone()).or_insert(s).clone()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {

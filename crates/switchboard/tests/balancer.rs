@@ -1,8 +1,11 @@
 //! Replicas behind a real load balancer: HAProxy (Debian's package, started by the test),
-//! round-robin, no stickiness, health-checking each replica's `/readyz`. A replica stopped with
-//! SIGTERM under load leaves the balancer without a call lost: with `http.shutdown_delay` it
-//! answers 503 on `/readyz` at once, keeps serving with `Connection: close` on every answer
-//! while HAProxy takes it out, then drains and exits 0.
+//! round-robin, no stickiness, health-checking each replica's `/readyz`.
+//!
+//! - A replica stopped with SIGTERM under load leaves the balancer without a call lost: with
+//!   `http.shutdown_delay` it answers 503 on `/readyz` at once, keeps serving with
+//!   `Connection: close` on every answer while HAProxy takes it out, then drains and exits 0.
+//! - With `cluster:` (Redis), a session-era client's one session is served by every replica
+//!   in turn, and goes on under the same id when a replica is killed (SIGKILL).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -60,6 +63,8 @@ frontend mcp
   default_backend replicas
 backend replicas
   balance roundrobin
+  retries 3
+  option redispatch
   option httpchk GET /readyz
   http-check expect status 200
   default-server inter 100ms fall 1 rise 1
@@ -191,4 +196,129 @@ async fn a_replica_stopped_with_sigterm_under_load_loses_no_call() {
     );
     // The two left carry on.
     slow_call(&client, &url).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let bin = workspace_bin("bench-upstream");
+    let prefix = format!(
+        "sbtest:{}:",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let yaml = format!(
+        "cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\nadmin: {{listen: \"127.0.0.1:0\"}}\ncache: {{enabled: false}}\nservers:\n{}",
+        stdio_entry("up", &bin, &[])
+    );
+    let mut replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
+    let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // The official Python SDK, session era: one session, 6 calls of `pid` (each replica has
+    // its own upstream process, so the pids say which replica answered).
+    let mut client = Command::new(python())
+        .arg(harness().join("clients/py_session_hop.py"))
+        .args([url.as_str(), "up__pid", "6"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    let paused = tokio::task::spawn_blocking(move || {
+        out.read_line(&mut line).unwrap();
+        (line, out)
+    });
+    let (line, mut out) = tokio::time::timeout(Duration::from_secs(60), paused)
+        .await
+        .expect("the client paused within 60 s")
+        .unwrap();
+    assert_eq!(line.trim(), "PAUSE", "{line}");
+
+    // Kill one replica outright; HAProxy's checks take it out.
+    let killed = replicas.remove(0);
+    let _ = Command::new("kill")
+        .args(["-KILL", &killed.proc.pid().to_string()])
+        .status();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let report = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        let status = client.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(client.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (rest, status, err)
+    });
+    let (rest, status, err) = tokio::time::timeout(Duration::from_secs(60), report)
+        .await
+        .expect("the client finished within 60 s")
+        .unwrap();
+    assert!(status.success(), "{rest}\n{err}");
+    let v: Value = serde_json::from_str(rest.trim()).unwrap_or_else(|_| panic!("{rest}\n{err}"));
+    assert_eq!(v["protocol_version"], "2025-11-25", "{v}");
+    let pids = |calls: &Value| -> Vec<String> {
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert!(c["error"].is_null() && c["isError"] == false, "{v}");
+                c["text"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let before = pids(&v["before"]);
+    let after = pids(&v["after"]);
+    let distinct = |p: &[String]| {
+        let mut d = p.to_vec();
+        d.sort();
+        d.dedup();
+        d.len()
+    };
+    // Round-robin, no affinity: the one session was served by several replicas, before the
+    // kill and after it (by the two left).
+    assert!(distinct(&before) >= 2, "{before:?}");
+    assert_eq!(distinct(&after), 2, "{after:?}");
+    // The replicas that had not opened the session continued it from its record, under the
+    // one id the client had.
+    let continued: Vec<String> = replicas
+        .iter()
+        .flat_map(|g| {
+            g.logs()
+                .lines()
+                .filter(|l| l.contains("session continued on this replica"))
+                .filter_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix("session="))
+                        .map(str::to_owned)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!continued.is_empty(), "{}", replicas[0].logs());
+    // /readyz reports the shared store.
+    let ready: Value = reqwest::get(format!("{}/readyz", replicas[0].admin.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let store = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "store:cluster")
+        .unwrap_or_else(|| panic!("{ready}"));
+    assert_eq!(store["healthy"], true, "{ready}");
+    assert_eq!(store["required"], false, "{ready}");
+    assert!(
+        continued.iter().all(|s| *s == continued[0]),
+        "{continued:?}"
+    );
 }

@@ -246,3 +246,24 @@ fn views_need_a_path_of_their_own_and_tools() {
     has(&p, "views.c.tools: holds an empty pattern");
     has(&p, "views.d.path: `/v` is also c");
 }
+
+#[test]
+fn cluster_needs_a_redis_url_and_names_unknown_keys() {
+    let c =
+        parse("cluster: {url: \"redis://127.0.0.1:6379\", replica_id: a}\nservers: {}\n").unwrap();
+    let cluster = c.cluster.unwrap();
+    assert_eq!(cluster.replica_id.as_deref(), Some("a"));
+    assert_eq!(cluster.key_prefix, "switchboard:cluster:");
+    has(
+        &problems("cluster: {url: \"http://127.0.0.1:6379\"}\nservers: {}\n"),
+        "cluster.url: `http://127.0.0.1:6379` is not a redis:// URL",
+    );
+    has(
+        &problems("cluster: {url: \"redis://x\", sticky: true}\nservers: {}\n"),
+        "sticky",
+    );
+    has(
+        &problems("cluster: {store: etcd, url: \"redis://x\"}\nservers: {}\n"),
+        "etcd",
+    );
+}

@@ -35,6 +35,9 @@ impl Config {
         p.extend(check_telemetry(&self.telemetry));
         p.extend(check_cache(&self.cache));
         p.extend(check_request_state(&self.mrtr));
+        if let Some(c) = &self.cluster {
+            p.extend(check_cluster(c));
+        }
         if let Some(t) = &self.tasks {
             let durable_workflows = self.workflows.values().any(|w| w.task);
             p.extend(check_tasks(t, durable_workflows));
@@ -223,6 +226,19 @@ fn check_request_state(mrtr: &MrtrConfig) -> Vec<Problem> {
 }
 
 /// `tasks`: a store it can reach, workers and times above zero, a retry that can end.
+/// `cluster`: a Redis URL.
+fn check_cluster(c: &crate::ClusterConfig) -> Vec<Problem> {
+    let u = c.url.trim();
+    if u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis+unix://") {
+        Vec::new()
+    } else {
+        vec![
+            Problem::new("cluster.url", format!("`{u}` is not a redis:// URL"))
+                .fix("e.g. `redis://127.0.0.1:6379`; every replica names the same Redis"),
+        ]
+    }
+}
+
 fn check_tasks(t: &crate::TasksConfig, durable_workflows: bool) -> Vec<Problem> {
     use crate::TaskStoreKind;
     let mut p = Vec::new();

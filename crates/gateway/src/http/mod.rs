@@ -288,9 +288,9 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
         Method::GET => get(app, headers, &identity)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Method::DELETE => {
-            delete(app, headers, &identity).unwrap_or_else(IntoResponse::into_response)
-        }
+        Method::DELETE => delete(app, headers, &identity)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
         _ => {
             let mut r = Reject::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -332,8 +332,12 @@ async fn resource_metadata(State(app): State<App>) -> Response {
 }
 
 /// A session, only for the identity that opened it: to anyone else it does not exist.
-fn session_of(app: &App, headers: &HeaderMap, identity: &Identity) -> Result<Arc<Session>, Reject> {
-    let session = session_by_id(app, headers)?;
+async fn session_of(
+    app: &App,
+    headers: &HeaderMap,
+    identity: &Identity,
+) -> Result<Arc<Session>, Reject> {
+    let session = session_by_id(app, headers).await?;
     if !session.owned_by(&identity.subject) {
         tracing::info!(session = %session.id, subject = %identity.subject, "session used by another identity; refused");
         return Err(Reject::new(
@@ -341,10 +345,13 @@ fn session_of(app: &App, headers: &HeaderMap, identity: &Identity) -> Result<Arc
             "Session not found: it ended or never existed; initialize a new one",
         ));
     }
+    app.gw.keep_session_shared(&session);
     Ok(session)
 }
 
-fn session_by_id(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject> {
+/// The session the request names: one of this replica's, or (`cluster:`) one another
+/// replica opened, continued here.
+async fn session_by_id(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject> {
     let id = headers
         .get(HEADER_SESSION_ID)
         .and_then(|v| v.to_str().ok())
@@ -354,7 +361,10 @@ fn session_by_id(app: &App, headers: &HeaderMap) -> Result<Arc<Session>, Reject>
                 "Mcp-Session-Id header is required; send initialize first to get one",
             )
         })?;
-    app.gw.sessions.get(id).ok_or_else(|| {
+    if let Some(s) = app.gw.sessions.get(id) {
+        return Ok(s);
+    }
+    app.gw.adopt_session(id).await.ok_or_else(|| {
         Reject::new(
             StatusCode::NOT_FOUND,
             "Session not found: it ended or never existed; initialize a new one",
@@ -418,9 +428,10 @@ async fn post(
             req.id.clone(),
             req.params.as_deref(),
             &caller.identity,
-        ));
+        )
+        .await);
     }
-    let session = session_of(&app, &headers, &caller.identity)?;
+    let session = session_of(&app, &headers, &caller.identity).await?;
     if let Some(v) = header_version {
         let negotiated = session.protocol_version.read();
         if !negotiated.is_empty() && v != *negotiated {
@@ -450,7 +461,7 @@ async fn post(
     }
 }
 
-fn initialize(
+async fn initialize(
     app: &App,
     id: Id,
     params: Option<&serde_json::value::RawValue>,
@@ -474,6 +485,9 @@ fn initialize(
     session.set_owner(&identity.subject);
     match app.gw.initialize(&session, params) {
         Ok(result) => {
+            // Shared before the answer leaves: the client's next request may land on another
+            // replica.
+            app.gw.share_session(&session).await;
             let body = Message::response(id, Ok(result)).to_vec();
             let mut resp = json_response(body);
             if let Ok(v) = HeaderValue::from_str(&session.id) {
@@ -615,7 +629,7 @@ async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Respon
         ));
     }
     guard::protocol_version(&headers)?;
-    let session = session_of(&app, &headers, identity)?;
+    let session = session_of(&app, &headers, identity).await?;
     // Resuming a response stream the client lost.
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok())
         && let Some((log, from)) = streams_of(&session).resume(last)
@@ -648,9 +662,10 @@ async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Respon
     Ok(sse_headers(Body::from_stream(stream)))
 }
 
-fn delete(app: App, headers: HeaderMap, identity: &Identity) -> Result<Response, Reject> {
-    let session = session_of(&app, &headers, identity)?;
+async fn delete(app: App, headers: HeaderMap, identity: &Identity) -> Result<Response, Reject> {
+    let session = session_of(&app, &headers, identity).await?;
     app.gw.close_session(&session.id);
+    app.gw.unshare_session(&session.id).await;
     tracing::debug!(session = %session.id, "session ended by the client");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

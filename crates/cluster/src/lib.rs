@@ -1,0 +1,125 @@
+//! Replicas sharing state through Redis (`cluster:`), so a load balancer may send any request
+//! to any replica, with no affinity:
+//!
+//! - **session records** (`sessions.rs`): what a session-era (2025-11-25 and earlier) session
+//!   is — who opened it, the negotiated version, the client's capabilities and info, its log
+//!   level — written when it opens or changes, read by a replica that gets a request for a
+//!   session it has not seen (another replica opened it, or died), which then serves it under
+//!   the same id;
+//! - **the `requestState` signing key**: made once by the first replica and read by the
+//!   others, so an `input_required` round started on one replica verifies on another (when
+//!   `mrtr.keys` is not configured).
+//!
+//! What stays per replica, and why, is in docs/deploy.md.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod sessions;
+
+use std::time::Duration;
+
+use switchboard_config::ClusterConfig;
+use switchboard_store::RedisConn;
+use switchboard_store::redis::AsyncCommands;
+
+pub use sessions::SessionRecord;
+
+/// How long a store operation may take before it counts as failed (a slow Redis must not hold
+/// a request for long).
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster store: {0}")]
+    Store(String),
+    #[error("cluster store: no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cluster store: a session record that is not valid JSON: {0}")]
+    Corrupt(String),
+}
+
+/// This replica's handle on the shared store.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    conn: RedisConn,
+    prefix: String,
+    replica: String,
+}
+
+impl Cluster {
+    /// Connect to the configured store (errors name `cluster.url`).
+    pub async fn connect(cfg: &ClusterConfig) -> Result<Cluster, String> {
+        let conn = RedisConn::connect(&cfg.url, "cluster")
+            .await
+            .map_err(|e| e.to_string().replace("cluster.redis_url", "cluster.url"))?;
+        let replica = cfg.replica_id.clone().unwrap_or_else(default_replica_id);
+        tracing::info!(replica = %replica, store = %conn.url(), "cluster: sharing sessions and keys with other replicas");
+        Ok(Cluster {
+            conn,
+            prefix: cfg.key_prefix.clone(),
+            replica,
+        })
+    }
+
+    /// This replica's name.
+    pub fn replica_id(&self) -> &str {
+        &self.replica
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// A secret shared by every replica under `name`: made (32 random bytes) by the first
+    /// replica that asks, read by the others. Kept without expiry.
+    pub async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, ClusterError> {
+        let key = self.key("secret", name);
+        let mut conn = self.conn.manager();
+        let fresh: [u8; 32] = rand::random();
+        let made: bool = bounded(
+            switchboard_store::redis::cmd("SET")
+                .arg(&key)
+                .arg(&fresh[..])
+                .arg("NX")
+                .query_async::<Option<String>>(&mut conn),
+        )
+        .await?
+        .is_some();
+        if made {
+            return Ok(fresh.to_vec());
+        }
+        let kept: Option<Vec<u8>> = bounded(conn.get(&key)).await?;
+        kept.filter(|k| k.len() >= 32)
+            .ok_or_else(|| ClusterError::Store(format!("{key} holds no usable secret")))
+    }
+
+    /// `PING` (readiness).
+    pub async fn ping(&self, within: Duration) -> Result<(), String> {
+        self.conn.ping(within).await
+    }
+}
+
+/// Run a store command within [`STORE_TIMEOUT`].
+async fn bounded<T>(
+    f: impl std::future::Future<Output = Result<T, switchboard_store::redis::RedisError>>,
+) -> Result<T, ClusterError> {
+    match tokio::time::timeout(STORE_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ClusterError::Store(e.to_string())),
+        Err(_) => Err(ClusterError::Timeout(STORE_TIMEOUT)),
+    }
+}
+
+/// The host name (`HOSTNAME`, else the kernel's) and this process's id.
+fn default_replica_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "replica".into());
+    format!("{host}-{}", std::process::id())
+}
