@@ -6,6 +6,10 @@
 //!   level — written when it opens or changes, read by a replica that gets a request for a
 //!   session it has not seen (another replica opened it, or died), which then serves it under
 //!   the same id;
+//! - **answers to server→client requests** (`answers.rs`): a session-era client answers the
+//!   gateway's request (elicitation, sampling, roots) with a new POST, which the balancer may
+//!   send to any replica; the replica that sent the request is recorded with it, and another
+//!   replica receiving the answer passes it on over the store's pub/sub;
 //! - **the `requestState` signing key**: made once by the first replica and read by the
 //!   others, so an `input_required` round started on one replica verifies on another (when
 //!   `mrtr.keys` is not configured).
@@ -14,14 +18,17 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod answers;
 mod sessions;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_config::ClusterConfig;
-use switchboard_store::RedisConn;
 use switchboard_store::redis::AsyncCommands;
+use switchboard_store::{RedisConn, RedisStore};
 
+pub use answers::ForwardedAnswer;
 pub use sessions::SessionRecord;
 
 /// How long a store operation may take before it counts as failed (a slow Redis must not hold
@@ -39,11 +46,22 @@ pub enum ClusterError {
 }
 
 /// This replica's handle on the shared store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Cluster {
     conn: RedisConn,
+    /// Pub/sub between replicas (its own subscriber connection, made on first use).
+    store: Arc<RedisStore>,
     prefix: String,
     replica: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("replica", &self.replica)
+            .field("store", &self.conn.url())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Cluster {
@@ -55,6 +73,7 @@ impl Cluster {
         let replica = cfg.replica_id.clone().unwrap_or_else(default_replica_id);
         tracing::info!(replica = %replica, store = %conn.url(), "cluster: sharing sessions and keys with other replicas");
         Ok(Cluster {
+            store: Arc::new(RedisStore::new(conn.clone(), &cfg.key_prefix)),
             conn,
             prefix: cfg.key_prefix.clone(),
             replica,

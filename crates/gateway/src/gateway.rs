@@ -351,6 +351,7 @@ impl Gateway {
         }
         let streams = receivers.into_iter().enumerate().collect();
         tokio::spawn(gw.clone().event_loop(early, streams, new_streams));
+        gw.follow_answers();
         if let Some(d) = &gw.durable {
             let t = &d.config;
             let runner = switchboard_tasks::Runner::new(

@@ -345,6 +345,10 @@ impl Gateway {
 
     /// A response from the client to one of our server→client requests.
     pub fn handle_response(&self, session: &Session, r: Response) {
+        // With `cluster:`, an answer to another replica's request goes to that replica.
+        if !session.is_waiting(&r.id) && self.forward_answer(session, r.clone()) {
+            return;
+        }
         if !session.resolve(&r.id, r.result) {
             tracing::debug!(id = %r.id, "client answered a request nobody waits for");
         }

@@ -64,6 +64,14 @@ impl Relay for CallRelay {
                 ));
             };
             let (id, rx): (Id, oneshot::Receiver<_>) = session.expect_response();
+            // With `cluster:`, the answer may reach another replica: it must know who waits.
+            if let Some(c) = session.cluster()
+                && let Err(e) = c
+                    .expect_answer(&session.id, &id.to_string(), CLIENT_REQUEST_TIMEOUT)
+                    .await
+            {
+                tracing::warn!(session = %session.id, error = %e, "the cluster was not told this replica waits for the client's answer; it must come here");
+            }
             let msg = Message::request(id.clone(), method, params);
             if !out.send(&msg).await {
                 session.forget_response(&id);

@@ -50,6 +50,8 @@ pub struct Session {
     last_seen_ms: AtomicU64,
     /// When the session's shared record (`cluster:`) was last written or renewed.
     shared_ms: AtomicU64,
+    /// The cluster this session is shared through (`cluster:`), once it is.
+    cluster: std::sync::OnceLock<switchboard_cluster::Cluster>,
     pub closed: CancellationToken,
     /// What the transport keeps per session (the HTTP edge: its resumable answer streams);
     /// typed by the transport, opaque here (see [`Session::transport_state`]).
@@ -75,6 +77,7 @@ impl Session {
             started: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
             shared_ms: AtomicU64::new(0),
+            cluster: std::sync::OnceLock::new(),
             closed: CancellationToken::new(),
             transport_state: std::sync::OnceLock::new(),
         })
@@ -93,6 +96,31 @@ impl Session {
     /// The subject that opened the session.
     pub fn owner(&self) -> Option<Arc<str>> {
         self.owner.read().clone()
+    }
+
+    /// Share this session through `cluster`: its requests to the client are numbered from a
+    /// random base (below 2^52, so JavaScript clients keep them exact), so the copies of one
+    /// session on several replicas never send two requests with one id.
+    pub fn join_cluster(&self, cluster: &switchboard_cluster::Cluster) {
+        if self.cluster.set(cluster.clone()).is_ok() {
+            let base = u64::from(u32::from_le_bytes(
+                uuid::Uuid::new_v4().as_bytes()[..4]
+                    .try_into()
+                    .unwrap_or([0; 4]),
+            ));
+            let base = i64::try_from(base << 20).unwrap_or(0);
+            self.next_request_id.store(base.max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// The cluster this session is shared through.
+    pub fn cluster(&self) -> Option<&switchboard_cluster::Cluster> {
+        self.cluster.get()
+    }
+
+    /// Whether a request of ours with `id` waits for the client's answer here.
+    pub fn is_waiting(&self, id: &Id) -> bool {
+        self.waiting.lock().contains_key(id)
     }
 
     /// The shared record was written or renewed now.

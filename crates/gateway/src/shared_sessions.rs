@@ -3,13 +3,15 @@
 //! from its record, under the same id, when the client's request lands here
 //! (`switchboard-cluster` keeps the records). What a record does not carry stays with the
 //! replica that had it: streams, calls in flight, server→client requests waiting for an
-//! answer, resource subscriptions (docs/deploy.md).
+//! answer — though their answers reach them, forwarded by the replica that received them
+//! (`forward_answer`, `follow_answers`) —, resource subscriptions (docs/deploy.md).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use switchboard_cluster::SessionRecord;
+use switchboard_protocol::{Message, Response};
 
 use crate::gateway::Gateway;
 use crate::session::Session;
@@ -38,6 +40,7 @@ impl Gateway {
         let Some(c) = &self.cluster else {
             return;
         };
+        session.join_cluster(c);
         session.mark_shared();
         if let Err(e) = c
             .save_session(Self::session_record(session), self.session_ttl())
@@ -105,6 +108,7 @@ impl Gateway {
             record.client_info,
         );
         session.set_log_level(record.log_level);
+        session.join_cluster(c);
         session.initialized.store(true, Ordering::Relaxed);
         session.touch();
         session.mark_shared();
@@ -121,5 +125,69 @@ impl Gateway {
         {
             tracing::warn!(session = %id, error = %e, "session record not removed (it expires)");
         }
+    }
+}
+
+impl Gateway {
+    /// A client's answer to a request of ours nobody here waits for: passed to the replica
+    /// that waits for it (with `cluster:`), in the background. `false` when there is no
+    /// cluster to ask.
+    pub(crate) fn forward_answer(&self, session: &Session, r: Response) -> bool {
+        let Some(c) = session.cluster().cloned() else {
+            return false;
+        };
+        let id = r.id.to_string();
+        let message = String::from_utf8_lossy(&Message::Response(r).to_vec()).into_owned();
+        let session_id = session.id.clone();
+        tokio::spawn(async move {
+            match c.forward_answer(&session_id, &id, message).await {
+                Ok(true) => {
+                    tracing::info!(session = %session_id, id = %id, "answer passed to the replica waiting for it")
+                }
+                Ok(false) => {
+                    tracing::debug!(session = %session_id, id = %id, "client answered a request nobody waits for")
+                }
+                Err(e) => {
+                    tracing::warn!(session = %session_id, id = %id, error = %e, "answer not passed on")
+                }
+            }
+        });
+        true
+    }
+
+    /// Deliver the answers other replicas pass to this one to the calls waiting here, for as
+    /// long as the gateway runs (re-subscribing after the store comes back).
+    pub(crate) fn follow_answers(self: &Arc<Self>) {
+        let Some(c) = self.cluster.clone() else {
+            return;
+        };
+        let gw = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                match c.answers().await {
+                    Ok(mut inbox) => {
+                        while let Some(a) = inbox.next().await {
+                            let Some(gw) = gw.upgrade() else { return };
+                            let Some(session) = gw.sessions.get(&a.session) else {
+                                continue;
+                            };
+                            match switchboard_protocol::parse_message(a.message.as_bytes()) {
+                                Ok(Message::Response(r)) => gw.handle_response(&session, r),
+                                _ => {
+                                    tracing::warn!(session = %a.session, "a forwarded answer that is not a response; dropped")
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cluster: not receiving answers from other replicas; retrying")
+                    }
+                }
+                if gw.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 }

@@ -88,6 +88,26 @@ backend replicas
     (proc, format!("http://127.0.0.1:{port}/mcp"))
 }
 
+/// Until every replica's `/readyz` answers 200 (its upstream is up), then long enough for
+/// HAProxy's checks (every 100 ms) to see it.
+async fn wait_ready(replicas: &[Gateway]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for g in replicas {
+        let ready = format!("{}/readyz", g.admin.as_ref().unwrap());
+        loop {
+            let ok = reqwest::get(&ready)
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not ready:\n{}", g.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
 /// One stateless (2026-07-28) `tools/call` of `slow`; `Err` says how it failed.
 async fn slow_call(client: &reqwest::Client, url: &str) -> Result<(), String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
@@ -125,7 +145,7 @@ async fn a_replica_stopped_with_sigterm_under_load_loses_no_call() {
     let mut replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
     let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
     // Every replica up in HAProxy's eyes before the load starts.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_ready(&replicas).await;
     let client = reqwest::Client::new();
     slow_call(&client, &url).await.unwrap();
 
@@ -198,34 +218,24 @@ async fn a_replica_stopped_with_sigterm_under_load_loses_no_call() {
     slow_call(&client, &url).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one() {
+/// `py_session_hop.py URL TOOL N` through the balancer: N calls, `between()`, N more; the
+/// client's JSON report.
+async fn session_hop(
+    url: &str,
+    tool: &str,
+    n: usize,
+    between: impl FnOnce(),
+    logs: &dyn Fn() -> String,
+) -> Value {
     use std::io::{BufRead, BufReader, Write};
-
-    let bin = workspace_bin("bench-upstream");
-    let prefix = format!(
-        "sbtest:{}:",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let yaml = format!(
-        "cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\nadmin: {{listen: \"127.0.0.1:0\"}}\ncache: {{enabled: false}}\nservers:\n{}",
-        stdio_entry("up", &bin, &[])
-    );
-    let mut replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
-    let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
-    tokio::time::sleep(Duration::from_millis(600)).await;
-
-    // The official Python SDK, session era: one session, 6 calls of `pid` (each replica has
-    // its own upstream process, so the pids say which replica answered).
+    // Its stderr goes to a file: a pipe nobody reads until the end could fill and stall it.
+    let err_file = tmp_file("py_session_hop.err", "");
     let mut client = Command::new(python())
         .arg(harness().join("clients/py_session_hop.py"))
-        .args([url.as_str(), "up__pid", "6"])
+        .args([url, tool, &n.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&err_file).unwrap())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(client.stdout.take().unwrap());
@@ -234,33 +244,78 @@ async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one()
         out.read_line(&mut line).unwrap();
         (line, out)
     });
-    let (line, mut out) = tokio::time::timeout(Duration::from_secs(60), paused)
-        .await
-        .expect("the client paused within 60 s")
-        .unwrap();
+    let Ok(paused) = tokio::time::timeout(Duration::from_secs(60), paused).await else {
+        panic!(
+            "the client did not pause within 60 s:\n{}\n{}",
+            std::fs::read_to_string(&err_file).unwrap_or_default(),
+            logs()
+        );
+    };
+    let (line, mut out) = paused.unwrap();
     assert_eq!(line.trim(), "PAUSE", "{line}");
-
-    // Kill one replica outright; HAProxy's checks take it out.
-    let killed = replicas.remove(0);
-    let _ = Command::new("kill")
-        .args(["-KILL", &killed.proc.pid().to_string()])
-        .status();
+    between();
     tokio::time::sleep(Duration::from_millis(500)).await;
     client.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let report = tokio::task::spawn_blocking(move || {
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
         let status = client.wait().unwrap();
-        let mut err = String::new();
-        std::io::Read::read_to_string(client.stderr.as_mut().unwrap(), &mut err).unwrap();
-        (rest, status, err)
+        (
+            rest,
+            status,
+            std::fs::read_to_string(&err_file).unwrap_or_default(),
+        )
     });
     let (rest, status, err) = tokio::time::timeout(Duration::from_secs(60), report)
         .await
         .expect("the client finished within 60 s")
         .unwrap();
     assert!(status.success(), "{rest}\n{err}");
-    let v: Value = serde_json::from_str(rest.trim()).unwrap_or_else(|_| panic!("{rest}\n{err}"));
+    serde_json::from_str(rest.trim()).unwrap_or_else(|_| panic!("{rest}\n{err}"))
+}
+
+fn cluster_yaml(upstream: &str) -> String {
+    let prefix = format!(
+        "sbtest:{}:",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    format!(
+        "cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\nadmin: {{listen: \"127.0.0.1:0\"}}\ncache: {{enabled: false}}\nservers:\n{upstream}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one() {
+    let bin = workspace_bin("bench-upstream");
+    let yaml = cluster_yaml(&stdio_entry("up", &bin, &[]));
+    let mut replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
+    let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
+    wait_ready(&replicas).await;
+
+    // The official Python SDK, session era: one session, 6 calls of `pid` (each replica has
+    // its own upstream process, so the pids say which replica answered); one replica killed
+    // outright between the two halves (HAProxy's checks take it out).
+    let killed = replicas.remove(0);
+    let logs = replicas
+        .iter()
+        .map(|g| g.logs())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let v = session_hop(
+        &url,
+        "up__pid",
+        6,
+        move || {
+            let _ = Command::new("kill")
+                .args(["-KILL", &killed.proc.pid().to_string()])
+                .status();
+        },
+        &move || logs.clone(),
+    )
+    .await;
     assert_eq!(v["protocol_version"], "2025-11-25", "{v}");
     let pids = |calls: &Value| -> Vec<String> {
         calls
@@ -320,5 +375,47 @@ async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one()
     assert!(
         continued.iter().all(|s| *s == continued[0]),
         "{continued:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_elicitation_answered_through_another_replica_reaches_the_waiting_call() {
+    // A Python SDK upstream whose `ask_name` elicits a name during the call. The client's
+    // answer is a new POST, which round-robin sends to another replica than the call's.
+    let server = harness().join("servers/py_server.py");
+    let upstream = stdio_entry("up", &python(), &[server.as_path()]);
+    // One config for the three: the same store and key prefix.
+    let yaml = cluster_yaml(&upstream);
+    let replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
+    let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
+    wait_ready(&replicas).await;
+    let v = session_hop(&url, "up__ask_name", 3, || {}, &|| {
+        replicas
+            .iter()
+            .map(|g| g.logs())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .await;
+    for call in v["before"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["after"].as_array().unwrap())
+    {
+        assert_eq!(call["text"], "hello Ada", "{v}");
+    }
+    let passed: usize = replicas
+        .iter()
+        .map(|g| {
+            g.logs()
+                .matches("answer passed to the replica waiting for it")
+                .count()
+        })
+        .sum();
+    assert!(
+        passed >= 1,
+        "no answer crossed replicas:\n{}",
+        replicas[1].logs()
     );
 }

@@ -2,7 +2,8 @@
 """A session-era (2025-11-25) client through a load balancer: opens one session with the
 official Python SDK, calls TOOL N times, prints "PAUSE" and waits for a line on stdin (the
 test stops a replica meanwhile), calls it N times more on the same session, then prints one
-JSON object: the protocol version, each call's text or error, before and after.
+JSON object: the protocol version, each call's text or error, before and after. Elicitation
+requests are accepted with {"name": "Ada"}.
 
 usage: py_session_hop.py URL TOOL N
 """
@@ -10,7 +11,7 @@ import asyncio
 import json
 import sys
 
-from mcp import Client
+from mcp import Client, types
 
 
 async def calls(c, tool, n):
@@ -28,7 +29,10 @@ async def calls(c, tool, n):
 async def main():
     url, tool, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     out = {}
-    async with Client(url, mode="legacy") as c:
+    async def elicitation(ctx, params):
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async with Client(url, mode="legacy", elicitation_callback=elicitation) as c:
         out["protocol_version"] = c.protocol_version
         out["before"] = await calls(c, tool, n)
         print("PAUSE", flush=True)
