@@ -379,9 +379,10 @@ async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_elicitation_answered_through_another_replica_reaches_the_waiting_call() {
+async fn answers_to_elicitation_and_sampling_reach_the_waiting_call_through_any_replica() {
     // A Python SDK upstream whose `ask_name` elicits a name during the call. The client's
-    // answer is a new POST, which round-robin sends to another replica than the call's.
+    // answer is a new POST, which round-robin sends to another replica than the call's. The
+    // Python and TypeScript SDKs, one after the other.
     let server = harness().join("servers/py_server.py");
     let upstream = stdio_entry("up", &python(), &[server.as_path()]);
     // One config for the three: the same store and key prefix.
@@ -405,6 +406,28 @@ async fn an_elicitation_answered_through_another_replica_reaches_the_waiting_cal
     {
         assert_eq!(call["text"], "hello Ada", "{v}");
     }
+    // The official TypeScript SDK through the same balancer: elicitation, sampling, progress.
+    let url2 = url.clone();
+    let ts = tokio::task::spawn_blocking(move || {
+        ts_client(
+            &["--url", &url2],
+            &[
+                ("up__ask_name", "{}"),
+                ("up__ask_model", r#"{"question":"q"}"#),
+                ("up__count_with_progress", r#"{"steps":3}"#),
+                ("up__ask_name", "{}"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(ts["protocolVersion"], "2025-11-25", "{ts}");
+    let calls = ts["calls"].as_array().unwrap();
+    assert_eq!(calls[0]["text"], "hello Ada", "{ts}");
+    assert_eq!(calls[1]["text"], "model said: 42", "{ts}");
+    assert_eq!(calls[2]["text"], "counted 3", "{ts}");
+    assert_eq!(calls[2]["progress"].as_array().unwrap().len(), 3, "{ts}");
+    assert_eq!(calls[3]["text"], "hello Ada", "{ts}");
     let passed: usize = replicas
         .iter()
         .map(|g| {
