@@ -11,29 +11,14 @@ Everything runs on 127.0.0.1; every run is bounded in calls (and by a 300 s time
 """
 
 import argparse
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, start  # noqa: E402
-
-
-def load(driver, url, c, n):
-    warm = max(50, min(2000, n // 10))
-    out = subprocess.run(
-        [driver, "load", "--url", url, "--protocol", "legacy", "--tool", "up__echo",
-         "--args", '{"text":"hello"}', "--json", "--no-progress",
-         "-c", str(c), "-n", str(n), "--warmup", str(warm)],
-        capture_output=True, text=True, timeout=300, check=True,
-    )
-    r = json.loads(out.stdout)
-    assert r["ok"] == r["requests"], r
-    return r, n + warm
+from benchlib import cpu_seconds, load, start  # noqa: E402
 
 
 def main():

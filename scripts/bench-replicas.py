@@ -13,7 +13,6 @@ is bounded in calls (and by a 300 s timeout).
 """
 
 import argparse
-import json
 import os
 import re
 import socket
@@ -25,7 +24,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, start  # noqa: E402
+from benchlib import cpu_seconds, load, start  # noqa: E402
 
 
 def free_port():
@@ -41,19 +40,6 @@ def redis_commands():
     out = subprocess.run(["redis-cli", "-p", "6379", "INFO", "stats"], capture_output=True,
                          text=True, check=True).stdout
     return int(re.search(r"total_commands_processed:(\d+)", out).group(1))
-
-
-def load(driver, url, protocol, c, n, tool="up__echo"):
-    warm = max(50, min(2000, n // 10))
-    out = subprocess.run(
-        [driver, "load", "--url", url, "--protocol", protocol, "--tool", tool,
-         "--args", '{"text":"hello"}', "--json", "--no-progress",
-         "-c", str(c), "-n", str(n), "--warmup", str(warm)],
-        capture_output=True, text=True, timeout=300, check=True,
-    )
-    r = json.loads(out.stdout)
-    assert r["ok"] == r["requests"], r
-    return r, n + warm
 
 
 def wait_ready(admin):
@@ -81,7 +67,7 @@ def main():
     rows = []
     try:
         # The direct call, same run.
-        r, _ = load(sb, up_url, a.protocol, a.concurrency, a.calls, tool="echo")
+        r, _ = load(sb, up_url, a.concurrency, a.calls, tool="echo", protocol=a.protocol)
         rows.append(("direct to the upstream", r["rps"], r["latency_ms"]["p50"],
                      r["latency_ms"]["p99"], None, None))
         prefix = f"sbbench:{os.getpid()}:"
@@ -117,8 +103,8 @@ def main():
                 time.sleep(1.5)
                 c0 = sum(cpu_seconds(p.pid) for p in gws)
                 k0 = redis_commands()
-                r, total = load(sb, f"http://127.0.0.1:{hport}/mcp", a.protocol,
-                                a.concurrency, a.calls)
+                r, total = load(sb, f"http://127.0.0.1:{hport}/mcp", a.concurrency, a.calls,
+                                protocol=a.protocol)
                 k1 = redis_commands()
                 us = (sum(cpu_seconds(p.pid) for p in gws) - c0) * 1e6 / total
                 rows.append((f"{n} replica{'s' if n > 1 else ''} behind HAProxy", r["rps"],

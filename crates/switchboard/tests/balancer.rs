@@ -358,20 +358,9 @@ async fn a_legacy_session_is_served_by_every_replica_and_survives_a_killed_one()
         .collect();
     assert!(!continued.is_empty(), "{}", replicas[0].logs());
     // /readyz reports the shared store.
-    let ready: Value = reqwest::get(format!("{}/readyz", replicas[0].admin.as_ref().unwrap()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let store = ready["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "store:cluster")
-        .unwrap_or_else(|| panic!("{ready}"));
-    assert_eq!(store["healthy"], true, "{ready}");
-    assert_eq!(store["required"], false, "{ready}");
+    let store = readyz_check(&replicas[0], "store:cluster").await;
+    assert_eq!(store["healthy"], true, "{store}");
+    assert_eq!(store["required"], false, "{store}");
     assert!(
         continued.iter().all(|s| *s == continued[0]),
         "{continued:?}"

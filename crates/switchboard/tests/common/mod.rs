@@ -488,3 +488,24 @@ pub async fn tool_call(
     )
     .await
 }
+
+/// The `/readyz` check named `name` of the gateway's admin listener (panics, showing the whole
+/// answer, when there is none).
+pub async fn readyz_check(gw: &Gateway, name: &str) -> serde_json::Value {
+    let ready: serde_json::Value = reqwest::get(format!(
+        "{}/readyz",
+        gw.admin.as_ref().expect("admin.listen")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {ready}"))
+        .clone()
+}
