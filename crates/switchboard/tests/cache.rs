@@ -1,7 +1,8 @@
 //! The tool-result cache through the real gateway, with `bench-upstream` as the upstream (a
 //! stdio server answering one request at a time, with a `count` tool that says how many calls
 //! reached it): identical calls in flight coalesce into one upstream call, errors are never
-//! kept, writes invalidate reads, and two gateway processes share results through Redis.
+//! kept, writes invalidate reads, two gateway processes share results through Redis, and
+//! identical calls spread over three gateways at once reach an upstream once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -139,4 +140,32 @@ async fn two_gateways_share_results_through_redis() {
     );
     assert_eq!(upstream_calls(&b.url).await, 1);
     assert_eq!(upstream_calls(&a.url).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_calls_spread_over_three_gateways_reach_an_upstream_once() {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("sbtest:coalesce:{}:{nanos}:", std::process::id());
+    let yaml = format!(
+        "cache: {{store: redis, redis_url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\nservers:\n{}",
+        bench_entry("bench")
+    );
+    // Each gateway has its own upstream process: their counts add up to the upstream calls.
+    let gws: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
+    let calls = (0..9).map(|i| {
+        let url = gws[i % 3].url.clone();
+        tokio::spawn(async move { call(&url, "bench__slow", json!({"ms": 400})).await })
+    });
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r.unwrap().unwrap(), "slept 400 ms");
+    }
+    let mut slow_calls = 0;
+    for g in &gws {
+        // `count` counts itself.
+        slow_calls += upstream_calls(&g.url).await - 1;
+    }
+    assert_eq!(slow_calls, 1, "9 identical calls over 3 gateways");
 }

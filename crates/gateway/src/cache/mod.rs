@@ -13,8 +13,9 @@
 //!
 //! With `store: redis` the results live in Redis, shared by every replica, tagged by server
 //! and by tool so they can be dropped together; each process keeps a near copy for
-//! `local_ttl` (which bounds how stale a replica can be after another invalidates) and still
-//! coalesces its own identical calls.
+//! `local_ttl` (which bounds how stale a replica can be after another invalidates), coalesces
+//! its own identical calls, and identical calls missing on several replicas at once wait for
+//! the one replica that claimed the key (`remote.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -150,7 +151,7 @@ pub struct ResultCache {
     rules: Vec<Rule>,
     invalidators: Vec<Invalidator>,
     local: Cache<Key, Arc<Entry>>,
-    remote: Option<Remote>,
+    remote: Option<Arc<Remote>>,
     /// Bumped by every invalidation; a call that saw it change is not kept.
     epoch: AtomicU64,
     counters: Arc<Counters>,
@@ -226,9 +227,9 @@ impl ResultCache {
             .support_invalidation_closures()
             .build();
         let remote = match (cfg.enabled, cfg.store) {
-            (true, CacheStore::Redis) => {
-                Some(Remote::connect(&cfg.redis_url, &cfg.key_prefix).await?)
-            }
+            (true, CacheStore::Redis) => Some(Arc::new(
+                Remote::connect(&cfg.redis_url, &cfg.key_prefix).await?,
+            )),
             _ => None,
         };
         Ok(Self {
@@ -331,9 +332,35 @@ impl ResultCache {
                     ttl: left.min(self.local_ttl),
                 }));
             }
+            // Another replica may be calling the upstream for the same key: wait for its
+            // result rather than call too.
+            let claimed = match &self.remote {
+                Some(r) => match r.claim(&key).await {
+                    Ok(remote::Claim::Kept(result, left)) => {
+                        self.counters.remote_hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Arc::new(Entry {
+                            result,
+                            server,
+                            tool: Arc::from(tool),
+                            ttl: left.min(self.local_ttl),
+                        }));
+                    }
+                    Ok(remote::Claim::Mine) => Some(r.clone()),
+                    Ok(remote::Claim::Gone) => None,
+                    Err(e) => {
+                        self.store_failed(&e);
+                        None
+                    }
+                },
+                None => None,
+            };
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             let asked = Arc::new(AtomicBool::new(false));
-            let result = call(asked.clone()).await.map_err(Unkept::Error)?;
+            let result = call(asked.clone()).await;
+            // Whatever happens next, the claim goes once the result is kept or not: waiters
+            // then find the result, or call themselves.
+            let release = Release(claimed.map(|r| (r, key)));
+            let result = result.map_err(Unkept::Error)?;
             if asked.load(Ordering::Acquire) {
                 self.counters.unkept.fetch_add(1, Ordering::Relaxed);
                 return Err(Unkept::Personal(result));
@@ -351,6 +378,7 @@ impl ResultCache {
                 }
                 None => plan.ttl,
             };
+            release.now().await;
             Ok(Arc::new(Entry {
                 result,
                 server,
@@ -379,6 +407,7 @@ impl ResultCache {
     }
 
     /// Whether a result may be kept.
+
     fn keepable(&self, result: &RawValue) -> bool {
         if result.get().len() > self.max_entry_bytes {
             return false;
@@ -475,6 +504,30 @@ impl ResultCache {
     /// Let moka finish its deferred work (evictions, counts); for tests and metrics.
     pub async fn settle(&self) {
         self.local.run_pending_tasks().await;
+    }
+}
+
+/// A claim on a key in the shared store (`remote.rs`), let go when the result is kept or
+/// not: by [`Release::now`] on the way out, or in the background when the call ends early.
+struct Release(Option<(Arc<Remote>, Key)>);
+
+impl Release {
+    async fn now(mut self) {
+        if let Some((r, key)) = self.0.take()
+            && let Err(e) = r.release(&key).await
+        {
+            tracing::debug!(error = %e, "cache claim not released (it expires)");
+        }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some((r, key)) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = r.release(&key).await;
+            });
+        }
     }
 }
 

@@ -1,8 +1,13 @@
 //! The Redis store of the result cache: one key per result (`<prefix>e:<sha256>`, expiring
 //! with its TTL) and tag sets per server (`<prefix>s:<name>`) and per tool (`<prefix>t:<name>`)
 //! so a server's or a tool's results are dropped together (two Lua scripts, each atomic).
+//!
+//! Identical calls missing on several replicas at once are one upstream call: the first to
+//! miss claims the key (`<prefix>l:<sha256>`, `SET NX` with [`CLAIM_TTL`]); the others wait for
+//! its result to appear, or for the claim to go (the call's result was not keepable, or its
+//! replica died), then call themselves.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
@@ -10,6 +15,23 @@ use switchboard_store::RedisConn;
 use switchboard_store::redis;
 
 use super::Key;
+
+/// How long a claim on a key holds: the longest another replica waits for the claimant's
+/// result before calling itself.
+pub(super) const CLAIM_TTL: Duration = Duration::from_secs(30);
+
+/// How often a waiting replica looks for the claimant's result.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What a miss found when it tried to claim the key.
+pub(super) enum Claim {
+    /// This replica calls the upstream (and releases the claim after).
+    Mine,
+    /// Another replica called it and its result is here.
+    Kept(Box<RawValue>, Duration),
+    /// Another replica's call ended without a keepable result (or the wait ran out): call.
+    Gone,
+}
 
 /// The shared store of `store: redis`.
 pub(super) struct Remote {
@@ -79,6 +101,59 @@ impl Remote {
             let result = RawValue::from_string(t).ok()?;
             Some((result, Duration::from_millis(left.unsigned_abs())))
         }))
+    }
+
+    /// After a miss: claim `key`, or wait for the replica that holds the claim (see the
+    /// module docs).
+    pub(super) async fn claim(&self, key: &Key) -> redis::RedisResult<Claim> {
+        let mut conn = self.conn.manager();
+        let lock = format!("{}l:{}", self.prefix, key.hex());
+        let ms = u64::try_from(CLAIM_TTL.as_millis()).unwrap_or(u64::MAX);
+        let mine: Option<String> = redis::cmd("SET")
+            .arg(&lock)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut conn)
+            .await?;
+        if mine.is_some() {
+            return Ok(Claim::Mine);
+        }
+        let until = Instant::now() + CLAIM_TTL;
+        let entry = format!("{}e:{}", self.prefix, key.hex());
+        while Instant::now() < until {
+            tokio::time::sleep(POLL).await;
+            let (text, left, held): (Option<String>, i64, bool) = redis::pipe()
+                .get(&entry)
+                .pttl(&entry)
+                .exists(&lock)
+                .query_async(&mut conn)
+                .await?;
+            if let Some(result) = text
+                .filter(|_| left > 0)
+                .and_then(|t| RawValue::from_string(t).ok())
+            {
+                return Ok(Claim::Kept(
+                    result,
+                    Duration::from_millis(left.unsigned_abs()),
+                ));
+            }
+            if !held {
+                return Ok(Claim::Gone);
+            }
+        }
+        Ok(Claim::Gone)
+    }
+
+    /// Let go of the claim on `key` (after its result was kept, or could not be).
+    pub(super) async fn release(&self, key: &Key) -> redis::RedisResult<()> {
+        let mut conn = self.conn.manager();
+        redis::cmd("DEL")
+            .arg(format!("{}l:{}", self.prefix, key.hex()))
+            .query_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Keep `result` for `ttl`, tagged with its server and tool.
