@@ -407,7 +407,6 @@ impl ResultCache {
     }
 
     /// Whether a result may be kept.
-
     fn keepable(&self, result: &RawValue) -> bool {
         if result.get().len() > self.max_entry_bytes {
             return false;
