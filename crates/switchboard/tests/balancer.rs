@@ -5,7 +5,10 @@
 //!   `http.shutdown_delay` it answers 503 on `/readyz` at once, keeps serving with
 //!   `Connection: close` on every answer while HAProxy takes it out, then drains and exits 0.
 //! - With `cluster:` (Redis), a session-era client's one session is served by every replica
-//!   in turn, and goes on under the same id when a replica is killed (SIGKILL).
+//!   in turn, and goes on under the same id when a replica is killed (SIGKILL); answers to
+//!   elicitation and sampling reach the waiting call through any replica (Python and
+//!   TypeScript SDKs).
+//! - A rate limit on Redis is exact over three replicas behind the balancer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -429,5 +432,50 @@ async fn answers_to_elicitation_and_sampling_reach_the_waiting_call_through_any_
         passed >= 1,
         "no answer crossed replicas:\n{}",
         replicas[1].logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_exact_over_three_replicas_behind_the_balancer() {
+    let dir = scratch_dir("balancer-limits");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let yaml = format!(
+        "auth:\n  api_keys: {{file: \"{keys}\"}}\nroles:\n  metered: {{allow: [\"*\"], rate_limit: 10/hour}}\nrate_limits: {{store: redis, redis_url: \"redis://127.0.0.1:6379\", key_prefix: \"sbtest:limits:{nanos}:\"}}\nadmin: {{listen: \"127.0.0.1:0\"}}\ncache: {{enabled: false}}\nservers:\n{up}",
+        keys = dir.join("keys.json").display(),
+        up = stdio_entry("up", &workspace_bin("bench-upstream"), &[]),
+    );
+    let replicas: Vec<Gateway> = (0..3).map(|_| Gateway::start(&yaml)).collect();
+    let key = keys_cli(
+        &replicas[0].config,
+        &["create", "--name", "metered", "--role", "metered"],
+    );
+    let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
+    wait_ready(&replicas).await;
+    // 30 calls at once through the balancer, round-robin over the three: exactly the role's
+    // 10 are admitted, whichever replica each lands on.
+    let calls = (0..30).map(|_| {
+        let (url, key) = (url.clone(), key.clone());
+        tokio::spawn(
+            async move { tool_call(&url, &[("x-api-key", &key)], "up__pid", json!({})).await },
+        )
+    });
+    let (mut pids, mut limited) = (Vec::new(), 0);
+    for a in futures_util::future::join_all(calls).await {
+        let a = a.unwrap();
+        match a.status {
+            200 => pids.push(a.body["result"]["content"][0]["text"].to_string()),
+            429 => limited += 1,
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    assert_eq!((pids.len(), limited), (10, 20), "{pids:?}");
+    pids.sort();
+    pids.dedup();
+    assert!(
+        pids.len() >= 2,
+        "admitted calls all on one replica: {pids:?}"
     );
 }
