@@ -125,13 +125,23 @@ impl Session {
 
     /// The shared record was written or renewed now.
     pub fn mark_shared(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.shared_ms.store(ms, Ordering::Relaxed);
+        self.stamp(&self.shared_ms);
     }
 
     /// How long since the shared record was written or renewed.
     pub fn shared_for(&self) -> Duration {
-        let last = Duration::from_millis(self.shared_ms.load(Ordering::Relaxed));
+        self.since(&self.shared_ms)
+    }
+
+    /// Set `at` to now (milliseconds since the session started).
+    fn stamp(&self, at: &AtomicU64) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        at.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long since the moment `at` holds.
+    fn since(&self, at: &AtomicU64) -> Duration {
+        let last = Duration::from_millis(at.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(last)
     }
 
@@ -169,13 +179,11 @@ impl Session {
     }
 
     pub fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_seen_ms.store(ms, Ordering::Relaxed);
+        self.stamp(&self.last_seen_ms);
     }
 
     pub fn idle_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last)
+        self.since(&self.last_seen_ms)
     }
 
     pub fn log_level(&self) -> u8 {

@@ -316,6 +316,16 @@ impl ResultCache {
     {
         let epoch = self.epoch.load(Ordering::Acquire);
         let ran = AtomicBool::new(false);
+        // A result another replica kept, with the time it has left.
+        let remote_hit = |result, left: Duration| {
+            self.counters.remote_hits.fetch_add(1, Ordering::Relaxed);
+            Ok(Arc::new(Entry {
+                result,
+                server,
+                tool: Arc::from(tool),
+                ttl: left.min(self.local_ttl),
+            }))
+        };
         let init = async {
             ran.store(true, Ordering::Relaxed);
             if let Some(r) = &self.remote
@@ -324,27 +334,13 @@ impl ResultCache {
                     None
                 })
             {
-                self.counters.remote_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Arc::new(Entry {
-                    result,
-                    server,
-                    tool: Arc::from(tool),
-                    ttl: left.min(self.local_ttl),
-                }));
+                return remote_hit(result, left);
             }
             // Another replica may be calling the upstream for the same key: wait for its
             // result rather than call too.
             let claimed = match &self.remote {
                 Some(r) => match r.claim(&key).await {
-                    Ok(remote::Claim::Kept(result, left)) => {
-                        self.counters.remote_hits.fetch_add(1, Ordering::Relaxed);
-                        return Ok(Arc::new(Entry {
-                            result,
-                            server,
-                            tool: Arc::from(tool),
-                            ttl: left.min(self.local_ttl),
-                        }));
-                    }
+                    Ok(remote::Claim::Kept(result, left)) => return remote_hit(result, left),
                     Ok(remote::Claim::Mine) => Some(r.clone()),
                     Ok(remote::Claim::Gone) => None,
                     Err(e) => {

@@ -97,10 +97,7 @@ impl Remote {
             .pttl(&entry)
             .query_async(&mut conn)
             .await?;
-        Ok(text.filter(|_| left > 0).and_then(|t| {
-            let result = RawValue::from_string(t).ok()?;
-            Some((result, Duration::from_millis(left.unsigned_abs())))
-        }))
+        Ok(kept(text, left))
     }
 
     /// After a miss: claim `key`, or wait for the replica that holds the claim (see the
@@ -130,14 +127,8 @@ impl Remote {
                 .exists(&lock)
                 .query_async(&mut conn)
                 .await?;
-            if let Some(result) = text
-                .filter(|_| left > 0)
-                .and_then(|t| RawValue::from_string(t).ok())
-            {
-                return Ok(Claim::Kept(
-                    result,
-                    Duration::from_millis(left.unsigned_abs()),
-                ));
+            if let Some((result, left)) = kept(text, left) {
+                return Ok(Claim::Kept(result, left));
             }
             if !held {
                 return Ok(Claim::Gone);
@@ -195,4 +186,10 @@ impl Remote {
         let _: i64 = call.invoke_async(&mut conn).await?;
         Ok(())
     }
+}
+
+/// An entry's text and its `PTTL` as a kept result, if it is one.
+fn kept(text: Option<String>, left_ms: i64) -> Option<(Box<RawValue>, Duration)> {
+    let result = RawValue::from_string(text.filter(|_| left_ms > 0)?).ok()?;
+    Some((result, Duration::from_millis(left_ms.unsigned_abs())))
 }
