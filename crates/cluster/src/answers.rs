@@ -40,7 +40,7 @@ impl Cluster {
         within: Duration,
     ) -> Result<(), ClusterError> {
         let key = self.answer_key(session, id);
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         let ms = u64::try_from(within.as_millis()).unwrap_or(u64::MAX).max(1);
         bounded(conn.pset_ex::<_, _, ()>(&key, &self.replica, ms)).await
     }
@@ -54,7 +54,7 @@ impl Cluster {
         message: String,
     ) -> Result<bool, ClusterError> {
         let key = self.answer_key(session, id);
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         let owner: Option<String> = bounded(conn.get(&key)).await?;
         let Some(owner) = owner.filter(|o| *o != self.replica) else {
             return Ok(false);
@@ -105,20 +105,8 @@ impl Answers {
 
 #[cfg(test)]
 mod tests {
-    use switchboard_config::{ClusterConfig, ClusterStore};
-
     use super::*;
-
-    async fn replica(prefix: &str, id: &str) -> Cluster {
-        Cluster::connect(&ClusterConfig {
-            store: ClusterStore::Redis,
-            url: "redis://127.0.0.1:6379".into(),
-            replica_id: Some(id.into()),
-            key_prefix: prefix.into(),
-        })
-        .await
-        .expect("Redis on 127.0.0.1:6379")
-    }
+    use crate::test_support::replica;
 
     #[tokio::test]
     async fn an_answer_reaches_the_replica_that_waits_for_it() {

@@ -48,8 +48,8 @@ pub enum ClusterError {
 /// This replica's handle on the shared store.
 #[derive(Clone)]
 pub struct Cluster {
-    conn: RedisConn,
-    /// Pub/sub between replicas (its own subscriber connection, made on first use).
+    /// The connection (`store.conn()`), and pub/sub between replicas (its own subscriber
+    /// connection, made on first use).
     store: Arc<RedisStore>,
     prefix: String,
     replica: String,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("replica", &self.replica)
-            .field("store", &self.conn.url())
+            .field("store", &self.store.conn().url())
             .finish_non_exhaustive()
     }
 }
@@ -73,8 +73,7 @@ impl Cluster {
         let replica = cfg.replica_id.clone().unwrap_or_else(default_replica_id);
         tracing::info!(replica = %replica, store = %conn.url(), "cluster: sharing sessions and keys with other replicas");
         Ok(Cluster {
-            store: Arc::new(RedisStore::new(conn.clone(), &cfg.key_prefix)),
-            conn,
+            store: Arc::new(RedisStore::new(conn, &cfg.key_prefix)),
             prefix: cfg.key_prefix.clone(),
             replica,
         })
@@ -93,7 +92,7 @@ impl Cluster {
     /// replica that asks, read by the others. Kept without expiry.
     pub async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, ClusterError> {
         let key = self.key("secret", name);
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         let fresh: [u8; 32] = rand::random();
         let made: bool = bounded(
             switchboard_store::redis::cmd("SET")
@@ -114,7 +113,7 @@ impl Cluster {
 
     /// `PING` (readiness).
     pub async fn ping(&self, within: Duration) -> Result<(), String> {
-        self.conn.ping(within).await
+        self.store.conn().ping(within).await
     }
 }
 
@@ -141,4 +140,24 @@ fn default_replica_id() -> String {
         })
         .unwrap_or_else(|| "replica".into());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod test_support {
+    use switchboard_config::{ClusterConfig, ClusterStore};
+
+    use crate::Cluster;
+
+    /// Replica `id` on the Redis on 127.0.0.1:6379 (`.ci/setup` starts it), keys under
+    /// `prefix`.
+    pub(crate) async fn replica(prefix: &str, id: &str) -> Cluster {
+        Cluster::connect(&ClusterConfig {
+            store: ClusterStore::Redis,
+            url: "redis://127.0.0.1:6379".into(),
+            replica_id: Some(id.into()),
+            key_prefix: prefix.into(),
+        })
+        .await
+        .expect("Redis on 127.0.0.1:6379")
+    }
 }

@@ -38,7 +38,7 @@ impl Cluster {
         record.replica = self.replica.clone();
         let key = self.key("session", &record.id);
         let json = serde_json::to_vec(&record).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         bounded(conn.pset_ex::<_, _, ()>(&key, json, ms)).await
     }
@@ -46,7 +46,7 @@ impl Cluster {
     /// The record of session `id`, if one is kept.
     pub async fn load_session(&self, id: &str) -> Result<Option<SessionRecord>, ClusterError> {
         let key = self.key("session", id);
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         let raw: Option<Vec<u8>> = bounded(conn.get(&key)).await?;
         raw.map(|r| serde_json::from_slice(&r).map_err(|e| ClusterError::Corrupt(e.to_string())))
             .transpose()
@@ -55,7 +55,7 @@ impl Cluster {
     /// Keep session `id`'s record for `ttl` from now.
     pub async fn touch_session(&self, id: &str, ttl: Duration) -> Result<(), ClusterError> {
         let key = self.key("session", id);
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
         bounded(conn.pexpire::<_, ()>(&key, ms)).await
     }
@@ -63,27 +63,18 @@ impl Cluster {
     /// The client ended session `id`.
     pub async fn remove_session(&self, id: &str) -> Result<(), ClusterError> {
         let key = self.key("session", id);
-        let mut conn = self.conn.manager();
+        let mut conn = self.store.conn().manager();
         bounded(conn.del::<_, ()>(&key)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use switchboard_config::{ClusterConfig, ClusterStore};
-
     use super::*;
+    use crate::test_support::replica;
 
-    /// Against the Redis on 127.0.0.1:6379 (`.ci/setup` starts it).
     async fn cluster(prefix: &str) -> Cluster {
-        Cluster::connect(&ClusterConfig {
-            store: ClusterStore::Redis,
-            url: "redis://127.0.0.1:6379".into(),
-            replica_id: Some("r1".into()),
-            key_prefix: prefix.into(),
-        })
-        .await
-        .expect("Redis on 127.0.0.1:6379")
+        replica(prefix, "r1").await
     }
 
     #[tokio::test]
