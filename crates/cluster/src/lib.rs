@@ -18,8 +18,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod answers;
+mod letters;
 mod sessions;
+mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use switchboard_config::ClusterConfig;
 use switchboard_store::redis::AsyncCommands;
 use switchboard_store::{RedisConn, RedisStore};
 
-pub use answers::ForwardedAnswer;
+pub use letters::{Letter, Letters};
 pub use sessions::SessionRecord;
 
 /// How long a store operation may take before it counts as failed (a slow Redis must not hold

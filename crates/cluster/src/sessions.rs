@@ -54,17 +54,20 @@ impl Cluster {
 
     /// Keep session `id`'s record for `ttl` from now.
     pub async fn touch_session(&self, id: &str, ttl: Duration) -> Result<(), ClusterError> {
-        let key = self.key("session", id);
         let mut conn = self.store.conn().manager();
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-        bounded(conn.pexpire::<_, ()>(&key, ms)).await
+        let mut pipe = switchboard_store::redis::pipe();
+        pipe.pexpire(self.key("session", id), ms)
+            .ignore()
+            .pexpire(self.subscriptions_key(id), ms)
+            .ignore();
+        bounded(pipe.query_async::<()>(&mut conn)).await
     }
 
     /// The client ended session `id`.
     pub async fn remove_session(&self, id: &str) -> Result<(), ClusterError> {
-        let key = self.key("session", id);
         let mut conn = self.store.conn().manager();
-        bounded(conn.del::<_, ()>(&key)).await
+        bounded(conn.del::<_, ()>(&[self.key("session", id), self.subscriptions_key(id)])).await
     }
 }
 

@@ -233,6 +233,25 @@ impl Gateway {
                             return Err(refused(&"not a parked call's state"));
                         };
                         let responses = responses.unwrap_or_default();
+                        if let Some(holder) = claims
+                            .o
+                            .as_deref()
+                            .filter(|o| Some(*o) != self.replica_id())
+                        {
+                            let retry = crate::parked_elsewhere::Retry {
+                                handle,
+                                round: r,
+                                responses,
+                                binding,
+                                version: meta.version.clone(),
+                                capabilities: meta.capabilities.clone(),
+                                log_level: meta.log_level,
+                                progress_token,
+                            };
+                            return self
+                                .resume_elsewhere(holder, retry, ctx.out.clone(), cancel)
+                                .await;
+                        }
                         match self.parked.resume(
                             &handle,
                             r,
@@ -244,7 +263,7 @@ impl Gateway {
                             Resumed::Continue(running) => (running, r + 1),
                             Resumed::Again { running, missing } => {
                                 return Ok(self.parked.repark(running, missing, r + 1, |h, r| {
-                                    self.mrtr.seal_park(&binding, h, r)
+                                    self.mrtr.seal_park(&binding, h, r, self.replica_id())
                                 }));
                             }
                         }
@@ -253,7 +272,7 @@ impl Gateway {
                 let round = self
                     .parked
                     .round(running, round, cancel, self.mrtr.ttl(), |h, r| {
-                        self.mrtr.seal_park(&binding, h, r)
+                        self.mrtr.seal_park(&binding, h, r, self.replica_id())
                     })
                     .await;
                 match round {

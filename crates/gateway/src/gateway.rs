@@ -42,6 +42,8 @@ pub struct Gateway {
     pub(crate) durable: Option<Arc<crate::durable::Durable>>,
     /// Calls of 2026-07-28 clients to session-era upstreams waiting for the client's input.
     pub parked: crate::parked::Parked,
+    /// Requests asked of other replicas and worked on for them (`elsewhere.rs`).
+    pub(crate) elsewhere: Arc<crate::elsewhere::Elsewhere>,
     /// The tamper-evident record of every request.
     pub audit: switchboard_audit::Audit,
     /// The factories of backends other than the built-in transports, asked first wherever
@@ -110,6 +112,11 @@ impl Gateway {
                 })
             }),
         }
+    }
+
+    /// This replica's name in the cluster (`cluster:`).
+    pub fn replica_id(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| c.replica_id())
     }
 
     /// Put a new generation in force (a reload's one swap).
@@ -288,6 +295,7 @@ impl Gateway {
             cluster,
             mrtr,
             parked: Default::default(),
+            elsewhere: Default::default(),
             durable,
             audit,
             backends,
@@ -351,7 +359,7 @@ impl Gateway {
         }
         let streams = receivers.into_iter().enumerate().collect();
         tokio::spawn(gw.clone().event_loop(early, streams, new_streams));
-        gw.follow_answers();
+        gw.follow_letters();
         if let Some(d) = &gw.durable {
             let t = &d.config;
             let runner = switchboard_tasks::Runner::new(

@@ -174,6 +174,7 @@ impl Gateway {
             return Err(e);
         }
         session.subscriptions.lock().insert(uri.to_owned(), route);
+        self.share_subscription(session, uri).await;
         Ok(empty_object())
     }
 
@@ -187,6 +188,9 @@ impl Gateway {
             .session
             .as_ref()
             .and_then(|s| s.subscriptions.lock().remove(uri));
+        if let Some(session) = &ctx.session {
+            self.unshare_subscription(session, uri).await;
+        }
         if let Some(route) = route
             && (self.isolated(route.server)
                 || self.subscriptions.release(route.server, &route.original))

@@ -25,13 +25,23 @@ impl Outbound {
 
     /// Queue a notification; dropped (and logged) if the client is not reading.
     pub fn notify(&self, msg: &Message) -> bool {
-        match self.0.try_send(Out::Message(msg.to_vec())) {
+        self.notify_bytes(msg.to_vec())
+    }
+
+    /// Queue a message already serialized; dropped (and logged) like [`Outbound::notify`].
+    pub fn notify_bytes(&self, bytes: Vec<u8>) -> bool {
+        match self.0.try_send(Out::Message(bytes)) {
             Ok(()) => true,
             Err(e) => {
-                tracing::debug!(error = %e, "client stream full or closed; notification dropped");
+                tracing::debug!(error = %e, "client stream full or closed; message dropped");
                 false
             }
         }
+    }
+
+    /// Queue a message already serialized, waiting for room; `false` once the client is gone.
+    pub async fn send_bytes(&self, bytes: Vec<u8>) -> bool {
+        self.0.send(Out::Message(bytes)).await.is_ok()
     }
 
     /// Queue a message, waiting for room.
@@ -42,6 +52,11 @@ impl Outbound {
     /// Queue the final response.
     pub async fn finish(&self, msg: &Message) -> bool {
         self.0.send(Out::Final(msg.to_vec())).await.is_ok()
+    }
+
+    /// Resolves once the client's side is gone.
+    pub async fn closed(&self) {
+        self.0.closed().await
     }
 
     pub fn is_closed(&self) -> bool {

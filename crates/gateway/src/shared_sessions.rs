@@ -4,7 +4,7 @@
 //! (`switchboard-cluster` keeps the records). What a record does not carry stays with the
 //! replica that had it: streams, calls in flight, server→client requests waiting for an
 //! answer — though their answers reach them, forwarded by the replica that received them
-//! (`forward_answer`, `follow_answers`) —, resource subscriptions (docs/deploy.md).
+//! (`forward_answer`, `letters.rs`) —, resource subscriptions (docs/deploy.md).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -154,39 +154,44 @@ impl Gateway {
         });
         true
     }
+}
 
-    /// Deliver the answers other replicas pass to this one to the calls waiting here, for as
-    /// long as the gateway runs (re-subscribing after the store comes back).
-    pub(crate) fn follow_answers(self: &Arc<Self>) {
+/// How long a replica's hold on a session's stream lasts unless renewed (a replica that dies
+/// lets go within this), and how often it is renewed.
+const STREAM_HOLD: Duration = Duration::from_secs(60);
+const STREAM_RENEW: Duration = crate::shared_subscriptions::ORPHANS_EVERY;
+
+impl Gateway {
+    /// `session`'s standalone stream is open here (with `cluster:`): other replicas' messages
+    /// for it come here while it stays open.
+    /// While it holds the stream, it takes over the session's subscriptions whose replica died
+    /// (`shared_subscriptions.rs`).
+    pub(crate) fn hold_stream(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        out: crate::outbound::Outbound,
+    ) {
         let Some(c) = self.cluster.clone() else {
             return;
         };
-        let gw = Arc::downgrade(self);
+        let (id, closed) = (session.id.clone(), session.closed.clone());
+        let (gw, session) = (Arc::downgrade(self), Arc::downgrade(session));
         tokio::spawn(async move {
             loop {
-                match c.answers().await {
-                    Ok(mut inbox) => {
-                        while let Some(a) = inbox.next().await {
-                            let Some(gw) = gw.upgrade() else { return };
-                            let Some(session) = gw.sessions.get(&a.session) else {
-                                continue;
-                            };
-                            match switchboard_protocol::parse_message(a.message.as_bytes()) {
-                                Ok(Message::Response(r)) => gw.handle_response(&session, r),
-                                _ => {
-                                    tracing::warn!(session = %a.session, "a forwarded answer that is not a response; dropped")
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cluster: not receiving answers from other replicas; retrying")
-                    }
+                if let Err(e) = c.hold_stream(&id, STREAM_HOLD).await {
+                    tracing::warn!(session = %id, error = %e, "the session's stream not announced: other replicas' messages for it are lost");
                 }
-                if gw.strong_count() == 0 {
-                    return;
+                if let (Some(gw), Some(session)) = (gw.upgrade(), session.upgrade()) {
+                    gw.adopt_orphaned_subscriptions(&session).await;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(STREAM_RENEW) => {}
+                    _ = out.closed() => break,
+                    _ = closed.cancelled() => break,
+                }
+            }
+            if let Err(e) = c.release_stream(&id).await {
+                tracing::debug!(session = %id, error = %e, "the session's stream not released (it expires)");
             }
         });
     }

@@ -216,10 +216,8 @@ impl Gateway {
         map.set("uri", to_raw(&exposed));
         let msg = Message::notification(methods::RESOURCES_UPDATED, Some(map.to_raw()));
         for s in self.sessions.all() {
-            if s.subscriptions.lock().contains_key(&exposed)
-                && let Some(out) = s.standalone()
-            {
-                out.notify(&msg);
+            if s.subscriptions.lock().contains_key(&exposed) {
+                self.tell_session(&s, &msg);
             }
         }
     }

@@ -80,10 +80,14 @@ pub struct Claims {
     pub h: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r: Option<u32>,
+    /// The replica holding the parked call (with `cluster:`), so a retry that lands on
+    /// another replica is passed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<String>,
 }
 
 /// What a retry must match.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     pub method: String,
     pub target: String,
@@ -230,16 +234,22 @@ impl StateKeys {
         self.seal_claims(binding, upstream, None)
     }
 
-    /// A state for round `round` of the parked call `handle`.
-    pub fn seal_park(&self, binding: &Binding, handle: &str, round: u32) -> String {
-        self.seal_claims(binding, None, Some((handle, round)))
+    /// A state for round `round` of the parked call `handle`, held by replica `owner`.
+    pub fn seal_park(
+        &self,
+        binding: &Binding,
+        handle: &str,
+        round: u32,
+        owner: Option<&str>,
+    ) -> String {
+        self.seal_claims(binding, None, Some((handle, round, owner)))
     }
 
     fn seal_claims(
         &self,
         binding: &Binding,
         upstream: Option<String>,
-        park: Option<(&str, u32)>,
+        park: Option<(&str, u32, Option<&str>)>,
     ) -> String {
         let now = now();
         let claims = Claims {
@@ -253,8 +263,9 @@ impl StateKeys {
             p: binding.principal.clone(),
             us: upstream,
             n: B64.encode(rand::random::<[u8; 12]>()),
-            h: park.map(|(h, _)| h.to_owned()),
-            r: park.map(|(_, r)| r),
+            h: park.map(|(h, _, _)| h.to_owned()),
+            r: park.map(|(_, r, _)| r),
+            o: park.and_then(|(_, _, o)| o.map(str::to_owned)),
         };
         let Some((kid, key)) = self.keys.first() else {
             return String::new();

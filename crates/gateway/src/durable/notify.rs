@@ -1,6 +1,6 @@
 //! `notifications/tasks/status` (2025-11-25): when a task ends — completed, failed, or
 //! cancelled — the session of the 2025-11-25 client that created it hears of it, with the task
-//! as `tasks/get` shows it, on its standalone stream, if that session is open on this replica.
+//! as `tasks/get` shows it, on its standalone stream (on the replica holding it, with `cluster:`).
 //! Clients must not rely on it (the spec's MAY) and keep polling; 2026-07-28 clients poll.
 
 use std::sync::{Arc, Weak};
@@ -26,13 +26,12 @@ pub(crate) fn status_notifier(gw: Weak<Gateway>) -> switchboard_tasks::OnEnd {
             else {
                 return;
             };
-            let Some(out) = gw.sessions.get(&sid).and_then(|s| s.standalone()) else {
-                return;
-            };
-            out.notify(&Message::notification(
-                methods::TASKS_STATUS,
-                Some(to_raw(&d.legacy_shape(&task))),
-            ));
+            let msg =
+                Message::notification(methods::TASKS_STATUS, Some(to_raw(&d.legacy_shape(&task))));
+            match gw.sessions.get(&sid) {
+                Some(s) => gw.tell_session(&s, &msg),
+                None => gw.tell_session_id(&sid, &msg),
+            }
         });
     })
 }

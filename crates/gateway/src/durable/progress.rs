@@ -16,10 +16,11 @@ use switchboard_upstream::{Relay, RelayFuture};
 /// The least time between two progress writes of one task.
 const EVERY: Duration = Duration::from_millis(200);
 
-/// Where a 2025-11-25 client hears of its task's progress: its session (looked up when
-/// progress comes, so a closed session is simply skipped) and its call's `progressToken`.
+/// Where a 2025-11-25 client hears of its task's progress: its session's stream (looked up
+/// when progress comes, here or, with `cluster:`, on the replica holding it; a closed session
+/// is simply skipped) and its call's `progressToken`.
 pub(crate) struct ClientProgress {
-    pub session: std::sync::Weak<crate::session::Sessions>,
+    pub gw: std::sync::Weak<crate::gateway::Gateway>,
     pub id: String,
     pub token: serde_json::Value,
 }
@@ -27,22 +28,21 @@ pub(crate) struct ClientProgress {
 impl ClientProgress {
     /// Send `params` (a progress notification's) on under the client's own token.
     fn send(&self, params: &RawValue) {
-        let Some(out) = self
-            .session
-            .upgrade()
-            .and_then(|s| s.get(&self.id))
-            .and_then(|s| s.standalone())
-        else {
+        let Some(gw) = self.gw.upgrade() else {
             return;
         };
         let Ok(mut v) = serde_json::from_str::<serde_json::Value>(params.get()) else {
             return;
         };
         v["progressToken"] = self.token.clone();
-        out.notify(&switchboard_protocol::Message::notification(
+        let msg = switchboard_protocol::Message::notification(
             methods::PROGRESS,
             Some(switchboard_protocol::to_raw(&v)),
-        ));
+        );
+        match gw.sessions.get(&self.id) {
+            Some(s) => gw.tell_session(&s, &msg),
+            None => gw.tell_session_id(&self.id, &msg),
+        }
     }
 }
 

@@ -97,7 +97,7 @@ impl Gateway {
             );
             if let (Some(sid), Some(token)) = (&stored.session, &stored.progress_token) {
                 relay.client = Some(super::progress::ClientProgress {
-                    session: Arc::downgrade(&self.sessions),
+                    gw: Arc::downgrade(self),
                     id: sid.clone(),
                     token: token.clone(),
                 });

@@ -6,6 +6,7 @@ mod detach;
 mod events;
 mod guard;
 mod modern;
+mod replay;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -598,7 +599,7 @@ async fn run(
         });
     }
     // A resumable stream: a priming event (id + retry), then every event with an id.
-    let log = streams_of(&session).start(first, rx);
+    let log = streams_of(&session).start(first, rx, app.gw.replica_id());
     sse_headers(log.body(1, true))
 }
 
@@ -630,12 +631,26 @@ async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Respon
     }
     guard::protocol_version(&headers)?;
     let session = session_of(&app, &headers, identity).await?;
-    // Resuming a response stream the client lost.
-    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok())
-        && let Some((log, from)) = streams_of(&session).resume(last)
-    {
-        session.touch();
-        return Ok(sse_headers(log.body(from, false)));
+    // Resuming a response stream the client lost, kept here or by another replica.
+    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        match replay::resume(&app.gw, &session, last) {
+            events::Resume::Here(log, from) => {
+                session.touch();
+                return Ok(sse_headers(log.body(from, false)));
+            }
+            events::Resume::Elsewhere {
+                replica,
+                stream,
+                from,
+            } => {
+                session.touch();
+                return app
+                    .gw
+                    .replay_elsewhere(&replica, &session, stream, from)
+                    .await;
+            }
+            events::Resume::Unknown => {}
+        }
     }
     if app.gw.shutting_down.is_cancelled() {
         return Err(Reject::new(
@@ -645,6 +660,7 @@ async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Respon
     }
     let (out, rx) = Outbound::channel(256);
     // A new GET stream replaces an older one.
+    app.gw.hold_stream(&session, out.clone());
     session.set_standalone(Some(out));
     session.touch();
     let closed = session.closed.clone();

@@ -98,6 +98,12 @@ impl RedisStore {
         format!("{}{kind}:{name}", self.prefix)
     }
 
+    /// The Redis channel behind the pub/sub channel `channel` (for `PUBSUB NUMSUB`: whether
+    /// anybody listens).
+    pub fn channel_name(&self, channel: &str) -> String {
+        self.key("ch", channel)
+    }
+
     fn failed(&self, op: &str, e: &RedisError) -> StoreError {
         let what = &self.what;
         if e.is_timeout() {
