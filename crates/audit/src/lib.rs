@@ -49,6 +49,8 @@ pub struct Audit {
     writer: Option<Writer>,
     redact: Arc<Vec<String>>,
     record_arguments: bool,
+    /// The file's lock, held while any clone lives (see [`lock`]).
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 /// Who commits records.
@@ -134,6 +136,85 @@ pub enum AuditError {
         "audit journal {path} does not continue the database's chain ({why}); move it away to start, and keep it as evidence"
     )]
     Journal { path: PathBuf, why: String },
+    #[error(
+        "audit file {path} is being written by another process ({holder}); two writers would break each other's hash chain: give every gateway (every replica) its own audit.path"
+    )]
+    Locked { path: PathBuf, holder: String },
+}
+
+/// The lock file next to an audit file.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Take the lock of the audit file `path`: an exclusive advisory lock on `<path>.lock`, which
+/// says which process holds it. The kernel releases it when the process ends, however it ends.
+fn lock(path: &Path) -> Result<std::fs::File, AuditError> {
+    use std::io::{Read, Seek, Write};
+    let lock = lock_path(path);
+    let io = |source| AuditError::Io {
+        path: lock.clone(),
+        source,
+    };
+    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let me = format!("pid {} on {}", std::process::id(), host());
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            file.write_all(me.as_bytes()).map_err(io)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(AuditError::Locked {
+                path: path.to_owned(),
+                holder: if holder.trim().is_empty() {
+                    "unknown".into()
+                } else {
+                    holder.trim().to_owned()
+                },
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+fn host() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "this host".into())
+}
+
+/// Who holds the lock of the audit file `cfg` names, if another process does (a running
+/// gateway): the commands that start a gateway of their own (`check`, `tools`, `call`) then
+/// run without an audit trail rather than fork the running one's chain.
+pub fn held_elsewhere(cfg: &AuditConfig) -> Option<String> {
+    if matches!(cfg.sink, AuditSink::Stdout) {
+        return None;
+    }
+    match lock(Path::new(&cfg.path)) {
+        Err(AuditError::Locked { holder, .. }) => Some(holder),
+        _ => None,
+    }
 }
 
 /// How often the journal is moved into the database.
@@ -146,6 +227,7 @@ impl Audit {
             writer: None,
             redact: Arc::default(),
             record_arguments: false,
+            _lock: None,
         }
     }
 
@@ -158,6 +240,10 @@ impl Audit {
             source,
         };
         let mut importer = None;
+        let held = match cfg.sink {
+            AuditSink::Stdout => None,
+            AuditSink::Sqlite | AuditSink::Jsonl => Some(Arc::new(lock(path)?)),
+        };
         let sink = match cfg.sink {
             AuditSink::Sqlite if cfg.fsync => Sink::Sqlite(SqliteSink::open(path, true)?),
             AuditSink::Sqlite => {
@@ -217,6 +303,7 @@ impl Audit {
             writer: Some(writer),
             redact: Arc::new(cfg.redact.iter().map(|s| s.to_ascii_lowercase()).collect()),
             record_arguments: cfg.record_arguments,
+            _lock: held,
         })
     }
 

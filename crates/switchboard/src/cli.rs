@@ -96,9 +96,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
-        /// Read this audit database or JSONL file instead of the configured one.
-        #[arg(long, global = true)]
-        file: Option<PathBuf>,
+        /// Read these audit databases or JSONL files instead of the configured one (one per
+        /// replica: `--file audit-*.db`; `verify` checks each chain, `tail` and `search`
+        /// merge them by time).
+        #[arg(long, global = true, num_args = 1..)]
+        file: Vec<PathBuf>,
         #[command(flatten)]
         config: ConfigArg,
     },

@@ -11,7 +11,18 @@ use switchboard_gateway::{Admission, Gateway, Transport};
 use switchboard_protocol::{Id, Message, Request, methods, to_raw};
 
 async fn start(config: &Path) -> anyhow::Result<Arc<Gateway>> {
-    let cfg = crate::run::load(config)?;
+    let mut cfg = crate::run::load(config)?;
+    // A gateway running on this config writes its audit file: a second writer would fork its
+    // hash chain, so this command goes without one (and says so).
+    if let Some(audit) = &cfg.audit
+        && let Some(holder) = switchboard_audit::held_elsewhere(audit)
+    {
+        eprintln!(
+            "note: {} is written by a running gateway ({holder}); this command's requests are not audited",
+            audit.path
+        );
+        cfg.audit = None;
+    }
     crate::logging::init(&LogConfig {
         level: "warn".into(),
         ..cfg.log.clone()

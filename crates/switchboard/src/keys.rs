@@ -116,23 +116,29 @@ pub fn run(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn audit(
-    config: &Path,
-    file: Option<PathBuf>,
-    action: AuditAction,
-) -> anyhow::Result<ExitCode> {
-    let path = match file {
-        Some(f) => f,
-        None => {
-            let cfg = switchboard_config::load(config)?;
-            let Some(a) = cfg.audit else {
-                bail!(
-                    "{}: no `audit:` section; pass --file or configure one",
-                    config.display()
-                );
-            };
-            PathBuf::from(a.path)
+pub fn audit(config: &Path, files: Vec<PathBuf>, action: AuditAction) -> anyhow::Result<ExitCode> {
+    let paths = if files.is_empty() {
+        let cfg = switchboard_config::load(config)?;
+        let Some(a) = cfg.audit else {
+            bail!(
+                "{}: no `audit:` section; pass --file or configure one",
+                config.display()
+            );
+        };
+        vec![PathBuf::from(a.path)]
+    } else {
+        files
+    };
+    // Several files (one per replica): records merged by time.
+    let read_all = |filter: Option<&str>| -> anyhow::Result<Vec<audit::Record>> {
+        let mut all = Vec::new();
+        for p in &paths {
+            all.extend(audit::read(p, filter)?);
         }
+        if paths.len() > 1 {
+            all.sort_by(|a, b| a.time.cmp(&b.time));
+        }
+        Ok(all)
     };
     let print = |records: &[audit::Record], json: bool| {
         for r in records {
@@ -155,22 +161,38 @@ pub fn audit(
     };
     match action {
         AuditAction::Tail { lines, json } => {
-            let all = audit::read(&path, None)?;
+            let all = read_all(None)?;
             print(&all[all.len().saturating_sub(lines)..], json);
         }
         AuditAction::Search { text, json } => {
-            print(&audit::read(&path, Some(&text))?, json);
+            print(&read_all(Some(&text))?, json);
         }
         AuditAction::Verify => {
-            let all = audit::read(&path, None)?;
-            match audit::verify(&all) {
-                Ok((n, head)) => {
-                    println!("ok: {n} records, chain intact; head {head}");
+            // Each file is its own chain (one per replica): every one must be intact.
+            let mut broken = false;
+            for p in &paths {
+                let all = audit::read(p, None)?;
+                let name = if paths.len() > 1 {
+                    format!("{}: ", p.display())
+                } else {
+                    String::new()
+                };
+                match audit::verify(&all) {
+                    Ok((n, head)) => {
+                        println!("ok: {name}{n} records, chain intact; head {head}");
+                    }
+                    Err(b) if paths.len() > 1 => {
+                        println!("BROKEN: {name}at record {}: {}", b.seq, b.why);
+                        broken = true;
+                    }
+                    Err(b) => {
+                        println!("BROKEN at record {}: {}", b.seq, b.why);
+                        broken = true;
+                    }
                 }
-                Err(b) => {
-                    println!("BROKEN at record {}: {}", b.seq, b.why);
-                    return Ok(ExitCode::FAILURE);
-                }
+            }
+            if broken {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }

@@ -12,14 +12,20 @@ use tokio::net::TcpListener;
 
 use crate::server::CompanyApi;
 
-/// Serve until SIGINT/SIGTERM. Every session shares `api`'s state.
-pub async fn serve(addr: SocketAddr, api: CompanyApi) -> anyhow::Result<()> {
+/// Serve until SIGINT/SIGTERM. Every session shares `api`'s state. Requests must name a
+/// loopback host, the listening address, or one of `allowed_hosts`.
+pub async fn serve(
+    addr: SocketAddr,
+    api: CompanyApi,
+    allowed_hosts: Vec<String>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
     if !local.ip().is_loopback() && !local.ip().is_unspecified() {
         hosts.push(local.ip().to_string());
     }
+    hosts.extend(allowed_hosts);
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]);

@@ -28,6 +28,11 @@ struct Cli {
     /// the bundled data set (same shape as data/company.json).
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    /// With `--http`: also accept requests whose Host is NAME (repeatable), for a server
+    /// reached by name on a private network (a compose service, say). Loopback names are
+    /// always accepted; any other Host is refused (DNS rebinding protection).
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
 }
 
 #[tokio::main]
@@ -42,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let api = CompanyApi::new(Company::load(cli.data.as_deref())?);
     match cli.http {
-        Some(addr) => http::serve(addr, api).await,
+        Some(addr) => http::serve(addr, api, cli.allow_host).await,
         None => {
             let service = api.serve(rmcp::transport::stdio_pipes()).await?;
             service.waiting().await?;

@@ -36,18 +36,11 @@ fn prometheus_scrapes_the_admin_listener_and_alert_rules_parse() {
         .find(|j| j["job_name"] == "switchboard")
         .expect("no `switchboard` scrape job");
     assert_eq!(sb["metrics_path"], "/metrics");
-    let targets: Vec<&str> = sb["static_configs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["targets"].as_array().unwrap())
-        .map(|t| t.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        targets,
-        ["switchboard:9090"],
-        "must scrape the admin listener"
-    );
+    // Every replica: Docker's DNS answers the service name with each replica's address.
+    let sd = &sb["dns_sd_configs"][0];
+    assert_eq!(sd["names"], serde_json::json!(["switchboard"]), "{sb}");
+    assert_eq!(sd["type"], "A", "{sb}");
+    assert_eq!(sd["port"], 9090, "must scrape the admin listener: {sb}");
     let cfg = yaml(&deploy().join("compose/switchboard.yaml"));
     assert_eq!(listen_port(str_at(&cfg, "/admin/listen")), 9090);
 

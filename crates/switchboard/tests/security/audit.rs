@@ -256,3 +256,84 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
     assert_eq!(count_ok(&out), recorded + 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One audit file, one writer: a second gateway on the same file refuses to start, naming the
+/// process that holds it (their records would break each other's chain); `switchboard tools`
+/// on the running gateway's config runs without an audit trail and says so; per-replica files
+/// are verified together, each as its own chain.
+#[tokio::test]
+async fn one_audit_file_has_one_writer_and_replica_files_verify_together() {
+    let dir = scratch_dir("audit-lock");
+    let db = dir.join("audit.db");
+    let yaml = format!(
+        "audit: {{path: \"{db}\"}}\nservers:\n{company}",
+        db = db.display(),
+        company = stdio_entry("company", &workspace_bin("company-api"), &[]),
+    );
+    let gw = Gateway::start(&yaml);
+    let second = Command::new(switchboard())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&gw.config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(
+        said.contains("is being written by another process")
+            && said.contains(&format!("pid {}", gw.proc.pid())),
+        "{said}"
+    );
+    let tools = Command::new(switchboard())
+        .args(["tools", "--config"])
+        .arg(&gw.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&tools.stderr);
+    assert!(tools.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&tools.stdout).contains("company__"),
+        "{err}"
+    );
+    assert!(err.contains("not audited"), "{err}");
+    assert_eq!(
+        tool_call(&gw.url, &[], EMPLOYEE, json!({"employee_id": "E001"}))
+            .await
+            .status,
+        200
+    );
+    // A clean stop moves the journal into the database.
+    let mut gw = gw;
+    assert!(gw.proc.terminate(Duration::from_secs(10)).is_some());
+
+    // Two replicas' files: both intact, then one edited — named, and the exit is 1.
+    let (a, b) = (dir.join("audit-a.db"), dir.join("audit-b.db"));
+    copy_db(&db, &a);
+    copy_db(&db, &b);
+    let verify = |files: &[&Path]| {
+        let out = Command::new(switchboard())
+            .args(["audit", "verify", "--file"])
+            .args(files)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = verify(&[&a, &b]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("chain intact").count(), 2, "{out}");
+    sql(
+        &b,
+        "DROP TRIGGER audit_no_update; UPDATE audit SET outcome = 'denied' WHERE seq = 1;",
+    );
+    let (ok, out) = verify(&[&a, &b]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("ok: {}", a.display()))
+            && out.contains(&format!("BROKEN: {}", b.display())),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
