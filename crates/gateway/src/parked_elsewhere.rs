@@ -93,9 +93,10 @@ impl Gateway {
     /// A retry received by replica `from` for a parked call held here: continue it, replying
     /// as the round goes.
     pub(crate) fn take_retry(self: &Arc<Self>, from: String, corr: u64, retry: Box<Retry>) {
-        let Some((out, done, cancel)) = self.answer_replica(from, corr) else {
+        let Some((out, done, cancel)) = self.answer_replica(from.clone(), corr) else {
             return;
         };
+        tracing::info!(replica = %from, "a parked call continued for a retry another replica received");
         let gw = self.clone();
         tokio::spawn(async move {
             let answer = gw.continue_retry(*retry, out, &cancel).await;

@@ -2,6 +2,7 @@
 //! upstream servers and real clients, on 127.0.0.1 with ports chosen by the OS.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod balancer;
 pub mod raw_http;
 pub mod tasks;
 

@@ -19,18 +19,6 @@ fn mounted_at(
         })
 }
 
-fn haproxy() -> PathBuf {
-    [
-        "/usr/sbin/haproxy",
-        "/usr/bin/haproxy",
-        "/usr/local/sbin/haproxy",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("haproxy"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Compose
 
@@ -144,7 +132,7 @@ fn compose_stack_matches_the_compose_spec_and_wires_the_services() {
         Some(haproxy_cfg.clone())
     );
     passes(
-        Command::new(haproxy())
+        Command::new(common::balancer::haproxy())
             .arg("-c")
             .arg("-f")
             .arg(&haproxy_cfg),
