@@ -70,12 +70,25 @@ pub(crate) struct Conversation {
     corr: u64,
     replies: mpsc::UnboundedReceiver<Reply>,
     taken: bool,
+    /// The outcome was heard (or the other replica is gone): nothing to cancel.
+    over: bool,
     elsewhere: Arc<Elsewhere>,
 }
 
 impl Drop for Conversation {
+    /// Dropped before the outcome (the asker's client went away): the other replica is told
+    /// to stop.
     fn drop(&mut self) {
         self.elsewhere.waiting.lock().remove(&self.corr);
+        if !self.over
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let letter = letter(&self.cluster, self.corr, &Ask::Cancel);
+            let (cluster, replica) = (self.cluster.clone(), self.replica.clone());
+            rt.spawn(async move {
+                let _ = cluster.post(&replica, &letter).await;
+            });
+        }
     }
 }
 
@@ -84,19 +97,25 @@ impl Conversation {
     pub(crate) async fn next(&mut self) -> Heard {
         loop {
             let wait = if self.taken { SILENCE } else { TAKEN_WITHIN };
-            match tokio::time::timeout(wait, self.replies.recv()).await {
-                Ok(Some(Reply::Taken | Reply::Alive)) => self.taken = true,
+            let heard = match tokio::time::timeout(wait, self.replies.recv()).await {
+                Ok(Some(Reply::Taken | Reply::Alive)) => {
+                    self.taken = true;
+                    continue;
+                }
                 Ok(Some(Reply::Message(m))) => return Heard::Message(m),
-                Ok(Some(Reply::Done(answer))) => return Heard::Done(answer),
-                Ok(None) => return Heard::Gone("could not be heard"),
-                Err(_) if self.taken => return Heard::Gone("stopped answering midway"),
-                Err(_) => return Heard::Gone("did not answer (stopped or unreachable)"),
-            }
+                Ok(Some(Reply::Done(answer))) => Heard::Done(answer),
+                Ok(None) => Heard::Gone("could not be heard"),
+                Err(_) if self.taken => Heard::Gone("stopped answering midway"),
+                Err(_) => Heard::Gone("did not answer (stopped or unreachable)"),
+            };
+            self.over = true;
+            return heard;
         }
     }
 
     /// Tell the other replica the asker's client went away.
-    pub(crate) async fn cancel(&self) {
+    pub(crate) async fn cancel(&mut self) {
+        self.over = true;
         let letter = letter(&self.cluster, self.corr, &Ask::Cancel);
         let _ = self.cluster.post(&self.replica, &letter).await;
     }
@@ -124,19 +143,20 @@ impl Gateway {
         let corr = NEXT_CORR.fetch_add(1, Ordering::Relaxed);
         let (tx, replies) = mpsc::unbounded_channel();
         self.elsewhere.waiting.lock().insert(corr, tx);
-        let conversation = Conversation {
+        let mut conversation = Conversation {
             replica: replica.to_owned(),
             corr,
             replies,
             taken: false,
+            over: false,
             elsewhere: self.elsewhere.clone(),
             cluster,
         };
-        conversation
-            .cluster
-            .post(replica, &letter(&conversation.cluster, corr, ask))
-            .await
-            .map_err(|e| e.to_string())?;
+        let asked = letter(&conversation.cluster, corr, ask);
+        if let Err(e) = conversation.cluster.post(replica, &asked).await {
+            conversation.over = true;
+            return Err(e.to_string());
+        }
         Ok(conversation)
     }
 

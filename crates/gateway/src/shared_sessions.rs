@@ -190,6 +190,10 @@ impl Gateway {
                     _ = closed.cancelled() => break,
                 }
             }
+            // A newer stream of the session opened here keeps the hold.
+            if session.upgrade().is_some_and(|s| s.has_standalone()) {
+                return;
+            }
             if let Err(e) = c.release_stream(&id).await {
                 tracing::debug!(session = %id, error = %e, "the session's stream not released (it expires)");
             }

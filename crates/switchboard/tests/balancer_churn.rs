@@ -1,10 +1,12 @@
 //! One run of everything behind the balancer (HAProxy, round robin, no affinity; three
-//! replicas on one Redis): bounded load from stateless (2026-07-28) and session-era clients,
-//! the official Python SDK in both eras and the TypeScript SDK calling tools with progress and
-//! elicitation (a 2026-07-28 client's elicitation is a parked call whose retry may land on any
-//! replica), while one replica is stopped with SIGTERM — nothing fails: it drains — and then
-//! another is killed with SIGKILL — only calls in flight on it may fail; every call made once
-//! the balancer has seen it go succeeds, and the session-era session goes on under its id.
+//! replicas on one Redis): a session-era client's resource subscription whose updates reach
+//! its stream wherever the balancer put each request; bounded load from stateless
+//! (2026-07-28) and session-era clients; the official Python SDK in both eras and the
+//! TypeScript SDK calling tools with progress and elicitation (a 2026-07-28 client's
+//! elicitation is a parked call whose retry may land on any replica); while one replica is
+//! stopped with SIGTERM — nothing fails: it drains — and then another is killed with SIGKILL —
+//! only calls in flight on it may fail; every call made once the balancer has seen it go
+//! succeeds, and the session-era session goes on under its id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::balancer::*;
+use common::session_client::*;
 use common::*;
 use serde_json::{Value, json};
 
@@ -118,13 +121,14 @@ async fn sdk_round(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_eras_through_the_balancer_survive_a_sigterm_and_a_sigkill() {
     let upstreams = format!(
-        "{}    protocol: legacy\n{}",
+        "{}    protocol: legacy\n{}{}",
         stdio_entry("py", &python(), &[&harness().join("servers/py_server.py")]),
         stdio_entry(
             "up",
             &workspace_bin("bench-upstream"),
             &[std::path::Path::new("--concurrent")]
-        )
+        ),
+        stdio_entry("conf", &workspace_bin("conformance-server"), &[]),
     );
     let yaml = format!(
         "http: {{shutdown_delay: 1500ms}}\n{}",
@@ -134,6 +138,18 @@ async fn both_eras_through_the_balancer_survive_a_sigterm_and_a_sigkill() {
     let (_haproxy, url) = balancer(&replicas.iter().collect::<Vec<_>>());
     wait_ready(&replicas).await;
     let client = reqwest::Client::new();
+
+    // A resource subscription: the session opened, its stream opened, the subscription made
+    // and the updates triggered, each through the balancer (so on whichever replica it puts
+    // them); the updates reach the stream.
+    let mut watcher = Session::open(&url).await;
+    let mut stream = watcher.stream(&url).await;
+    let watched = json!({"uri": "test://watched-resource"});
+    let subscribed = watcher.rpc(&url, "resources/subscribe", watched).await;
+    assert_eq!(subscribed["result"], json!({}), "{subscribed}");
+    update_arrives(&mut watcher, &url, &mut stream).await;
+    drop(stream);
+
     let t0 = Instant::now();
 
     // Bounded load: 3 stateless workers and one session-era session, until told to stop or

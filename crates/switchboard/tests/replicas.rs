@@ -16,6 +16,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::session_client::*;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -159,104 +160,6 @@ async fn a_parked_calls_retry_reaches_it_on_whichever_replica_it_lands() {
         "{lost}"
     );
     gws.truncate(3);
-}
-
-/// A session-era client of replica `url` (its session may have been opened elsewhere).
-struct Session {
-    sid: String,
-    http: reqwest::Client,
-    next: i64,
-}
-
-impl Session {
-    async fn open(url: &str) -> Session {
-        let http = reqwest::Client::new();
-        let r = http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"replicas","version":"1"}}}"#)
-            .send()
-            .await
-            .unwrap();
-        let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
-        Session { sid, http, next: 1 }
-    }
-
-    async fn rpc(&mut self, url: &str, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let body = json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params});
-        let text = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .header("mcp-session-id", &self.sid)
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    }
-
-    /// The session's GET stream on replica `url`.
-    async fn stream(
-        &self,
-        url: &str,
-    ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<> {
-        let r = self
-            .http
-            .get(url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", &self.sid)
-            .header("mcp-protocol-version", "2025-11-25")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.bytes_stream()
-    }
-}
-
-/// Call the upstream's tool that sends an update of the watched resource (through `url`)
-/// until an update shows on `stream` (the stream's hold is announced in the background);
-/// panics after 15 s.
-async fn update_arrives(
-    s: &mut Session,
-    url: &str,
-    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-) {
-    let notify = json!({"name": "conf__test_notify_resource_updated", "arguments": {}});
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen = String::new();
-    loop {
-        // `isError` while the replica has not subscribed its upstream yet (a takeover runs in
-        // the background): try again.
-        let r = s.rpc(url, "tools/call", notify.clone()).await;
-        assert!(r["result"]["isError"].is_boolean(), "{r}");
-        let wait = tokio::time::sleep(Duration::from_millis(500));
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                chunk = stream.next() => {
-                    seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
-                    if seen.contains("notifications/resources/updated") {
-                        assert!(seen.contains("test://watched-resource"), "{seen}");
-                        return;
-                    }
-                }
-                _ = &mut wait => break,
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no update on the stream (last call: {r}): {seen}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

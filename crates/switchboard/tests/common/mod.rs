@@ -4,6 +4,7 @@
 
 pub mod balancer;
 pub mod raw_http;
+pub mod session_client;
 pub mod tasks;
 
 use std::io::{BufRead, BufReader, Read};

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""What each feature replicas share through Redis costs per call: two gateway replicas behind
+HAProxy (round robin, no stickiness) on the machine's Redis, the same HTTP bench-upstream,
+`switchboard load` of `up__echo`, one configuration after another:
+
+  cluster only            `cluster:` (sessions, letters), nothing else shared
+  + rate limit on Redis   a role with a budget no run can spend (`rate_limits.store: redis`)
+  + cache on Redis, hits  `cache.store: redis`, every call the same (served from the near copy)
+  cache on Redis, misses  the same cache with a 1 ms ttl, one call at a time: every call
+                          misses, claims the key, stores its result and releases the claim
+
+Per configuration: calls/s, p50, gateway CPU µs per call (both replicas' utime + stime),
+Redis round trips per call (commands the replicas sent, counted with MONITOR over a separate
+short run of 300 calls, so the timed run is not slowed), Redis commands per call including
+those run inside scripts (INFO stats) and Redis CPU µs per call (INFO cpu). The first three
+at --concurrency (32), the last and its own baseline at 1.
+
+  python3 scripts/bench-shared-features.py BIN_DIR [--calls 20000] [--protocol modern|legacy]
+
+BIN_DIR holds release builds of `switchboard` and `bench-upstream`. Needs haproxy and a Redis
+on 127.0.0.1:6379 (keys under a prefix of its own). Everything runs on 127.0.0.1; every run
+is bounded in calls (and by a 300 s timeout).
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_seconds, load, start  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def redis_info():
+    """(commands processed, Redis CPU seconds) so far."""
+    out = subprocess.run(["redis-cli", "-p", "6379", "INFO", "all"], capture_output=True,
+                         text=True, check=True).stdout
+    cmds = int(re.search(r"total_commands_processed:(\d+)", out).group(1))
+    cpu = sum(float(re.search(rf"{k}:([\d.]+)", out).group(1))
+              for k in ("used_cpu_user", "used_cpu_sys"))
+    return cmds, cpu
+
+
+def round_trips(sb, url, c, protocol):
+    """Commands clients sent Redis (not those scripts ran) during 300 calls, per call."""
+    # Into a file (a pipe nobody reads during the run would fill and stall it), line-buffered
+    # (redis-cli block-buffers otherwise, and the tail would be lost when it is stopped).
+    with tempfile.TemporaryFile("w+") as log:
+        mon = subprocess.Popen(["stdbuf", "-oL", "redis-cli", "-p", "6379", "MONITOR"],
+                               stdout=log, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        _, total = load(sb, url, c, 300, protocol=protocol)
+        time.sleep(0.3)
+        mon.terminate()
+        mon.wait(timeout=30)
+        log.seek(0)
+        out = log.read()
+    sent = [l for l in out.splitlines() if " [" in l and " lua]" not in l
+            and '"MONITOR"' not in l]
+    return len(sent) / total
+
+
+def config(prefix, up_url, extra):
+    return (f"cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}c:\"}}\n"
+            "admin: {listen: \"127.0.0.1:0\"}\n"
+            f"{extra}"
+            f"servers:\n  up:\n    url: {up_url}\n    protocol: legacy\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bin")
+    ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--protocol", default="modern")
+    a = ap.parse_args()
+    sb = os.path.join(a.bin, "switchboard")
+    # bench-replicas.py's replica and balancer helpers.
+    sys.path.insert(0, HERE)
+    replicas = __import__("bench-replicas")
+    up, up_url = start([os.path.join(a.bin, "bench-upstream"), "--http", "127.0.0.1:0"],
+                       "listening on ")
+    procs = [up]
+    prefix = f"sbbench:{os.getpid()}:"
+    limit = ("auth: {anonymous_role: bench}\n"
+             "roles:\n  bench: {allow: [\"*\"], rate_limit: 1000000000/min}\n"
+             f"rate_limits: {{store: redis, key_prefix: \"{prefix}rl:\"}}\n")
+    cache = (f"cache: {{store: redis, key_prefix: \"{prefix}cache:\", auto: false, "
+             "tools: {\"up__echo\": {}}}\n")
+    miss = (f"cache: {{store: redis, key_prefix: \"{prefix}miss:\", auto: false, "
+            "tools: {\"up__echo\": {ttl: 1ms}}}\n")
+    runs = [
+        ("cluster only", "cache: {enabled: false}\n", a.concurrency),
+        ("+ rate limit on Redis", "cache: {enabled: false}\n" + limit, a.concurrency),
+        ("+ cache on Redis, hits", limit + cache, a.concurrency),
+        ("cluster only, one call at a time", "cache: {enabled: false}\n", 1),
+        ("cache on Redis, misses, one at a time", miss, 1),
+    ]
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, RUST_LOG="warn")
+            for name, extra, c in runs:
+                cfg = os.path.join(tmp, "gw.yaml")
+                with open(cfg, "w") as f:
+                    f.write(config(prefix, up_url, extra))
+                gws, ports, admins = [], [], []
+                for _ in range(2):
+                    p, mcp, admin = replicas.start_replica(sb, cfg, env)
+                    procs.append(p)
+                    gws.append(p)
+                    ports.append(mcp)
+                    admins.append(admin)
+                    replicas.wait_ready(f"http://127.0.0.1:{admin}")
+                hport = replicas.free_port()
+                hcfg = os.path.join(tmp, "haproxy.cfg")
+                with open(hcfg, "w") as f:
+                    f.write("global\n  maxconn 1024\ndefaults\n  mode http\n  timeout connect 2s\n"
+                            "  timeout client 30s\n  timeout server 30s\n"
+                            f"frontend mcp\n  bind 127.0.0.1:{hport}\n  default_backend r\n"
+                            "backend r\n  balance roundrobin\n  option httpchk GET /readyz\n"
+                            "  http-check expect status 200\n  default-server inter 500ms\n")
+                    for i, (port, adm) in enumerate(zip(ports, admins)):
+                        f.write(f"  server r{i} 127.0.0.1:{port} check port {adm}\n")
+                hap = subprocess.Popen(["haproxy", "-db", "-f", hcfg], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+                procs.append(hap)
+                time.sleep(1.5)
+                n = a.calls if c > 1 else max(1000, a.calls // 4)
+                c0 = sum(cpu_seconds(p.pid) for p in gws)
+                k0, r0 = redis_info()
+                r, total = load(sb, f"http://127.0.0.1:{hport}/mcp", c, n, protocol=a.protocol)
+                k1, r1 = redis_info()
+                us = (sum(cpu_seconds(p.pid) for p in gws) - c0) * 1e6 / total
+                trips = round_trips(sb, f"http://127.0.0.1:{hport}/mcp", c, a.protocol)
+                rows.append((name, c, r["rps"], r["latency_ms"]["p50"], us, trips,
+                             (k1 - k0) / total, (r1 - r0) * 1e6 / total))
+                hap.kill()
+                hap.wait()
+                for p in gws:
+                    p.kill()
+                    p.wait()
+        print(f"{a.protocol}, 2 replicas behind HAProxy, {a.calls} calls per run at "
+              f"c={a.concurrency}, {max(1000, a.calls // 4)} at c=1 (+ warm-up)")
+        print("| configuration | c | calls/s | p50 ms | gateway CPU µs/call | Redis round trips/call "
+              "| Redis commands/call (with scripts') | Redis CPU µs/call |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, c, rps, p50, us, trips, cmds, rcpu in rows:
+            print(f"| {name} | {c} | {rps:.0f} | {p50:.3f} | {us:.1f} | {trips:.3f} | {cmds:.3f} "
+                  f"| {rcpu:.1f} |")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        keys = subprocess.run(["redis-cli", "-p", "6379", "--scan", "--pattern", f"{prefix}*"],
+                              capture_output=True, text=True).stdout.split()
+        for i in range(0, len(keys), 500):
+            subprocess.run(["redis-cli", "-p", "6379", "DEL", *keys[i:i + 500]],
+                           capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
