@@ -15,24 +15,12 @@ is bounded in calls (and by a 300 s timeout).
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, load, start  # noqa: E402
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from benchlib import cpu_seconds, haproxy, load, start, start_replica  # noqa: E402
 
 
 def redis_commands():
@@ -40,17 +28,6 @@ def redis_commands():
     out = subprocess.run(["redis-cli", "-p", "6379", "INFO", "stats"], capture_output=True,
                          text=True, check=True).stdout
     return int(re.search(r"total_commands_processed:(\d+)", out).group(1))
-
-
-def wait_ready(admin):
-    for _ in range(200):
-        try:
-            if urllib.request.urlopen(f"{admin}/readyz", timeout=1).status == 200:
-                return
-        except Exception:
-            pass
-        time.sleep(0.05)
-    sys.exit(f"{admin} never ready")
 
 
 def main():
@@ -79,32 +56,17 @@ def main():
                         f"servers:\n  up:\n    url: {up_url}\n    protocol: legacy\n")
             env = dict(os.environ, RUST_LOG="warn,switchboard=info")
             for n in (1, 2, 3):
-                gws, ports, admins = [], [], []
+                gws, ends = [], []
                 for _ in range(n):
                     p, mcp, admin = start_replica(sb, cfg, env)
                     procs.append(p)
                     gws.append(p)
-                    ports.append(mcp)
-                    admins.append(admin)
-                    wait_ready(f"http://127.0.0.1:{admin}")
-                hport = free_port()
-                hcfg = os.path.join(tmp, f"haproxy-{n}.cfg")
-                with open(hcfg, "w") as f:
-                    f.write("global\n  maxconn 1024\ndefaults\n  mode http\n  timeout connect 2s\n"
-                            "  timeout client 30s\n  timeout server 30s\n"
-                            f"frontend mcp\n  bind 127.0.0.1:{hport}\n  default_backend r\n"
-                            "backend r\n  balance roundrobin\n  option httpchk GET /readyz\n"
-                            "  http-check expect status 200\n  default-server inter 500ms\n")
-                    for i, (port, adm) in enumerate(zip(ports, admins)):
-                        f.write(f"  server r{i} 127.0.0.1:{port} check port {adm}\n")
-                hap = subprocess.Popen(["haproxy", "-db", "-f", hcfg], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                    ends.append((mcp, admin))
+                hap, hurl = haproxy(tmp, ends)
                 procs.append(hap)
-                time.sleep(1.5)
                 c0 = sum(cpu_seconds(p.pid) for p in gws)
                 k0 = redis_commands()
-                r, total = load(sb, f"http://127.0.0.1:{hport}/mcp", a.concurrency, a.calls,
-                                protocol=a.protocol)
+                r, total = load(sb, hurl, a.concurrency, a.calls, protocol=a.protocol)
                 k1 = redis_commands()
                 us = (sum(cpu_seconds(p.pid) for p in gws) - c0) * 1e6 / total
                 rows.append((f"{n} replica{'s' if n > 1 else ''} behind HAProxy", r["rps"],
@@ -126,24 +88,6 @@ def main():
         for p in procs:
             p.kill()
             p.wait()
-
-
-def start_replica(sb, cfg, env):
-    """A gateway replica; (process, MCP port, admin port) from the lines it prints."""
-    p = subprocess.Popen([sb, "serve", "--listen", "127.0.0.1:0", "--config", cfg],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, env=env)
-    admin = None
-    for line in p.stderr:
-        m = re.search(r"switchboard admin on http://127.0.0.1:(\d+)", line)
-        if m:
-            admin = int(m.group(1))
-        m = re.search(r"switchboard listening on http://127.0.0.1:(\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, int(m.group(1)), admin
-    p.kill()
-    sys.exit("a replica exited before listening")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, load, start  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from benchlib import cpu_seconds, haproxy, load, start, start_replica  # noqa: E402
 
 
 def redis_info():
@@ -80,9 +78,6 @@ def main():
     ap.add_argument("--protocol", default="modern")
     a = ap.parse_args()
     sb = os.path.join(a.bin, "switchboard")
-    # bench-replicas.py's replica and balancer helpers.
-    sys.path.insert(0, HERE)
-    replicas = __import__("bench-replicas")
     up, up_url = start([os.path.join(a.bin, "bench-upstream"), "--http", "127.0.0.1:0"],
                        "listening on ")
     procs = [up]
@@ -109,35 +104,21 @@ def main():
                 cfg = os.path.join(tmp, "gw.yaml")
                 with open(cfg, "w") as f:
                     f.write(config(prefix, up_url, extra))
-                gws, ports, admins = [], [], []
+                gws, ends = [], []
                 for _ in range(2):
-                    p, mcp, admin = replicas.start_replica(sb, cfg, env)
+                    p, mcp, admin = start_replica(sb, cfg, env)
                     procs.append(p)
                     gws.append(p)
-                    ports.append(mcp)
-                    admins.append(admin)
-                    replicas.wait_ready(f"http://127.0.0.1:{admin}")
-                hport = replicas.free_port()
-                hcfg = os.path.join(tmp, "haproxy.cfg")
-                with open(hcfg, "w") as f:
-                    f.write("global\n  maxconn 1024\ndefaults\n  mode http\n  timeout connect 2s\n"
-                            "  timeout client 30s\n  timeout server 30s\n"
-                            f"frontend mcp\n  bind 127.0.0.1:{hport}\n  default_backend r\n"
-                            "backend r\n  balance roundrobin\n  option httpchk GET /readyz\n"
-                            "  http-check expect status 200\n  default-server inter 500ms\n")
-                    for i, (port, adm) in enumerate(zip(ports, admins)):
-                        f.write(f"  server r{i} 127.0.0.1:{port} check port {adm}\n")
-                hap = subprocess.Popen(["haproxy", "-db", "-f", hcfg], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                    ends.append((mcp, admin))
+                hap, hurl = haproxy(tmp, ends)
                 procs.append(hap)
-                time.sleep(1.5)
                 n = a.calls if c > 1 else max(1000, a.calls // 4)
                 c0 = sum(cpu_seconds(p.pid) for p in gws)
                 k0, r0 = redis_info()
-                r, total = load(sb, f"http://127.0.0.1:{hport}/mcp", c, n, protocol=a.protocol)
+                r, total = load(sb, hurl, c, n, protocol=a.protocol)
                 k1, r1 = redis_info()
                 us = (sum(cpu_seconds(p.pid) for p in gws) - c0) * 1e6 / total
-                trips = round_trips(sb, f"http://127.0.0.1:{hport}/mcp", c, a.protocol)
+                trips = round_trips(sb, hurl, c, a.protocol)
                 rows.append((name, c, r["rps"], r["latency_ms"]["p50"], us, trips,
                              (k1 - k0) / total, (r1 - r0) * 1e6 / total))
                 hap.kill()

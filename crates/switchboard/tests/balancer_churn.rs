@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::balancer::*;
 use common::session_client::*;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One call of the load: when it started and ended (since the test's start), and how it
 /// failed, if it did.
@@ -27,59 +27,6 @@ struct Outcome {
     start: Duration,
     end: Duration,
     error: Option<String>,
-}
-
-/// A session-era `tools/call` of `up__slow` on session `sid`.
-async fn session_call(client: &reqwest::Client, url: &str, sid: &str) -> Result<(), String> {
-    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-        "params": {"name": "up__slow", "arguments": {"ms": 20}}});
-    let r = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", sid)
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let status = r.status();
-    let text = r.text().await.map_err(|e| format!("body: {e}"))?;
-    let json = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .next_back()
-        .unwrap_or(&text);
-    let v: Value = serde_json::from_str(json).map_err(|_| format!("{status}: {text}"))?;
-    if v["result"]["content"][0]["text"] == "slept 20 ms" {
-        Ok(())
-    } else {
-        Err(format!("{status}: {text}"))
-    }
-}
-
-async fn open_session(client: &reqwest::Client, url: &str) -> String {
-    let r = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"churn","version":"1"}}}"#)
-        .send()
-        .await
-        .unwrap();
-    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
-    let r = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &sid)
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    sid
 }
 
 /// The SDK clients, one after the other in a blocking thread: the Python SDK in the session
@@ -156,7 +103,7 @@ async fn both_eras_through_the_balancer_survive_a_sigterm_and_a_sigkill() {
     // 40 s have passed (at most 20,000 calls).
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
-    let sid = open_session(&client, &url).await;
+    let sid = Session::open(&url).await.sid;
     let mut workers = Vec::new();
     for w in 0..4 {
         let (client, url, stop, outcomes, sid) = (
@@ -173,11 +120,8 @@ async fn both_eras_through_the_balancer_survive_a_sigterm_and_a_sigkill() {
                     break;
                 }
                 let start = t0.elapsed();
-                let r = if w == 0 {
-                    session_call(&client, &url, &sid).await
-                } else {
-                    slow_call(&client, &url).await
-                };
+                let session = (w == 0).then_some(sid.as_str());
+                let r = slow_call_in(&client, &url, session).await;
                 outcomes.lock().unwrap().push(Outcome {
                     start,
                     end: t0.elapsed(),

@@ -100,26 +100,54 @@ pub async fn wait_ready(replicas: &[Gateway]) {
     tokio::time::sleep(Duration::from_millis(400)).await;
 }
 
-/// One stateless (2026-07-28) `tools/call` of `slow`; `Err` says how it failed.
+/// One stateless (2026-07-28) `tools/call` of `up__slow`; `Err` says how it failed.
 pub async fn slow_call(client: &reqwest::Client, url: &str) -> Result<(), String> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": "up__slow", "arguments": {"ms": 20},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let r = client
+    slow_call_in(client, url, None).await
+}
+
+/// One `tools/call` of `up__slow`: in session-era session `sid`, or stateless (2026-07-28)
+/// without one; `Err` says how it failed.
+pub async fn slow_call_in(
+    client: &reqwest::Client,
+    url: &str,
+    sid: Option<&str>,
+) -> Result<(), String> {
+    let mut body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "up__slow", "arguments": {"ms": 20}}});
+    let mut req = client
         .post(url)
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "up__slow")
+        .header("accept", "application/json, text/event-stream");
+    match sid {
+        Some(sid) => {
+            req = req
+                .header("mcp-session-id", sid)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        None => {
+            body["params"]["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}});
+            req = req
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "up__slow");
+        }
+    }
+    let r = req
         .body(body.to_string())
         .send()
         .await
         .map_err(|e| format!("send: {e}"))?;
     let status = r.status();
     let text = r.text().await.map_err(|e| format!("body: {e}"))?;
-    let v: Value = serde_json::from_str(&text).map_err(|_| format!("{status}: {text}"))?;
+    // A JSON body, or an event stream whose last message is the response.
+    let json = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .unwrap_or(&text);
+    let v: Value = serde_json::from_str(json).map_err(|_| format!("{status}: {text}"))?;
     if v["result"]["content"][0]["text"] == "slept 20 ms" {
         Ok(())
     } else {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-/// A session-era client of replica `url` (its session may have been opened elsewhere).
+/// A session-era client: each request goes to the URL given with it (a replica, or a
+/// balancer), whichever replica opened the session.
 pub struct Session {
     pub sid: String,
     pub http: reqwest::Client,
@@ -26,6 +27,17 @@ impl Session {
             .await
             .unwrap();
         let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let r = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &sid)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
         Session { sid, http, next: 1 }
     }
 
