@@ -15,6 +15,9 @@
 //! - **Messages for a session's stream**: what a replica has to tell a session-era client
 //!   outside any request of its own (a resource update, a list change) goes to the replica
 //!   holding the session's open GET stream ([`Cluster::hold_stream`]).
+//! - **News for every replica** ([`Cluster::broadcast`], on the `everyone` channel each replica
+//!   also reads): a session's new log level, for the replicas holding a copy of it; results
+//!   a write call invalidated, for the near copies of the cache.
 
 use std::time::Duration;
 
@@ -44,7 +47,23 @@ pub enum Letter {
     Reply { corr: u64, body: Box<RawValue> },
     /// A message (JSON-RPC, as it goes to the client) for the open GET stream of `session`.
     Notify { session: String, message: String },
+    /// To every replica: `session`'s client set its log level (an index, `debug` = 0).
+    Level {
+        from: String,
+        session: String,
+        level: u8,
+    },
+    /// To every replica: the cached results of these servers and tools (exposed names) are
+    /// stale.
+    Invalidate {
+        from: String,
+        servers: Vec<String>,
+        tools: Vec<String>,
+    },
 }
+
+/// The channel every replica reads besides its own.
+const EVERYONE: &str = "everyone";
 
 impl Cluster {
     fn answer_key(&self, session: &str, id: &str) -> String {
@@ -68,6 +87,18 @@ impl Cluster {
             self.store.publish(&Self::channel(replica), payload),
         )
         .await
+        {
+            Ok(r) => r.map_err(|e| ClusterError::Store(e.to_string())),
+            Err(_) => Err(ClusterError::Timeout(crate::STORE_TIMEOUT)),
+        }
+    }
+
+    /// Post `letter` to every replica (this one included: it reads the channel too).
+    pub async fn broadcast(&self, letter: &Letter) -> Result<(), ClusterError> {
+        let payload =
+            serde_json::to_vec(letter).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
+        match tokio::time::timeout(crate::STORE_TIMEOUT, self.store.publish(EVERYONE, payload))
+            .await
         {
             Ok(r) => r.map_err(|e| ClusterError::Store(e.to_string())),
             Err(_) => Err(ClusterError::Timeout(crate::STORE_TIMEOUT)),
@@ -157,20 +188,24 @@ impl Cluster {
         Ok(true)
     }
 
-    /// The letters other replicas post to this one, from now on.
+    /// The letters other replicas post to this one, and those for every replica, from now on.
     pub async fn letters(&self) -> Result<Letters, ClusterError> {
-        let sub = self
-            .store
-            .subscribe(&Self::channel(&self.replica))
-            .await
-            .map_err(|e| ClusterError::Store(e.to_string()))?;
-        Ok(Letters { sub })
+        let subscribe = |channel: String| async move {
+            self.store
+                .subscribe(&channel)
+                .await
+                .map_err(|e| ClusterError::Store(e.to_string()))
+        };
+        let own = subscribe(Self::channel(&self.replica)).await?;
+        let everyone = subscribe(EVERYONE.to_owned()).await?;
+        Ok(Letters { own, everyone })
     }
 }
 
-/// The letters posted to this replica ([`Cluster::letters`]).
+/// The letters posted to this replica and to every replica ([`Cluster::letters`]).
 pub struct Letters {
-    sub: switchboard_store::Subscription,
+    own: switchboard_store::Subscription,
+    everyone: switchboard_store::Subscription,
 }
 
 impl Letters {
@@ -178,7 +213,10 @@ impl Letters {
     /// logged and skipped.
     pub async fn next(&mut self) -> Option<Letter> {
         loop {
-            let raw = self.sub.recv().await?;
+            let raw = tokio::select! {
+                r = self.own.recv() => r?,
+                r = self.everyone.recv() => r?,
+            };
             match serde_json::from_slice(&raw) {
                 Ok(a) => return Some(a),
                 Err(e) => {
@@ -255,6 +293,30 @@ mod tests {
         assert!(b.notify_stream("s1", "m3".into()).await.unwrap());
         a.release_stream("s1").await.unwrap();
         assert!(!b.notify_stream("s1", "m4".into()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_reaches_every_replica() {
+        let prefix = format!("sbtest:{}:", rand::random::<u64>());
+        let (a, b) = (replica(&prefix, "a").await, replica(&prefix, "b").await);
+        let (mut a_in, mut b_in) = (a.letters().await.unwrap(), b.letters().await.unwrap());
+        let news = Letter::Level {
+            from: "a".into(),
+            session: "s1".into(),
+            level: 0,
+        };
+        a.broadcast(&news).await.unwrap();
+        assert_eq!(next(&mut a_in).await, text(&news));
+        assert_eq!(next(&mut b_in).await, text(&news));
+        // Another deployment (key prefix) hears nothing of it.
+        let other = replica(&format!("{prefix}other:"), "c").await;
+        let mut c_in = other.letters().await.unwrap();
+        a.broadcast(&news).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), c_in.next())
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

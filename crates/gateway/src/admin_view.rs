@@ -106,17 +106,24 @@ impl AdminView {
         let Some(idx) = self.catalog.server_index(name) else {
             return false;
         };
-        self.policies().cache.invalidate_server(idx, name).await;
+        let cache = self.policies().cache.clone();
+        cache.invalidate_server(idx, name).await;
+        crate::letters::broadcast_invalidation(
+            self.cluster.clone(),
+            &cache,
+            vec![name.to_owned()],
+            Vec::new(),
+        );
         true
     }
 
     /// Drop every kept result of tool `exposed` (in this process and, with a shared store, for
-    /// every replica).
+    /// every replica, whose near copies are told with `cluster:`).
     pub async fn invalidate_tool(&self, exposed: &str) {
-        self.policies()
-            .cache
-            .invalidate_tools(std::slice::from_ref(&exposed.to_owned()))
-            .await;
+        let cache = self.policies().cache.clone();
+        let tools = vec![exposed.to_owned()];
+        cache.invalidate_tools(&tools).await;
+        crate::letters::broadcast_invalidation(self.cluster.clone(), &cache, Vec::new(), tools);
     }
 
     /// Load the config file again and apply it.

@@ -1,7 +1,7 @@
 //! The letters other replicas post to this one (`cluster:`; `switchboard-cluster`'s
 //! `letters.rs`): answers to our server→client requests, retries of parked calls we hold and
 //! replies to the ones we passed on (`parked_elsewhere.rs`), messages for the session streams
-//! we hold.
+//! we hold; and the news posted to every replica: a session's log level, cache invalidations.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +78,35 @@ impl Gateway {
             }
             Letter::Request { from, corr, body } => self.take_request(from, corr, &body),
             Letter::Reply { corr, body } => self.deliver_reply(corr, &body),
+            Letter::Level {
+                from,
+                session,
+                level,
+            } => {
+                if Some(from.as_str()) == self.replica_id() {
+                    return;
+                }
+                if let Some(s) = self.sessions.get(&session) {
+                    s.set_log_level(level);
+                    self.tell_upstreams_log_level(level);
+                }
+            }
+            Letter::Invalidate {
+                from,
+                servers,
+                tools,
+            } => {
+                if Some(from.as_str()) == self.replica_id() {
+                    return;
+                }
+                let cache = self.policies().cache.clone();
+                for name in &servers {
+                    if let Some(idx) = self.catalog.server_index(name) {
+                        cache.forget_server(idx);
+                    }
+                }
+                cache.forget_tools(&tools);
+            }
             Letter::Notify { session, message } => {
                 match self.sessions.get(&session).and_then(|s| s.standalone()) {
                     Some(out) => {
@@ -107,6 +136,34 @@ impl Gateway {
         }
     }
 
+    /// Tell the replicas holding a copy of `session` its client's new log `level`.
+    pub(crate) fn broadcast_log_level(&self, session: &crate::session::Session, level: u8) {
+        let Some(c) = self.cluster.clone() else {
+            return;
+        };
+        let letter = Letter::Level {
+            from: c.replica_id().to_owned(),
+            session: session.id.to_string(),
+            level,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = c.broadcast(&letter).await {
+                tracing::warn!(error = %e, "a session's log level not passed to the other replicas");
+            }
+        });
+    }
+
+    /// Tell the other replicas that results of `servers` and `tools` were dropped from the
+    /// shared cache (their near copies go too), when the cache is shared.
+    pub(crate) fn broadcast_invalidation(
+        &self,
+        cache: &crate::cache::ResultCache,
+        servers: Vec<String>,
+        tools: Vec<String>,
+    ) {
+        broadcast_invalidation(self.cluster.clone(), cache, servers, tools);
+    }
+
     /// Send `msg` to `session`'s standalone stream: here when it is open here, else (with
     /// `cluster:`) on the replica holding it, in the background.
     pub(crate) fn tell_session(&self, session: &crate::session::Session, msg: &Message) {
@@ -133,4 +190,28 @@ impl Gateway {
             }
         });
     }
+}
+
+/// Tell every replica of `cluster` that results of `servers` and `tools` were dropped from the
+/// shared cache, so that their near copies go too (nothing without a cluster or a shared
+/// cache).
+pub(crate) fn broadcast_invalidation(
+    cluster: Option<switchboard_cluster::Cluster>,
+    cache: &crate::cache::ResultCache,
+    servers: Vec<String>,
+    tools: Vec<String>,
+) {
+    let Some(c) = cluster.filter(|_| cache.is_shared()) else {
+        return;
+    };
+    let letter = Letter::Invalidate {
+        from: c.replica_id().to_owned(),
+        servers,
+        tools,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = c.broadcast(&letter).await {
+            tracing::warn!(error = %e, "an invalidation not passed to the other replicas (their copies expire within cache.local_ttl)");
+        }
+    });
 }

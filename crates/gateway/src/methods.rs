@@ -282,17 +282,25 @@ impl Gateway {
         })?;
         if let Some(s) = &ctx.session {
             s.set_log_level(idx);
-            // Other replicas serving this session filter by the same level.
+            // Other replicas serving this session filter by the same level: the copies they
+            // hold are told, and the record is for those that adopt it later.
             self.share_session_later(s);
+            self.broadcast_log_level(s, idx);
         }
-        // Upstreams send what the most verbose client wants; each session filters for itself.
+        self.tell_upstreams_log_level(idx);
+        Ok(empty_object())
+    }
+
+    /// Upstreams send what the most verbose client wants (`fallback` with no session); each
+    /// session filters for itself.
+    pub(crate) fn tell_upstreams_log_level(&self, fallback: u8) {
         let min = self
             .sessions
             .all()
             .iter()
             .map(|s| s.log_level())
             .min()
-            .unwrap_or(idx);
+            .unwrap_or(fallback);
         let level_name = switchboard_protocol::log_level::level_name(min);
         for s in self.catalog.servers().iter() {
             // Session-era servers only: 2026-07-28 requests carry their own log level.
@@ -311,7 +319,6 @@ impl Gateway {
                 });
             }
         }
-        Ok(empty_object())
     }
 
     /// A notification from the client.

@@ -343,6 +343,7 @@ impl Gateway {
                     .map(|(exposed, _)| exposed)
                     .collect();
                 cache.invalidate_tools(&tools).await;
+                self.broadcast_invalidation(cache, Vec::new(), tools);
             }
         }
         result

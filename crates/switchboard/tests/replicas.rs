@@ -9,7 +9,9 @@
 //!   subscription whose replica was killed is taken over by the replica holding the stream;
 //! - a session-era client whose answer stream broke resumes it (`Last-Event-ID`) through
 //!   another replica and gets what it missed and the result; the replica keeping the stream
-//!   gone, it is told so clearly (410).
+//!   gone, it is told so clearly (410);
+//! - a session's log level set through one replica reaches the copy another replica holds;
+//!   a write call's cache invalidation through one replica reaches another's near copy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -300,4 +302,91 @@ async fn a_lost_answer_stream_resumes_through_another_replica() {
     assert_eq!(status, 410, "{body}");
     assert!(body.contains("replica `a`"), "{body}");
     gws.truncate(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_level_set_through_one_replica_reaches_the_others_copies() {
+    let servers = format!(
+        "{}    protocol: legacy\n",
+        stdio_entry("py", &python(), &[&harness().join("servers/py_server.py")])
+    );
+    let gws = replicas(&servers, &["a", "b"]);
+    let (a, b) = (gws[0].url.clone(), gws[1].url.clone());
+    let mut s = Session::open(&a).await;
+    let count = json!({"name": "py__count_with_progress", "arguments": {"steps": 2}});
+    // `b` holds a copy of the session (every level): the tool's info log comes with its
+    // answer, on the same stream, before the result.
+    let answer = s.rpc_stream(&b, "tools/call", count.clone()).await;
+    assert!(
+        answer.contains("counted to 2") && answer.contains("\"result\""),
+        "{answer}"
+    );
+    // Errors only, set through `a`: `b`'s copy hears of it.
+    let set = s
+        .rpc(&a, "logging/setLevel", json!({"level": "error"}))
+        .await;
+    assert_eq!(set["result"], json!({}), "{set}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = s.rpc_stream(&b, "tools/call", count.clone()).await;
+        assert!(answer.contains("counted 2"), "{answer}");
+        if !answer.contains("counted to 2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`b` still sends info logs after the level was set through `a`: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_calls_invalidation_reaches_other_replicas_near_copies() {
+    // `up__pid` cached for an hour, near copies kept for an hour too, dropped by any call of
+    // `up__echo`: without word from the replica that invalidated, `b` would answer from its
+    // near copy for the hour.
+    let prefix = format!(
+        "sbtest:{}:",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let cache = format!(
+        "cache: {{store: redis, key_prefix: \"{prefix}cache:\", local_ttl: 1h, auto: false, tools: {{\"up__pid\": {{ttl: 1h, invalidated_by: [\"up__echo\"]}}}}}}\n"
+    );
+    let servers = stdio_entry("up", &workspace_bin("bench-upstream"), &[]);
+    let start = |id: &str| {
+        Gateway::start(&format!(
+            "cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\", replica_id: {id}}}\n{cache}servers:\n{servers}"
+        ))
+    };
+    let (a, b) = (start("a"), start("b"));
+    let pid = |url: String| async move {
+        let r = tool_call(&url, &[], "up__pid", json!({})).await;
+        r.body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", r.body))
+            .to_owned()
+    };
+    // `a`'s answer, shared: `b` answers the same from the store, then from its near copy.
+    let first = pid(a.url.clone()).await;
+    assert_eq!(pid(b.url.clone()).await, first);
+    assert_eq!(pid(b.url.clone()).await, first);
+    // A write through `a`: `b`'s next answer is its own upstream's.
+    let w = tool_call(&a.url, &[], "up__echo", json!({"text": "write"})).await;
+    assert_eq!(w.status, 200, "{}", w.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = pid(b.url.clone()).await;
+        if now != first {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`b` still answers from its near copy after `a` invalidated it"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -429,9 +429,7 @@ impl ResultCache {
         if !self.enabled {
             return;
         }
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
-        self.drop_local(move |e| e.server == idx);
+        self.forget_server(idx);
         if let Some(r) = &self.remote
             && let Err(e) = r.drop_tagged(&[name], &[]).await
         {
@@ -444,15 +442,39 @@ impl ResultCache {
         if !self.enabled || tools.is_empty() {
             return;
         }
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
-        let names: Vec<Arc<str>> = tools.iter().map(|t| Arc::from(t.as_str())).collect();
-        self.drop_local(move |e| names.contains(&e.tool));
+        self.forget_tools(tools);
         if let Some(r) = &self.remote
             && let Err(e) = r.drop_tagged(&[], tools).await
         {
             self.store_failed(&e);
         }
+    }
+
+    /// Drop this process's copies of server `idx`'s results (another replica dropped them
+    /// from the shared store).
+    pub fn forget_server(&self, idx: usize) {
+        if !self.enabled {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.drop_local(move |e| e.server == idx);
+    }
+
+    /// Drop this process's copies of these tools' results (exposed names).
+    pub fn forget_tools(&self, tools: &[String]) {
+        if !self.enabled || tools.is_empty() {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
+        let names: Vec<Arc<str>> = tools.iter().map(|t| Arc::from(t.as_str())).collect();
+        self.drop_local(move |e| names.contains(&e.tool));
+    }
+
+    /// Whether results live in a store replicas share (`store: redis`).
+    pub fn is_shared(&self) -> bool {
+        self.remote.is_some()
     }
 
     /// After a successful call of `exposed` (`original` upstream): the patterns of the

@@ -61,6 +61,26 @@ impl Session {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
+    /// A request answered as an event stream when it makes one (the answer's messages in
+    /// order, as text).
+    pub async fn rpc_stream(&mut self, url: &str, method: &str, params: Value) -> String {
+        self.next += 1;
+        let body = json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params});
+        self.http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.sid)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The session's GET stream on replica `url`.
     pub async fn stream(
         &self,
