@@ -38,8 +38,25 @@ impl Relay for CallRelay {
         if n.method == methods::MESSAGE && !self.session.wants_log(n.params.as_deref()) {
             return;
         }
-        if let Some(out) = self.stream() {
-            out.notify(&Message::Notification(n));
+        let msg = Message::Notification(n);
+        match self.stream() {
+            Some(out) => {
+                out.notify(&msg);
+            }
+            // The session's stream may be open on another replica (`cluster:`).
+            None => {
+                if let Some(c) = self.session.cluster().cloned() {
+                    let (id, message) = (
+                        self.session.id.clone(),
+                        String::from_utf8_lossy(&msg.to_vec()).into_owned(),
+                    );
+                    tokio::spawn(async move {
+                        if let Err(e) = c.notify_stream(&id, message).await {
+                            tracing::debug!(session = %id, error = %e, "a notification for a stream on another replica not passed on");
+                        }
+                    });
+                }
+            }
         }
     }
 
@@ -57,12 +74,15 @@ impl Relay for CallRelay {
                     ),
                 ));
             }
-            let Some(out) = out else {
-                return Err(ErrorObject::new(
-                    codes::INTERNAL_ERROR,
-                    format!("the client has no open stream to receive `{method}`"),
-                ));
+            let no_stream = {
+                let why = format!("the client has no open stream to receive `{method}`");
+                move || ErrorObject::new(codes::INTERNAL_ERROR, why.clone())
             };
+            // No stream here: with `cluster:` the session's stream may be open on another
+            // replica, which sends the request on; the answer comes back like any other.
+            if out.is_none() && session.cluster().is_none() {
+                return Err(no_stream());
+            }
             let (id, rx): (Id, oneshot::Receiver<_>) = session.expect_response();
             // With `cluster:`, the answer may reach another replica: it must know who waits.
             if let Some(c) = session.cluster()
@@ -73,12 +93,24 @@ impl Relay for CallRelay {
                 tracing::warn!(session = %session.id, error = %e, "the cluster was not told this replica waits for the client's answer; it must come here");
             }
             let msg = Message::request(id.clone(), method, params);
-            if !out.send(&msg).await {
-                session.forget_response(&id);
-                return Err(ErrorObject::new(
-                    codes::INTERNAL_ERROR,
-                    "the client stream closed",
-                ));
+            match (&out, session.cluster()) {
+                (Some(out), _) => {
+                    if !out.send(&msg).await {
+                        session.forget_response(&id);
+                        return Err(ErrorObject::new(
+                            codes::INTERNAL_ERROR,
+                            "the client stream closed",
+                        ));
+                    }
+                }
+                (None, Some(c)) => {
+                    let message = String::from_utf8_lossy(&msg.to_vec()).into_owned();
+                    if !matches!(c.notify_stream(&session.id, message).await, Ok(true)) {
+                        session.forget_response(&id);
+                        return Err(no_stream());
+                    }
+                }
+                (None, None) => return Err(no_stream()),
             }
             match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, rx).await {
                 Ok(Ok(result)) => result,

@@ -10,6 +10,9 @@
 //! - a session-era client whose answer stream broke resumes it (`Last-Event-ID`) through
 //!   another replica and gets what it missed and the result; the replica keeping the stream
 //!   gone, it is told so clearly (410);
+//! - a call whose answer is plain JSON sends its progress, and its elicitation request, to the
+//!   session's stream open on another replica, and the answer to that request, sent to a
+//!   third, reaches the call;
 //! - a session's log level set through one replica reaches the copy another replica holds;
 //!   a write call's cache invalidation through one replica reaches another's near copy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,6 +28,11 @@ use serde_json::{Value, json};
 
 /// One YAML per replica: the same store and key prefix, each its own `replica_id`.
 fn replicas(servers: &str, ids: &[&str]) -> Vec<Gateway> {
+    replicas_with("", servers, ids)
+}
+
+/// As [`replicas`], with `extra` config (top-level YAML lines).
+fn replicas_with(extra: &str, servers: &str, ids: &[&str]) -> Vec<Gateway> {
     let prefix = format!(
         "sbtest:{}:",
         std::time::SystemTime::now()
@@ -35,7 +43,7 @@ fn replicas(servers: &str, ids: &[&str]) -> Vec<Gateway> {
     ids.iter()
         .map(|id| {
             Gateway::start(&format!(
-                "cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\", replica_id: {id}}}\ncache: {{enabled: false}}\nservers:\n{servers}"
+                "{extra}cluster: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\", replica_id: {id}}}\ncache: {{enabled: false}}\nservers:\n{servers}"
             ))
         })
         .collect()
@@ -389,4 +397,68 @@ async fn a_write_calls_invalidation_reaches_other_replicas_near_copies() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calls_messages_reach_the_sessions_stream_on_another_replica() {
+    let servers = format!(
+        "{}    protocol: legacy\n",
+        stdio_entry("py", &python(), &[&harness().join("servers/py_server.py")])
+    );
+    // Plain JSON answers: what a call sends the client besides its result goes on the
+    // session's GET stream — open on `a`, while the calls go to `b`.
+    let gws = replicas_with("http: {response_mode: json}\n", &servers, &["a", "b", "c"]);
+    let (a, b, c) = (gws[0].url.clone(), gws[1].url.clone(), gws[2].url.clone());
+    let mut s = Session::open_with(&a, json!({"elicitation": {}})).await;
+    let mut on_a = s.stream(&a).await;
+
+    let r = s
+        .rpc(
+            &b,
+            "tools/call",
+            json!({"name": "py__count_with_progress", "arguments": {"steps": 2},
+                   "_meta": {"progressToken": "p-1"}}),
+        )
+        .await;
+    assert_eq!(r["result"]["content"][0]["text"], "counted 2", "{r}");
+    let seen = read_until(&mut on_a, "counted to 2").await;
+    assert!(
+        seen.contains("notifications/progress") && seen.contains("p-1"),
+        "{seen}"
+    );
+
+    // The elicitation goes out on `a`'s stream; its answer, sent to `c`, reaches the call
+    // waiting on `b`.
+    let ask = tokio::spawn({
+        let mut s2 = s.fork();
+        let b = b.clone();
+        async move {
+            s2.rpc(
+                &b,
+                "tools/call",
+                json!({"name": "py__ask_name", "arguments": {}}),
+            )
+            .await
+        }
+    });
+    let seen = read_until(&mut on_a, "elicitation/create").await;
+    let request: Value = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|m| m["method"] == "elicitation/create")
+        .unwrap();
+    let status = s
+        .send(
+            &c,
+            json!({"jsonrpc": "2.0", "id": request["id"],
+                   "result": {"action": "accept", "content": {"name": "Ada"}}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let done = tokio::time::timeout(Duration::from_secs(20), ask)
+        .await
+        .expect("the call finished once answered")
+        .unwrap();
+    assert_eq!(done["result"]["content"][0]["text"], "hello Ada", "{done}");
 }

@@ -17,12 +17,20 @@ pub struct Session {
 
 impl Session {
     pub async fn open(url: &str) -> Session {
+        Self::open_with(url, json!({})).await
+    }
+
+    /// Open a session declaring `capabilities` (e.g. `{"elicitation": {}}`).
+    pub async fn open_with(url: &str, capabilities: Value) -> Session {
         let http = reqwest::Client::new();
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "replicas", "version": "1"}}});
         let r = http
             .post(url)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
-            .body(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"replicas","version":"1"}}}"#)
+            .body(init.to_string())
             .send()
             .await
             .unwrap();
@@ -61,6 +69,15 @@ impl Session {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
+    /// The same session for a concurrent task (its request ids apart from this one's).
+    pub fn fork(&self) -> Session {
+        Session {
+            sid: self.sid.clone(),
+            http: self.http.clone(),
+            next: self.next + 1_000_000,
+        }
+    }
+
     /// A request answered as an event stream when it makes one (the answer's messages in
     /// order, as text).
     pub async fn rpc_stream(&mut self, url: &str, method: &str, params: Value) -> String {
@@ -79,6 +96,23 @@ impl Session {
             .text()
             .await
             .unwrap()
+    }
+
+    /// Send the client's `message` (a response to the gateway's request, a notification) to
+    /// `url`; the HTTP status.
+    pub async fn send(&self, url: &str, message: Value) -> u16 {
+        self.http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.sid)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(message.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     /// The session's GET stream on replica `url`.
@@ -135,4 +169,22 @@ pub async fn update_arrives(
             "no update on the stream (last call: {r}): {seen}"
         );
     }
+}
+
+/// Read `stream` until it holds `needle` (15 s at most); everything read.
+pub async fn read_until(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    needle: &str,
+) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle} on the stream: {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
 }
