@@ -37,13 +37,13 @@ def start(cmd, marker, env=None):
     sys.exit(f"{cmd[0]} exited before saying {marker!r}")
 
 
-def load(driver, url, c, n, tool="up__echo", protocol="legacy"):
-    """`switchboard load` of `tool` (`{"text":"hello"}`) at `url`: c in flight, n calls after a
+def load(driver, url, c, n, tool="up__echo", protocol="legacy", args='{"text":"hello"}'):
+    """`switchboard load` of `tool` (with `args`) at `url`: c in flight, n calls after a
     warm-up of n/10 (50–2000); (the JSON report, calls made in all). Every call must succeed."""
     warm = max(50, min(2000, n // 10))
     out = subprocess.run(
         [driver, "load", "--url", url, "--protocol", protocol, "--tool", tool,
-         "--args", '{"text":"hello"}', "--json", "--no-progress",
+         "--args", args, "--json", "--no-progress",
          "-c", str(c), "-n", str(n), "--warmup", str(warm)],
         capture_output=True, text=True, timeout=300, check=True,
     )
