@@ -1,11 +1,13 @@
 //! Switchboard's admin listener (`admin.listen`): `GET /metrics` (Prometheus text format),
-//! `GET /healthz`, `GET /readyz`, `POST /cache/invalidate` and `POST /reload`. No credential:
-//! bind it to loopback or a cluster-internal address. `/healthz` and `/readyz` are also served
+//! `GET /healthz`, `GET /readyz`, `POST /cache/invalidate` and `POST /reload`, with no
+//! credential (bind it to loopback or a cluster-internal address); and the admin API under
+//! `/admin/api` (`api.rs`), behind an admin credential. `/healthz` and `/readyz` are also served
 //! on the client listener (see [`health_routes`]). It sees the gateway only through an
-//! [`AdminView`]: read-only state and the two operator actions.
+//! [`AdminView`]: read-only state and the operator actions.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
 pub mod exposition;
 pub mod health;
 
@@ -25,6 +27,7 @@ pub fn router(view: AdminView) -> Router {
         .route("/metrics", get(metrics))
         .route("/cache/invalidate", post(invalidate))
         .route("/reload", post(reload))
+        .nest("/admin/api", api::routes())
         .merge(probes())
         .with_state(view)
 }

@@ -31,6 +31,8 @@ pub struct AdminView {
     pub(crate) shutting_down: CancellationToken,
     pub(crate) draining: CancellationToken,
     pub(crate) reload: ReloadFn,
+    /// The gateway's audit trail: operator actions through the admin API are recorded.
+    pub(crate) audit: switchboard_audit::Audit,
 }
 
 /// One catalogued server as the admin listener sees it.
@@ -43,6 +45,26 @@ impl AdminView {
     /// The policies (and config) in force now.
     pub fn policies(&self) -> Arc<Policies> {
         self.policies.load()
+    }
+
+    /// Record an operator's action through the admin API (`method` such as `admin/reload`;
+    /// `outcome` `ok`, `denied`, `unauthenticated` or `error`) in the audit trail, with
+    /// transport `admin`.
+    pub fn audit_action(
+        &self,
+        identity: Option<&switchboard_policy::auth::Identity>,
+        method: &str,
+        outcome: &str,
+    ) {
+        self.audit.log_nowait(switchboard_audit::Record {
+            subject: identity.map_or("-".into(), |i| i.subject.to_string()),
+            role: identity.and_then(|i| i.role.as_deref().map(str::to_owned)),
+            auth: identity.map_or("-".into(), |i| i.method.to_owned()),
+            transport: "admin".into(),
+            method: method.to_owned(),
+            outcome: outcome.to_owned(),
+            ..Default::default()
+        });
     }
 
     /// Whether the gateway is draining for shutdown.

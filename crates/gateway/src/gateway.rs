@@ -100,6 +100,7 @@ impl Gateway {
             policies: self.policies.clone(),
             shutting_down: self.shutting_down.clone(),
             draining: self.draining.clone(),
+            audit: self.audit.clone(),
             reload: Arc::new(move || {
                 let gw = gw.upgrade();
                 Box::pin(async move {

@@ -8,6 +8,10 @@
 //! `tool:`, `prompt:` and `resource:` prefixes name the kind explicitly (resources match by URI);
 //! `*` alone allows everything. A deny pattern beats any allow. A denied call is answered exactly
 //! like a call to something that does not exist.
+//!
+//! The admin API is granted apart: `admin:read` (see everything, change nothing) or `admin:*`
+//! (act too), named explicitly — `*` alone grants no admin access, and neither does running
+//! without authentication.
 
 use std::sync::Arc;
 
@@ -68,9 +72,35 @@ impl Pattern {
     }
 }
 
+/// What a role may do with the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AdminAccess {
+    /// See everything, change nothing (`admin:read`).
+    Read,
+    /// See and act: cancel, revoke, reload (`admin:*`).
+    Full,
+}
+
+impl AdminAccess {
+    /// The access an `allow` or `deny` entry names, if it names one (`admin:…`); `Err` for an
+    /// `admin:` entry that is neither `admin:read` nor `admin:*`.
+    pub fn parse(pattern: &str) -> Option<Result<AdminAccess, String>> {
+        let rest = pattern.trim().strip_prefix("admin:")?;
+        Some(match rest {
+            "read" => Ok(AdminAccess::Read),
+            "*" => Ok(AdminAccess::Full),
+            other => Err(format!(
+                "`admin:{other}` is not an admin permission: use `admin:read` (see) or `admin:*` (see and act)"
+            )),
+        })
+    }
+}
+
 /// A role's compiled permissions.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Granted explicitly (`admin:read`, `admin:*`), never by `*` alone.
+    admin: Option<AdminAccess>,
     allow_all: bool,
     allow: Vec<Pattern>,
     deny: Vec<Pattern>,
@@ -82,6 +112,7 @@ impl Policy {
     /// Everything allowed (no authentication configured, or the local stdio user).
     pub fn unrestricted() -> Arc<Self> {
         Arc::new(Self {
+            admin: None,
             allow_all: true,
             allow: Vec::new(),
             deny: Vec::new(),
@@ -92,6 +123,7 @@ impl Policy {
     /// Nothing allowed (a role that is not defined).
     pub fn nothing() -> Arc<Self> {
         Arc::new(Self {
+            admin: None,
             allow_all: false,
             allow: Vec::new(),
             deny: Vec::new(),
@@ -101,17 +133,25 @@ impl Policy {
 
     /// Compile a role; `separator` is the federation separator (`__`).
     pub fn compile(role: &RoleConfig, separator: &str) -> Self {
-        let allow: Vec<Pattern> = role
-            .allow
-            .iter()
-            .map(|p| Pattern::parse(p, separator))
-            .collect();
-        let deny: Vec<Pattern> = role
-            .deny
-            .iter()
-            .map(|p| Pattern::parse(p, separator))
-            .collect();
+        let admin_of = |list: &[String]| {
+            list.iter()
+                .filter_map(|p| AdminAccess::parse(p)?.ok())
+                .max()
+        };
+        // Denying `admin:*` takes all admin access away; denying `admin:read` too.
+        let admin = match (admin_of(&role.allow), admin_of(&role.deny)) {
+            (Some(_), Some(_)) | (None, _) => None,
+            (Some(a), None) => Some(a),
+        };
+        let patterns = |list: &[String]| -> Vec<Pattern> {
+            list.iter()
+                .filter(|p| AdminAccess::parse(p).is_none())
+                .map(|p| Pattern::parse(p, separator))
+                .collect()
+        };
+        let (allow, deny) = (patterns(&role.allow), patterns(&role.deny));
         Self {
+            admin,
             allow_all: deny.is_empty() && allow.iter().any(|p| p.kind.is_none()),
             allow,
             deny,
@@ -123,11 +163,17 @@ impl Policy {
     /// what both allow. Views do not nest: a later view replaces an earlier one.
     pub fn within(self: &Arc<Self>, view: &Arc<Policy>) -> Arc<Self> {
         Arc::new(Self {
+            admin: self.admin,
             allow_all: self.allow_all,
             allow: self.allow.clone(),
             deny: self.deny.clone(),
             within: Some(view.clone()),
         })
+    }
+
+    /// What this role may do with the admin API (`None`: nothing).
+    pub fn admin_access(&self) -> Option<AdminAccess> {
+        self.admin
     }
 
     /// Whether everything is allowed, so listings need no filtering.
@@ -188,6 +234,34 @@ mod tests {
         assert!(reader.allows(Subject::Tool, "company__get", "get"));
         assert!(!reader.allows(Subject::Tool, "company__delete", "delete"));
         assert!(!reader.allows(Subject::Tool, "github__get", "get"));
+    }
+
+    #[test]
+    fn admin_access_is_granted_by_name_only() {
+        assert_eq!(
+            role(&["admin:*"], &[]).admin_access(),
+            Some(AdminAccess::Full)
+        );
+        assert_eq!(
+            role(&["get_*", "admin:read"], &[]).admin_access(),
+            Some(AdminAccess::Read)
+        );
+        assert_eq!(
+            role(&["admin:read", "admin:*"], &[]).admin_access(),
+            Some(AdminAccess::Full)
+        );
+        // `*` alone, or no authentication, grants none.
+        assert_eq!(role(&["*"], &[]).admin_access(), None);
+        assert_eq!(Policy::unrestricted().admin_access(), None);
+        assert_eq!(role(&["admin:*"], &["admin:read"]).admin_access(), None);
+        // An admin entry is no tool pattern: it does not make the role allow everything.
+        let ops = role(&["admin:*"], &[]);
+        assert!(!ops.allows(Subject::Tool, "x__y", "y"));
+        let all = role(&["*", "admin:read"], &["admin:*"]);
+        assert!(all.allows_everything(), "an admin deny is no tool deny");
+        assert_eq!(all.admin_access(), None);
+        assert!(AdminAccess::parse("admin:write").unwrap().is_err());
+        assert!(AdminAccess::parse("get_*").is_none());
     }
 
     #[test]

@@ -41,6 +41,45 @@ pub(super) fn check_roles_without_auth(roles: &IndexMap<String, RoleConfig>) -> 
     p
 }
 
+/// Admin permissions in `roles` (`admin:read`, `admin:*`) are well formed, and the role of
+/// callers without a credential has none.
+pub(super) fn check_admin_permissions(
+    roles: &IndexMap<String, RoleConfig>,
+    anonymous_role: Option<&str>,
+) -> Vec<Problem> {
+    let mut p = Vec::new();
+    for (name, role) in roles {
+        for (list, entries) in [("allow", &role.allow), ("deny", &role.deny)] {
+            for (i, entry) in entries.iter().enumerate() {
+                let Some(rest) = entry.trim().strip_prefix("admin:") else {
+                    continue;
+                };
+                if rest != "read" && rest != "*" {
+                    p.push(
+                        Problem::new(
+                            format!("roles.{name}.{list}[{i}]"),
+                            format!("`{entry}` is not an admin permission"),
+                        )
+                        .fix("use `admin:read` (see the admin API) or `admin:*` (see and act)"),
+                    );
+                }
+                if list == "allow" && Some(name.as_str()) == anonymous_role {
+                    p.push(
+                        Problem::new(
+                            format!("roles.{name}.allow[{i}]"),
+                            format!(
+                                "`{name}` is auth.anonymous_role: anyone without a credential would get `{entry}`"
+                            ),
+                        )
+                        .fix("grant admin permissions to roles given by API keys or JWTs only"),
+                    );
+                }
+            }
+        }
+    }
+    p
+}
+
 /// `auth`: the roles it hands out exist (`roles` are the roles in force), each JWT issuer and
 /// the OAuth resource are usable, and some credential or an anonymous role lets requests in.
 pub(super) fn check_auth(auth: &AuthConfig, roles: &IndexMap<String, RoleConfig>) -> Vec<Problem> {

@@ -31,6 +31,10 @@ impl Config {
             None => p.extend(auth::check_roles_without_auth(&self.roles)),
             Some(a) => p.extend(auth::check_auth(a, &roles)),
         }
+        p.extend(auth::check_admin_permissions(
+            &roles,
+            self.auth.as_ref().and_then(|a| a.anonymous_role.as_deref()),
+        ));
         p.extend(check_admin(&self.admin, &self.http.listen, &self.servers));
         p.extend(check_telemetry(&self.telemetry));
         p.extend(check_cache(&self.cache));

@@ -1,0 +1,215 @@
+//! The admin API on the admin listener (`/admin/api`): who gets in (an admin credential: an
+//! API key or JWT whose role is granted `admin:read` or `admin:*`; `*` alone is not enough,
+//! nobody without `auth:`), what a read-only role may not do, every action in the audit trail,
+//! and every answer checked against the OpenAPI document the gateway serves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// `answer` (status, JSON body) of `method path` is one the OpenAPI document describes, with
+/// a body its schema accepts.
+fn conforms(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
+    let op = &doc["paths"][path][method];
+    assert!(op.is_object(), "{method} {path} is not in the document");
+    let mut response = &op["responses"][status.to_string()];
+    if let Some(r) = response["$ref"].as_str() {
+        let pointer = r.trim_start_matches('#');
+        response = doc.pointer(pointer).unwrap();
+    }
+    assert!(
+        response.is_object(),
+        "{method} {path} → {status} is not described"
+    );
+    let schema = &response["content"]["application/json"]["schema"];
+    // The schema's `$ref`s point into the document: validate against the document itself,
+    // with the response's schema applied at its root.
+    let mut root = doc.clone();
+    root["allOf"] = json!([schema]);
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    let validator = jsonschema::validator_for(&root).unwrap();
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} → {status}: {body}\n{errors:?}"
+    );
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<(&str, &str)>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some((k, v)) = auth {
+        req = req.header(k, v);
+    }
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_an_admin_credential_and_answers_as_documented() {
+    let dir = scratch_dir("admin-api");
+    let yaml = format!(
+        "auth:\n  api_keys: {{file: \"{keys}\"}}\n  anonymous_role: viewer\nroles:\n  ops: {{allow: [\"*\", \"admin:*\"]}}\n  auditor: {{allow: [\"admin:read\"]}}\n  dev: {{allow: [\"*\"]}}\n  viewer: {{allow: [\"up__echo\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\naudit: {{sink: jsonl, path: \"{audit}\"}}\nservers:\n{up}",
+        keys = dir.join("keys.json").display(),
+        audit = dir.join("audit.jsonl").display(),
+        up = stdio_entry("up", &workspace_bin("bench-upstream"), &[]),
+    );
+    let gw = Gateway::start(&yaml);
+    let key = |role: &str| keys_cli(&gw.config, &["create", "--name", role, "--role", role]);
+    let (ops, auditor, dev) = (key("ops"), key("auditor"), key("dev"));
+    let api = format!("{}/admin/api", gw.admin.as_ref().unwrap());
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+
+    // The document, for an admin that may read.
+    let (status, _, doc) = call(
+        get.clone(),
+        &format!("{api}/openapi.json"),
+        Some(("x-api-key", &auditor)),
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    // No credential (the anonymous role does not count), a bad one, one whose role has no
+    // admin access — `*` alone is not enough.
+    for (auth, expect, says) in [
+        (None, 401, "needs a credential"),
+        (Some(("x-api-key", "sb_not_a_key")), 401, "refused"),
+        (Some(("x-api-key", dev.as_str())), 403, "no admin access"),
+    ] {
+        for (method, path) in [
+            (get.clone(), "/servers"),
+            (get.clone(), "/whoami"),
+            (get.clone(), "/openapi.json"),
+            (post.clone(), "/reload"),
+        ] {
+            let (status, headers, body) = call(method.clone(), &format!("{api}{path}"), auth).await;
+            assert_eq!(status, expect, "{method} {path} with {auth:?}: {body}");
+            assert!(
+                body["error"].as_str().unwrap().contains(says),
+                "{method} {path}: {body}"
+            );
+            if expect == 401 {
+                assert!(headers.contains_key("www-authenticate"), "{path}");
+            }
+            conforms(&doc, &method.as_str().to_lowercase(), path, status, &body);
+        }
+    }
+
+    // A read-only admin sees, and may not act.
+    let reader = Some(("x-api-key", auditor.as_str()));
+    let (status, _, me) = call(get.clone(), &format!("{api}/whoami"), reader).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["role"], "auditor");
+    assert_eq!(me["access"], "read");
+    conforms(&doc, "get", "/whoami", status, &me);
+    let (status, _, servers) = call(get.clone(), &format!("{api}/servers"), reader).await;
+    assert_eq!(status, 200, "{servers}");
+    conforms(&doc, "get", "/servers", status, &servers);
+    let up = &servers["servers"][0];
+    assert_eq!(up["name"], "up", "{servers}");
+    assert_eq!(up["state"], "ready", "{servers}");
+    assert_eq!(up["ready"], true, "{servers}");
+    assert_eq!(up["era"], "legacy", "{servers}");
+    let (status, _, body) = call(post.clone(), &format!("{api}/reload"), reader).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not act"),
+        "{body}"
+    );
+    conforms(&doc, "post", "/reload", status, &body);
+
+    // A full admin acts, with the key as a bearer token too.
+    let bearer = format!("Bearer {ops}");
+    let (status, _, body) = call(
+        post.clone(),
+        &format!("{api}/reload"),
+        Some(("authorization", &bearer)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reloaded"], true, "{body}");
+    conforms(&doc, "post", "/reload", status, &body);
+    let (status, _, me) = call(
+        get.clone(),
+        &format!("{api}/whoami"),
+        Some(("authorization", &bearer)),
+    )
+    .await;
+    assert_eq!((status, me["access"].as_str()), (200, Some("full")), "{me}");
+
+    // Every action is in the audit trail, refused ones too, with who tried.
+    let trail = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let reloads: Vec<Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["method"] == "admin/reload")
+        .collect();
+    let seen = |role: &str, outcome: &str| {
+        reloads
+            .iter()
+            .any(|r| r["role"] == role && r["outcome"] == outcome && r["transport"] == "admin")
+    };
+    assert!(seen("ops", "ok"), "{reloads:?}");
+    assert!(seen("auditor", "denied"), "{reloads:?}");
+    assert!(seen("dev", "denied"), "{reloads:?}");
+    assert!(
+        reloads.iter().any(|r| r["outcome"] == "unauthenticated"),
+        "{reloads:?}"
+    );
+    // Reads are not actions.
+    assert!(!trail.contains("admin/servers"), "{trail}");
+
+    // The unauthenticated operator endpoints are as they were.
+    let (status, _, _) = call(
+        get.clone(),
+        &format!("{}/metrics", gw.admin.as_ref().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn without_auth_nobody_administers_and_the_config_says_so() {
+    let gw = Gateway::start(&format!(
+        "admin: {{listen: \"127.0.0.1:0\"}}\nservers:\n{}",
+        stdio_entry("up", &workspace_bin("bench-upstream"), &[])
+    ));
+    let api = format!("{}/admin/api", gw.admin.as_ref().unwrap());
+    let (status, _, body) = call(reqwest::Method::GET, &format!("{api}/servers"), None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("needs `auth:`"),
+        "{body}"
+    );
+
+    // An admin permission for callers without a credential, or a misspelt one, is refused.
+    let bad = tmp_file(
+        "admin-anonymous.yaml",
+        "auth:\n  anonymous_role: everyone\nroles:\n  everyone: {allow: [\"admin:read\"]}\n  ops: {allow: [\"admin:write\"]}\nservers: {}\n",
+    );
+    let out = std::process::Command::new(switchboard())
+        .args(["check", "--offline", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("anyone without a credential"), "{text}");
+    assert!(
+        text.contains("`admin:write` is not an admin permission"),
+        "{text}"
+    );
+}
