@@ -12,10 +12,11 @@
 //! cross-site request forgery.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use switchboard_gateway::admin_view::AdminView;
 use switchboard_gateway::reload::ReloadError;
@@ -32,16 +33,26 @@ pub fn routes() -> Router<AdminView> {
         .route("/whoami", get(whoami))
         .route("/servers", get(servers))
         .route("/reload", post(reload))
+        .route(
+            "/keys",
+            get(crate::api_keys::list).post(crate::api_keys::create),
+        )
+        .route("/keys/{id}", delete(crate::api_keys::revoke))
+        // Admin requests are small: anything larger is refused before it is read.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
+/// The largest request body the admin API reads.
+const MAX_BODY: usize = 16 * 1024;
+
 /// Who is calling, with what access.
-struct Admin {
-    identity: std::sync::Arc<switchboard_policy::auth::Identity>,
-    access: AdminAccess,
+pub(crate) struct Admin {
+    pub(crate) identity: std::sync::Arc<switchboard_policy::auth::Identity>,
+    pub(crate) access: AdminAccess,
 }
 
 /// A refusal: status and a JSON `{error}` body (401s say how to authenticate).
-fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
+pub(crate) fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     let mut r = super::json(status, &serde_json::json!({"error": why.into()}));
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
@@ -54,7 +65,7 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
 
 /// The caller, if its credential grants at least `needed`. A refused action (`needed` =
 /// `Full`: `action` names it) is recorded in the audit trail.
-async fn admit(
+pub(crate) async fn admit(
     view: &AdminView,
     headers: &HeaderMap,
     needed: AdminAccess,

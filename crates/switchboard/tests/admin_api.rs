@@ -42,7 +42,20 @@ async fn call(
     url: &str,
     auth: Option<(&str, &str)>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
+    call_with(method, url, auth, None).await
+}
+
+/// As [`call`], with a JSON `body` (sent as is).
+async fn call_with(
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<String>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut req = reqwest::Client::new().request(method, url);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
     if let Some((k, v)) = auth {
         req = req.header(k, v);
     }
@@ -212,4 +225,164 @@ async fn without_auth_nobody_administers_and_the_config_says_so() {
         text.contains("`admin:write` is not an admin permission"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn keys_are_listed_created_and_revoked_through_the_admin_api() {
+    let dir = scratch_dir("admin-api-keys");
+    let yaml = format!(
+        "auth:\n  api_keys: {{file: \"{keys}\"}}\nroles:\n  ops: {{allow: [\"admin:*\"]}}\n  auditor: {{allow: [\"admin:read\"]}}\n  viewer: {{allow: [\"up__echo\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\nservers:\n{up}",
+        keys = dir.join("keys.json").display(),
+        up = stdio_entry("up", &workspace_bin("bench-upstream"), &[]),
+    );
+    let gw = Gateway::start(&yaml);
+    let ops = keys_cli(&gw.config, &["create", "--name", "ops", "--role", "ops"]);
+    let auditor = keys_cli(
+        &gw.config,
+        &["create", "--name", "aud", "--role", "auditor"],
+    );
+    let api = format!("{}/admin/api", gw.admin.as_ref().unwrap());
+    let (_, _, doc) = call(
+        reqwest::Method::GET,
+        &format!("{api}/openapi.json"),
+        Some(("x-api-key", &ops)),
+    )
+    .await;
+    let as_ops = Some(("x-api-key", ops.as_str()));
+    let post = |auth: Option<(&'static str, String)>, body: &str| {
+        let (api, body) = (api.clone(), body.to_owned());
+        async move {
+            let auth = auth.as_ref().map(|(k, v)| (*k, v.as_str()));
+            call_with(
+                reqwest::Method::POST,
+                &format!("{api}/keys"),
+                auth,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let ops_auth = Some(("x-api-key", ops.clone()));
+
+    // Created, and usable at /mcp at once.
+    let (status, _, made) = post(ops_auth.clone(), r#"{"name":"temp","role":"viewer"}"#).await;
+    assert_eq!(status, 201, "{made}");
+    conforms(&doc, "post", "/keys", status, &made);
+    let temp = made["key"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = tool_call(
+            &gw.url,
+            &[("x-api-key", &temp)],
+            "up__echo",
+            json!({"text": "hi"}),
+        )
+        .await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new key not accepted: {}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Listed without secret or hash, for a reader too.
+    let (status, _, list) = call(
+        reqwest::Method::GET,
+        &format!("{api}/keys"),
+        Some(("x-api-key", &auditor)),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    conforms(&doc, "get", "/keys", status, &list);
+    assert!(!list.to_string().contains(&temp), "{list}");
+    assert!(!list.to_string().contains("sha256"), "{list}");
+    assert!(
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "temp")
+    );
+
+    // Refused, clearly: a reader acting, bad bodies, an unknown role, a taken name, too large.
+    let reader = Some(("x-api-key", auditor.clone()));
+    for (auth, body, status, says) in [
+        (
+            reader.clone(),
+            r#"{"name":"x","role":"viewer"}"#.to_owned(),
+            403,
+            "not act",
+        ),
+        (
+            ops_auth.clone(),
+            "{not json".to_owned(),
+            400,
+            "the body must be",
+        ),
+        (ops_auth.clone(), r#"{"name":"x"}"#.to_owned(), 422, "role"),
+        (
+            ops_auth.clone(),
+            r#"{"name":"x","role":"viewer","extra":1}"#.to_owned(),
+            422,
+            "extra",
+        ),
+        (
+            ops_auth.clone(),
+            r#"{"name":"x","role":"root"}"#.to_owned(),
+            400,
+            "not defined",
+        ),
+        (
+            ops_auth.clone(),
+            r#"{"name":"temp","role":"viewer"}"#.to_owned(),
+            409,
+            "exists",
+        ),
+        (
+            ops_auth.clone(),
+            format!(r#"{{"name":"{}","role":"viewer"}}"#, "x".repeat(20_000)),
+            413,
+            "the body must be",
+        ),
+    ] {
+        let (got, _, answer) = post(auth, &body).await;
+        assert_eq!(got, status, "{body:.60}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+        conforms(&doc, "post", "/keys", got, &answer);
+    }
+
+    // Revoked: refused at /mcp within a second or so; an unknown key is a 404.
+    let id = made["id"].as_str().unwrap();
+    let (status, _, gone) =
+        call(reqwest::Method::DELETE, &format!("{api}/keys/{id}"), as_ops).await;
+    assert_eq!(status, 200, "{gone}");
+    conforms(&doc, "delete", "/keys/{id}", status, &gone);
+    assert!(gone["revoked"]["revoked"].is_string(), "{gone}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = tool_call(
+            &gw.url,
+            &[("x-api-key", &temp)],
+            "up__echo",
+            json!({"text": "hi"}),
+        )
+        .await;
+        if r.status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a revoked key still works: {}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _, missing) =
+        call(reqwest::Method::DELETE, &format!("{api}/keys/nope"), as_ops).await;
+    assert_eq!(status, 404, "{missing}");
+    conforms(&doc, "delete", "/keys/{id}", status, &missing);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
