@@ -38,6 +38,10 @@ pub fn routes() -> Router<AdminView> {
             get(crate::api_keys::list).post(crate::api_keys::create),
         )
         .route("/keys/{id}", delete(crate::api_keys::revoke))
+        .route("/routes", get(crate::api_state::routes))
+        .route("/config", get(crate::api_state::config))
+        .route("/audit", get(crate::api_state::audit))
+        .route("/audit/verify", get(crate::api_state::audit_verify))
         // Admin requests are small: anything larger is refused before it is read.
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }

@@ -9,6 +9,7 @@
 
 pub mod api;
 mod api_keys;
+mod api_state;
 pub mod exposition;
 pub mod health;
 

@@ -70,7 +70,7 @@ async fn call_with(
 async fn the_admin_api_needs_an_admin_credential_and_answers_as_documented() {
     let dir = scratch_dir("admin-api");
     let yaml = format!(
-        "auth:\n  api_keys: {{file: \"{keys}\"}}\n  anonymous_role: viewer\nroles:\n  ops: {{allow: [\"*\", \"admin:*\"]}}\n  auditor: {{allow: [\"admin:read\"]}}\n  dev: {{allow: [\"*\"]}}\n  viewer: {{allow: [\"up__echo\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\naudit: {{sink: jsonl, path: \"{audit}\"}}\nservers:\n{up}",
+        "auth:\n  api_keys: {{file: \"{keys}\"}}\n  anonymous_role: viewer\nroles:\n  ops: {{allow: [\"*\", \"admin:*\"]}}\n  auditor: {{allow: [\"admin:read\"]}}\n  dev: {{allow: [\"*\"]}}\n  viewer: {{allow: [\"up__echo\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\naudit: {{sink: jsonl, path: \"{audit}\"}}\nroutes:\n  any_echo: {{candidates: [{{tool: up__echo}}]}}\nservers:\n{up}",
         keys = dir.join("keys.json").display(),
         audit = dir.join("audit.jsonl").display(),
         up = stdio_entry("up", &workspace_bin("bench-upstream"), &[]),
@@ -181,6 +181,38 @@ async fn the_admin_api_needs_an_admin_credential_and_answers_as_documented() {
     );
     // Reads are not actions.
     assert!(!trail.contains("admin/servers"), "{trail}");
+
+    // Routes, the config (its key file path shown, no secret in it), the audit trail searched
+    // and verified — for a reader.
+    let (status, _, routes) = call(get.clone(), &format!("{api}/routes"), reader).await;
+    assert_eq!(status, 200, "{routes}");
+    conforms(&doc, "get", "/routes", status, &routes);
+    let candidate = &routes["routes"][0]["candidates"][0];
+    assert_eq!(routes["routes"][0]["name"], "any_echo", "{routes}");
+    assert_eq!(candidate["tool"], "up__echo", "{routes}");
+    assert_eq!(candidate["available"], true, "{routes}");
+    assert_eq!(candidate["breaker"], "closed", "{routes}");
+    let (status, _, config) = call(get.clone(), &format!("{api}/config"), reader).await;
+    assert_eq!(status, 200, "{config}");
+    conforms(&doc, "get", "/config", status, &config);
+    assert!(config["auth"]["api_keys"]["file"].is_string(), "{config}");
+    let (status, _, found) = call(
+        get.clone(),
+        &format!("{api}/audit?q=admin/reload&limit=2"),
+        reader,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    conforms(&doc, "get", "/audit", status, &found);
+    assert!(found["matched"].as_u64().unwrap() >= 4, "{found}");
+    assert_eq!(found["records"].as_array().unwrap().len(), 2, "{found}");
+    let (status, _, bad) = call(get.clone(), &format!("{api}/audit?limit=0"), reader).await;
+    assert_eq!(status, 400, "{bad}");
+    conforms(&doc, "get", "/audit", status, &bad);
+    let (status, _, checked) = call(get.clone(), &format!("{api}/audit/verify"), reader).await;
+    assert_eq!(status, 200, "{checked}");
+    conforms(&doc, "get", "/audit/verify", status, &checked);
+    assert_eq!(checked["intact"], true, "{checked}");
 
     // The unauthenticated operator endpoints are as they were.
     let (status, _, _) = call(
