@@ -42,6 +42,9 @@ pub fn routes() -> Router<AdminView> {
         .route("/config", get(crate::api_state::config))
         .route("/audit", get(crate::api_state::audit))
         .route("/audit/verify", get(crate::api_state::audit_verify))
+        .route("/tasks", get(crate::api_tasks::list))
+        .route("/tasks/{id}", get(crate::api_tasks::get))
+        .route("/tasks/{id}/cancel", post(crate::api_tasks::cancel))
         // Admin requests are small: anything larger is refused before it is read.
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }

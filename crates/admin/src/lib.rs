@@ -10,6 +10,7 @@
 pub mod api;
 mod api_keys;
 mod api_state;
+mod api_tasks;
 pub mod exposition;
 pub mod health;
 

@@ -33,6 +33,17 @@ pub struct AdminView {
     pub(crate) reload: ReloadFn,
     /// The gateway's audit trail: operator actions through the admin API are recorded.
     pub(crate) audit: switchboard_audit::Audit,
+    /// The tasks the gateway runs itself (`tasks:`), when configured.
+    pub(crate) durable: Option<Arc<crate::durable::Durable>>,
+}
+
+/// Why the admin view cannot answer about tasks.
+#[derive(Debug, thiserror::Error)]
+pub enum TasksError {
+    #[error("no task store is configured (`tasks:`)")]
+    NotConfigured,
+    #[error("task store: {0}")]
+    Store(String),
 }
 
 /// One catalogued server as the admin listener sees it.
@@ -45,6 +56,61 @@ impl AdminView {
     /// The policies (and config) in force now.
     pub fn policies(&self) -> Arc<Policies> {
         self.policies.load()
+    }
+
+    fn durable(&self) -> Result<&Arc<crate::durable::Durable>, TasksError> {
+        self.durable.as_ref().ok_or(TasksError::NotConfigured)
+    }
+
+    /// A task as the admin API shows it: as its owner sees it (`tasks/get`), plus who owns it,
+    /// its tool and the calls made.
+    fn task_view(d: &crate::durable::Durable, t: &switchboard_tasks::Task) -> serde_json::Value {
+        let mut v = d.shape(t);
+        v["owner"] = serde_json::json!(t.owner);
+        v["tool"] = serde_json::json!(t.tool);
+        v["attempts"] = serde_json::json!(t.attempts);
+        v["progress"] = serde_json::json!(t.progress);
+        v
+    }
+
+    /// Task `id`, whoever owns it (`None`: no such task).
+    pub async fn task(&self, id: &str) -> Result<Option<serde_json::Value>, TasksError> {
+        let d = self.durable()?;
+        let t = d
+            .store()
+            .get(id)
+            .await
+            .map_err(|e| TasksError::Store(e.to_string()))?;
+        Ok(t.map(|t| Self::task_view(d, &t)))
+    }
+
+    /// `owner`'s tasks, newest first, after task `after`, at most `limit`.
+    pub async fn tasks_of(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, TasksError> {
+        let d = self.durable()?;
+        let tasks = d
+            .store()
+            .list(owner, after, limit)
+            .await
+            .map_err(|e| TasksError::Store(e.to_string()))?;
+        Ok(tasks.iter().map(|t| Self::task_view(d, t)).collect())
+    }
+
+    /// Cancel task `id` as an operator (its run stops; its owner sees it cancelled); the task
+    /// as it is then (`None`: no such task).
+    pub async fn cancel_task(&self, id: &str) -> Result<Option<serde_json::Value>, TasksError> {
+        let d = self.durable()?;
+        if self.task(id).await?.is_none() {
+            return Ok(None);
+        }
+        d.cancel(id)
+            .await
+            .map_err(|e| TasksError::Store(e.message.clone()))?;
+        self.task(id).await
     }
 
     /// Record an operator's action through the admin API (`method` such as `admin/reload`;

@@ -101,6 +101,7 @@ impl Gateway {
             shutting_down: self.shutting_down.clone(),
             draining: self.draining.clone(),
             audit: self.audit.clone(),
+            durable: self.durable.clone(),
             reload: Arc::new(move || {
                 let gw = gw.upgrade();
                 Box::pin(async move {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::tasks::{bench_task_gateway, call_as_task, task_method};
 use common::*;
 use serde_json::{Value, json};
 
@@ -416,5 +417,77 @@ async fn keys_are_listed_created_and_revoked_through_the_admin_api() {
         call(reqwest::Method::DELETE, &format!("{api}/keys/nope"), as_ops).await;
     assert_eq!(status, 404, "{missing}");
     conforms(&doc, "delete", "/keys/{id}", status, &missing);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn tasks_are_listed_inspected_and_cancelled_through_the_admin_api() {
+    let dir = scratch_dir("admin-api-tasks");
+    let gw = bench_task_gateway(
+        &dir,
+        &format!(
+            "auth:\n  api_keys: {{file: \"{}\"}}\nroles:\n  ops: {{allow: [\"admin:*\"]}}\n  auditor: {{allow: [\"admin:read\"]}}\n  user: {{allow: [\"*\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\n",
+            dir.join("keys.json").display()
+        ),
+    );
+    let key = |name: &str| keys_cli(&gw.config, &["create", "--name", name, "--role", name]);
+    let (ops, auditor, user) = (key("ops"), key("auditor"), key("user"));
+    let api = format!("{}/admin/api", gw.admin.as_ref().unwrap());
+    let (_, _, doc) = call(
+        reqwest::Method::GET,
+        &format!("{api}/openapi.json"),
+        Some(("x-api-key", &ops)),
+    )
+    .await;
+    // The user's key is picked up from the file within a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let created = loop {
+        let r = call_as_task(&gw.url, Some(&user), "bench__slow", json!({"ms": 30000})).await;
+        if r["result"]["taskId"].is_string() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let reader = Some(("x-api-key", auditor.as_str()));
+    let get = reqwest::Method::GET;
+
+    let (status, _, page) = call(get.clone(), &format!("{api}/tasks?owner=key:user"), reader).await;
+    assert_eq!(status, 200, "{page}");
+    conforms(&doc, "get", "/tasks", status, &page);
+    assert_eq!(page["tasks"][0]["taskId"], id.as_str(), "{page}");
+    assert_eq!(page["tasks"][0]["tool"], "bench__slow", "{page}");
+    let (status, _, task) = call(get.clone(), &format!("{api}/tasks/{id}"), reader).await;
+    assert_eq!(status, 200, "{task}");
+    conforms(&doc, "get", "/tasks/{id}", status, &task);
+    assert_eq!(task["owner"], "key:user", "{task}");
+    assert_eq!(task["status"], "working", "{task}");
+    for (url, status) in [
+        (format!("{api}/tasks/nope"), 404),
+        (format!("{api}/tasks"), 400),
+        (format!("{api}/tasks?owner=x&limit=500"), 400),
+    ] {
+        let (got, _, body) = call(get.clone(), &url, reader).await;
+        assert_eq!(got, status, "{url}: {body}");
+        let path = if url.contains("/tasks/") {
+            "/tasks/{id}"
+        } else {
+            "/tasks"
+        };
+        conforms(&doc, "get", path, got, &body);
+    }
+
+    // A reader may not cancel; an admin may, and the owner sees it cancelled.
+    let cancel = format!("{api}/tasks/{id}/cancel");
+    let (status, _, body) = call(reqwest::Method::POST, &cancel, reader).await;
+    assert_eq!(status, 403, "{body}");
+    conforms(&doc, "post", "/tasks/{id}/cancel", status, &body);
+    let (status, _, task) = call(reqwest::Method::POST, &cancel, Some(("x-api-key", &ops))).await;
+    assert_eq!(status, 200, "{task}");
+    conforms(&doc, "post", "/tasks/{id}/cancel", status, &task);
+    assert_eq!(task["status"], "cancelled", "{task}");
+    let seen = task_method(&gw.url, Some(&user), "tasks/get", &id).await;
+    assert_eq!(seen["result"]["status"], "cancelled", "{seen}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
