@@ -91,6 +91,14 @@ pub(crate) async fn admit(
             "the admin API needs `auth:` (API keys or JWT) and a role granted `admin:read` or `admin:*`",
         ));
     }
+    // Two credentials at once are ambiguous: which one acts? Refused, not guessed.
+    if headers.contains_key(header::AUTHORIZATION) && headers.contains_key("x-api-key") {
+        refused_action(None, "unauthenticated");
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "two credentials (Authorization and X-API-Key): send one",
+        ));
+    }
     let identity = match policies.auth.authenticate(headers).await {
         Ok(i) => i,
         Err(e) => {

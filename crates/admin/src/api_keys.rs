@@ -102,7 +102,7 @@ pub(crate) async fn create(
         if !roles.contains_key(&new.role) {
             let known: Vec<&str> = roles.keys().map(String::as_str).collect();
             return Err(refuse(
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 format!(
                     "role `{}` is not defined; use one of: {}",
                     new.role,
