@@ -38,6 +38,7 @@ pub fn routes() -> Router<AdminView> {
             get(crate::api_keys::list).post(crate::api_keys::create),
         )
         .route("/keys/{id}", delete(crate::api_keys::revoke))
+        .route("/catalog", get(crate::api_state::catalog))
         .route("/routes", get(crate::api_state::routes))
         .route("/config", get(crate::api_state::config))
         .route("/audit", get(crate::api_state::audit))

@@ -1,7 +1,8 @@
-//! The admin API's views of configuration and routing: the routes with their candidates'
-//! availability and circuit breakers (`/admin/api/routes`), the effective config with its
-//! secrets redacted (`/admin/api/config`), and the audit trail — search and chain check —
-//! (`/admin/api/audit`, `/admin/api/audit/verify`).
+//! The admin API's views of configuration and routing: the catalogue as a role sees it
+//! (`/admin/api/catalog?role=`), the routes with their candidates' availability and circuit
+//! breakers (`/admin/api/routes`), the effective config with its secrets redacted
+//! (`/admin/api/config`), and the audit trail — search and chain check — (`/admin/api/audit`,
+//! `/admin/api/audit/verify`).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,6 +15,35 @@ use switchboard_policy::roles::AdminAccess;
 
 use super::api::{admit, refuse};
 use super::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CatalogQuery {
+    role: String,
+}
+
+pub(crate) async fn catalog(
+    State(view): State<AdminView>,
+    headers: HeaderMap,
+    query: Result<Query<CatalogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/catalog").await {
+        return r;
+    }
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("name the role: ?role=NAME ({})", e.body_text()),
+            );
+        }
+    };
+    match view.tools_for_role(&q.role) {
+        Some(tools) => json(StatusCode::OK, &json!({"role": q.role, "tools": tools})),
+        None => refuse(StatusCode::NOT_FOUND, format!("no role named `{}`", q.role)),
+    }
+}
 
 pub(crate) async fn routes(State(view): State<AdminView>, headers: HeaderMap) -> Response {
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/routes").await {

@@ -58,6 +58,15 @@ impl AdminView {
         self.policies.load()
     }
 
+    /// The tools role `role` sees listed now (`None`: no such role).
+    pub fn tools_for_role(&self, role: &str) -> Option<Vec<serde_json::Value>> {
+        let policy = self.policies().auth.role_policy(role)?;
+        let visible = |exposed: &str, original: &str| {
+            policy.allows(switchboard_policy::roles::Subject::Tool, exposed, original)
+        };
+        Some(self.catalog.tool_definitions_where(&visible))
+    }
+
     fn durable(&self) -> Result<&Arc<crate::durable::Durable>, TasksError> {
         self.durable.as_ref().ok_or(TasksError::NotConfigured)
     }

@@ -172,6 +172,18 @@ impl Catalog {
             .collect()
     }
 
+    /// The listed tools `visible` allows (by exposed and original name), as clients see them.
+    pub fn tool_definitions_where(&self, visible: Visible) -> Vec<serde_json::Value> {
+        let snap = self.snapshot();
+        let i = Kind::Tools.index();
+        snap.keys[i]
+            .iter()
+            .zip(&snap.items[i])
+            .filter(|((exposed, original), _)| visible(exposed, original))
+            .filter_map(|(_, t)| serde_json::from_str(t.get()).ok())
+            .collect()
+    }
+
     /// A listed tool as clients see it (its exposed name), if the catalogue has it now.
     pub fn tool_definition(&self, name: &str) -> Option<serde_json::Value> {
         let snap = self.snapshot();

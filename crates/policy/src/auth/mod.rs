@@ -195,6 +195,11 @@ impl Authenticator {
     /// its subject, role and how it authenticated, with the role's policy in force now. A
     /// role no longer configured may do nothing; without a role, the caller is unrestricted
     /// only if authentication is off (or it was the local stdio user).
+    /// The compiled policy of role `name`, if it is configured.
+    pub fn role_policy(&self, name: &str) -> Option<Arc<Policy>> {
+        self.policies.get(name).cloned()
+    }
+
     pub fn identity_of(&self, subject: &str, role: Option<&str>, method: &str) -> Arc<Identity> {
         let method: &'static str = match method {
             "api_key" => "api_key",
