@@ -39,6 +39,7 @@ pub fn routes() -> Router<AdminView> {
         )
         .route("/keys/{id}", delete(crate::api_keys::revoke))
         .route("/catalog", get(crate::api_state::catalog))
+        .route("/stats", get(crate::api_state::stats))
         .route("/routes", get(crate::api_state::routes))
         .route("/config", get(crate::api_state::config))
         .route("/audit", get(crate::api_state::audit))

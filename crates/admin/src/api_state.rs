@@ -45,6 +45,34 @@ pub(crate) async fn catalog(
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatsQuery {
+    /// `1m`, `5m` (default) or `15m`.
+    window: Option<String>,
+}
+
+pub(crate) async fn stats(
+    State(view): State<AdminView>,
+    headers: HeaderMap,
+    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/stats").await {
+        return r;
+    }
+    let window = match query.as_ref().map(|q| q.window.as_deref()) {
+        Ok(None | Some("5m")) => std::time::Duration::from_secs(300),
+        Ok(Some("1m")) => std::time::Duration::from_secs(60),
+        Ok(Some("15m")) => std::time::Duration::from_secs(900),
+        _ => return refuse(StatusCode::BAD_REQUEST, "`window` is 1m, 5m or 15m"),
+    };
+    let (span, tools) = crate::stats::Sampler::get().window(window);
+    json(
+        StatusCode::OK,
+        &json!({"window_s": span.as_secs_f64(), "tools": tools}),
+    )
+}
+
 pub(crate) async fn routes(State(view): State<AdminView>, headers: HeaderMap) -> Response {
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/routes").await {
         return r;

@@ -13,6 +13,7 @@ mod api_state;
 mod api_tasks;
 pub mod exposition;
 pub mod health;
+pub mod stats;
 
 use axum::Router;
 use axum::extract::{Query, State};

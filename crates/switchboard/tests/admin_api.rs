@@ -198,6 +198,35 @@ async fn the_admin_api_needs_an_admin_credential_and_answers_as_documented() {
     // Reads are not actions.
     assert!(!trail.contains("admin/servers"), "{trail}");
 
+    // Live figures per tool: calls made after the first look show up in the next one.
+    let (status, _, first) = call(get.clone(), &format!("{api}/stats?window=1m"), reader).await;
+    assert_eq!(status, 200, "{first}");
+    conforms(&doc, "get", "/stats", status, &first);
+    for _ in 0..3 {
+        let r = tool_call(
+            &gw.url,
+            &[("x-api-key", &ops)],
+            "up__echo",
+            json!({"text": "x"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let (status, _, later) = call(get.clone(), &format!("{api}/stats?window=1m"), reader).await;
+    assert_eq!(status, 200, "{later}");
+    conforms(&doc, "get", "/stats", status, &later);
+    let echo = later["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == "up__echo")
+        .unwrap_or_else(|| panic!("{later}"));
+    assert!(echo["calls"].as_u64().unwrap() >= 3, "{later}");
+    assert!(echo["p99_ms"].as_f64().unwrap() > 0.0, "{later}");
+    let (status, _, bad) = call(get.clone(), &format!("{api}/stats?window=2h"), reader).await;
+    assert_eq!(status, 400, "{bad}");
+    conforms(&doc, "get", "/stats", status, &bad);
+
     // The catalogue as a role sees it.
     let (status, _, seen) = call(get.clone(), &format!("{api}/catalog?role=viewer"), reader).await;
     assert_eq!(status, 200, "{seen}");
