@@ -42,6 +42,7 @@ pub fn routes() -> Router<AdminView> {
         .route("/stats", get(crate::api_state::stats))
         .route("/routes", get(crate::api_state::routes))
         .route("/config", get(crate::api_state::config))
+        .route("/workflows", get(crate::api_state::workflows))
         .route("/audit", get(crate::api_state::audit))
         .route("/audit/verify", get(crate::api_state::audit_verify))
         .route("/tasks", get(crate::api_tasks::list))

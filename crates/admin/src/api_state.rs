@@ -166,6 +166,28 @@ fn redact(v: &mut Value, key: Option<&str>) {
     }
 }
 
+/// The configured workflows (steps, dependencies, conditions), secrets redacted: what a
+/// dashboard draws a run's graph from.
+pub(crate) async fn workflows(State(view): State<AdminView>, headers: HeaderMap) -> Response {
+    if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/workflows").await {
+        return r;
+    }
+    let config = redacted(&view.policies().config);
+    let workflows: Vec<Value> = config["workflows"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(name, w)| {
+                    let mut w = w.clone();
+                    w["name"] = json!(name);
+                    w
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json(StatusCode::OK, &json!({ "workflows": workflows }))
+}
+
 pub(crate) async fn config(State(view): State<AdminView>, headers: HeaderMap) -> Response {
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/config").await {
         return r;

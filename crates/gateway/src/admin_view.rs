@@ -82,7 +82,8 @@ impl AdminView {
         v
     }
 
-    /// Task `id`, whoever owns it (`None`: no such task).
+    /// Task `id`, whoever owns it, with its workflow run's steps when it is one (`None`: no
+    /// such task).
     pub async fn task(&self, id: &str) -> Result<Option<serde_json::Value>, TasksError> {
         let d = self.durable()?;
         let t = d
@@ -90,7 +91,15 @@ impl AdminView {
             .get(id)
             .await
             .map_err(|e| TasksError::Store(e.to_string()))?;
-        Ok(t.map(|t| Self::task_view(d, &t)))
+        let Some(t) = t else { return Ok(None) };
+        let mut v = Self::task_view(d, &t);
+        // A workflow's durable run keeps its steps' states as the task's checkpoint.
+        if let Ok(Some(state)) = d.store().checkpoint(id).await
+            && let Ok(run) = serde_json::from_str::<serde_json::Value>(&state)
+        {
+            v["run"] = run;
+        }
+        Ok(Some(v))
     }
 
     /// `owner`'s tasks, newest first, after task `after`, at most `limit`.

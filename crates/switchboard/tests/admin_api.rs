@@ -604,3 +604,72 @@ fn doc_routes() -> usize {
         .map(|p| p.as_object().unwrap().len())
         .sum()
 }
+
+#[tokio::test]
+async fn a_workflow_runs_steps_show_through_the_admin_api() {
+    let dir = scratch_dir("admin-api-workflow");
+    let gw = Gateway::start(&format!(
+        r#"auth:
+  api_keys: {{file: "{keys}"}}
+roles:
+  ops: {{allow: ["*", "admin:*"]}}
+admin: {{listen: "127.0.0.1:0"}}
+tasks: {{path: "{tasks}", poll_interval: 100ms}}
+servers:
+{up}workflows:
+  two:
+    task: true
+    steps:
+      - id: first
+        tool: up__echo
+        args: {{text: one}}
+      - id: second
+        tool: up__echo
+        needs: [first]
+        args: {{text: "${{{{ .steps.first.result }}}}-two"}}
+"#,
+        keys = dir.join("keys.json").display(),
+        tasks = dir.join("tasks.db").display(),
+        up = stdio_entry("up", &workspace_bin("bench-upstream"), &[]),
+    ));
+    let ops = keys_cli(&gw.config, &["create", "--name", "ops", "--role", "ops"]);
+    let api = format!("{}/admin/api", gw.admin.as_ref().unwrap());
+    let auth = Some(("x-api-key", ops.as_str()));
+    let (_, _, doc) = call(reqwest::Method::GET, &format!("{api}/openapi.json"), auth).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let created = loop {
+        let r = call_as_task(&gw.url, Some(&ops), "workflows__two", json!({})).await;
+        if r["result"]["taskId"].is_string() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    // Until the run ends, then its steps, in order.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let task = loop {
+        let (status, _, t) = call(reqwest::Method::GET, &format!("{api}/tasks/{id}"), auth).await;
+        assert_eq!(status, 200, "{t}");
+        if t["status"] == "completed" {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "{t}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    conforms(&doc, "get", "/tasks/{id}", 200, &task);
+    assert_eq!(task["run"]["order"], json!(["first", "second"]), "{task}");
+    assert_eq!(
+        task["run"]["steps"]["second"]["status"], "succeeded",
+        "{task}"
+    );
+    // The workflow's graph, to draw the run on.
+    let (status, _, workflows) =
+        call(reqwest::Method::GET, &format!("{api}/workflows"), auth).await;
+    assert_eq!(status, 200, "{workflows}");
+    conforms(&doc, "get", "/workflows", status, &workflows);
+    let two = &workflows["workflows"][0];
+    assert_eq!(two["name"], "two", "{workflows}");
+    assert_eq!(two["steps"][1]["needs"], json!(["first"]), "{workflows}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
