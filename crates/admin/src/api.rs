@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Serialize;
 use switchboard_gateway::admin_view::AdminView;
-use switchboard_gateway::reload::ReloadError;
 use switchboard_policy::roles::AdminAccess;
 use switchboard_upstream::Status;
 
@@ -231,22 +230,11 @@ async fn reload(State(view): State<AdminView>, headers: HeaderMap) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let (status, body, outcome) = match view.reload().await {
-        Ok(report) => (
-            StatusCode::OK,
-            serde_json::json!({"reloaded": true, "report": report}),
-            "ok",
-        ),
-        Err(e @ ReloadError::NoSource) => (
-            StatusCode::CONFLICT,
-            serde_json::json!({"reloaded": false, "error": e.to_string()}),
-            "error",
-        ),
-        Err(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            serde_json::json!({"reloaded": false, "error": e.to_string()}),
-            "error",
-        ),
+    let (status, body) = super::reload_answer(&view).await;
+    let outcome = if status == StatusCode::OK {
+        "ok"
+    } else {
+        "error"
     };
     view.audit_action(Some(&admin.identity), "admin/reload", outcome);
     super::json(status, &body)

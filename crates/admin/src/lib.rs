@@ -69,18 +69,24 @@ async fn metrics(State(view): State<AdminView>) -> Response {
 /// Load the config file again and apply it: 200 with what changed, 422 with why the new file
 /// was refused (the running config stays), 409 when the gateway was not started from a file.
 async fn reload(State(view): State<AdminView>) -> Response {
+    let (status, body) = reload_answer(&view).await;
+    json(status, &body)
+}
+
+/// Reload, and the answer: its status and body (shared with the admin API's reload).
+pub(crate) async fn reload_answer(view: &AdminView) -> (StatusCode, serde_json::Value) {
     match view.reload().await {
-        Ok(report) => json(
+        Ok(report) => (
             StatusCode::OK,
-            &serde_json::json!({"reloaded": true, "report": report}),
+            serde_json::json!({"reloaded": true, "report": report}),
         ),
-        Err(e @ ReloadError::NoSource) => json(
+        Err(e @ ReloadError::NoSource) => (
             StatusCode::CONFLICT,
-            &serde_json::json!({"reloaded": false, "error": e.to_string()}),
+            serde_json::json!({"reloaded": false, "error": e.to_string()}),
         ),
-        Err(e) => json(
+        Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            &serde_json::json!({"reloaded": false, "error": e.to_string()}),
+            serde_json::json!({"reloaded": false, "error": e.to_string()}),
         ),
     }
 }

@@ -322,6 +322,26 @@ async fn without_auth_nobody_administers_and_the_config_says_so() {
     );
 }
 
+/// Call `up__echo` with API key `key` until the answer's status is `want` (the key file is
+/// watched: a change takes effect within a second); panics with `why` after 5 s.
+async fn echo_answers(url: &str, key: &str, want: u16, why: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = tool_call(
+            url,
+            &[("x-api-key", key)],
+            "up__echo",
+            json!({"text": "hi"}),
+        )
+        .await;
+        if r.status == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{why}: {}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn keys_are_listed_created_and_revoked_through_the_admin_api() {
     let dir = scratch_dir("admin-api-keys");
@@ -364,25 +384,7 @@ async fn keys_are_listed_created_and_revoked_through_the_admin_api() {
     assert_eq!(status, 201, "{made}");
     conforms(&doc, "post", "/keys", status, &made);
     let temp = made["key"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let r = tool_call(
-            &gw.url,
-            &[("x-api-key", &temp)],
-            "up__echo",
-            json!({"text": "hi"}),
-        )
-        .await;
-        if r.status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "new key not accepted: {}",
-            r.body
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    echo_answers(&gw.url, &temp, 200, "new key not accepted").await;
     // Listed without secret or hash, for a reader too.
     let (status, _, list) = call(
         reqwest::Method::GET,
@@ -456,25 +458,7 @@ async fn keys_are_listed_created_and_revoked_through_the_admin_api() {
     assert_eq!(status, 200, "{gone}");
     conforms(&doc, "delete", "/keys/{id}", status, &gone);
     assert!(gone["revoked"]["revoked"].is_string(), "{gone}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let r = tool_call(
-            &gw.url,
-            &[("x-api-key", &temp)],
-            "up__echo",
-            json!({"text": "hi"}),
-        )
-        .await;
-        if r.status == 401 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a revoked key still works: {}",
-            r.body
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    echo_answers(&gw.url, &temp, 401, "a revoked key still works").await;
     let (status, _, missing) =
         call(reqwest::Method::DELETE, &format!("{api}/keys/nope"), as_ops).await;
     assert_eq!(status, 404, "{missing}");
