@@ -11,6 +11,7 @@ pub mod api;
 mod api_keys;
 mod api_state;
 mod api_tasks;
+pub mod dashboard;
 pub mod exposition;
 pub mod health;
 pub mod stats;
@@ -32,6 +33,7 @@ pub fn router(view: AdminView) -> Router {
         .route("/cache/invalidate", post(invalidate))
         .route("/reload", post(reload))
         .nest("/admin/api", api::routes())
+        .merge(dashboard::routes())
         .merge(probes())
         .with_state(view)
 }
