@@ -1,6 +1,8 @@
 //! The admin dashboard in real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core from tests/harness): signing in with an admin key shows the upstream
-//! servers and live per-tool figures; a key without admin access, or none, gets nothing.
+//! servers and live per-tool figures; a key made in the page works at `/mcp` and, revoked in
+//! the page, is refused there; a read-only admin is offered no action and the API refuses one;
+//! a key without admin access, or none, gets nothing.
 //! Screenshots of the pages are kept under the test's scratch directory
 //! (`$CARGO_TARGET_DIR/tmp/switchboard-tests/dashboard-*`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +16,17 @@ use common::*;
 use serde_json::{Value, json};
 
 fn browse(admin: &str, key: &str, shots: &Path, wait_tool: Option<&str>) -> Value {
+    browse_with(admin, key, shots, wait_tool, &[])
+}
+
+/// `dashboard.mjs` signed in with `key`, with its further steps (`--create-key`, `--revoke`).
+fn browse_with(
+    admin: &str,
+    key: &str,
+    shots: &Path,
+    wait_tool: Option<&str>,
+    steps: &[&str],
+) -> Value {
     let mut cmd = Command::new(node());
     cmd.current_dir(harness())
         .arg(harness().join("clients/dashboard.mjs"))
@@ -22,6 +35,7 @@ fn browse(admin: &str, key: &str, shots: &Path, wait_tool: Option<&str>) -> Valu
     if let Some(t) = wait_tool {
         cmd.args(["--wait-tool", t]);
     }
+    cmd.args(steps);
     run_json(&mut cmd, std::time::Duration::from_secs(90))
 }
 
@@ -29,7 +43,7 @@ fn browse(admin: &str, key: &str, shots: &Path, wait_tool: Option<&str>) -> Valu
 async fn an_admin_signs_in_and_sees_servers_and_live_figures() {
     let dir = scratch_dir("dashboard");
     let gw = Gateway::start(&format!(
-        "auth:\n  api_keys: {{file: \"{keys}\"}}\nroles:\n  ops: {{allow: [\"*\", \"admin:*\"]}}\n  dev: {{allow: [\"*\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\nservers:\n{up}",
+        "auth:\n  api_keys: {{file: \"{keys}\"}}\nroles:\n  ops: {{allow: [\"*\", \"admin:*\"]}}\n  auditor: {{allow: [\"admin:read\"]}}\n  dev: {{allow: [\"*\"]}}\nadmin: {{listen: \"127.0.0.1:0\"}}\nservers:\n{up}",
         keys = dir.join("keys.json").display(),
         up = stdio_entry("up", &workspace_bin("bench-upstream"), &[]),
     ));
@@ -80,6 +94,75 @@ async fn an_admin_signs_in_and_sees_servers_and_live_figures() {
     );
     assert_eq!(seen["pageErrors"], json!([]), "{seen}");
     assert!(dir.join("overview.png").exists());
+
+    // A key made in the page works at /mcp; revoked in the page, it is refused there.
+    let made = browse_with(&admin, &ops, &dir, None, &["--create-key", "temp", "dev"]);
+    assert_eq!(made["createError"], Value::Null, "{made}");
+    let temp = made["createdKey"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{made}"))
+        .to_owned();
+    let answers = |want: u16| {
+        let (url, temp) = (gw.url.clone(), temp.clone());
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let r = tool_call(
+                    &url,
+                    &[("x-api-key", &temp)],
+                    "up__echo",
+                    json!({"text": "x"}),
+                )
+                .await;
+                if r.status == want {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "{want}: {}", r.body);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    answers(200).await;
+    let revoked = {
+        let (admin, ops, dir) = (admin.clone(), ops.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            browse_with(&admin, &ops, &dir, None, &["--revoke", "temp"])
+        })
+        .await
+        .unwrap()
+    };
+    let row = revoked["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "temp")
+        .unwrap_or_else(|| panic!("{revoked}"));
+    assert!(
+        row["status"].as_str().unwrap().starts_with("revoked"),
+        "{revoked}"
+    );
+    answers(401).await;
+
+    // A read-only admin sees the keys and is offered no action.
+    let auditor = keys_cli(
+        &gw.config,
+        &["create", "--name", "aud", "--role", "auditor"],
+    );
+    let read_only = browse(&admin, &auditor, &dir, None);
+    assert_eq!(read_only["signedIn"], true, "{read_only}");
+    assert!(
+        read_only["who"].as_str().unwrap().contains("read only"),
+        "{read_only}"
+    );
+    assert_eq!(read_only["mayCreate"], false, "{read_only}");
+    assert!(
+        read_only["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["revocable"] == false),
+        "{read_only}"
+    );
 
     // A key whose role has no admin access, and no key at all, get nothing.
     let refused = browse(&admin, &dev, &dir, None);

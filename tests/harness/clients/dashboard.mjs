@@ -2,12 +2,20 @@
 // print what a person would see, as one JSON object, for crates/switchboard/tests/dashboard.rs.
 //
 // usage: node dashboard.mjs ADMIN_URL KEY SCREENSHOT_DIR [--wait-tool NAME]
+//                           [--create-key NAME ROLE] [--revoke NAME]
 //   ADMIN_URL: http://127.0.0.1:PORT (the admin listener); KEY: the credential to sign in with
-//   ("" to try without one). Screenshots of the pages go to SCREENSHOT_DIR.
+//   ("" to try without one). Screenshots of the pages go to SCREENSHOT_DIR. --create-key fills
+//   and sends the new-key form (the key shown is reported); --revoke clicks the key's Revoke.
 import { chromium } from "playwright-core";
 
 const [base, key, shots, ...rest] = process.argv.slice(2);
-const waitTool = rest[0] === "--wait-tool" ? rest[1] : null;
+const opt = (name, n = 1) => {
+  const i = rest.indexOf(name);
+  return i < 0 ? null : rest.slice(i + 1, i + 1 + n);
+};
+const waitTool = opt("--wait-tool")?.[0] ?? null;
+const createKey = opt("--create-key", 2);
+const revoke = opt("--revoke")?.[0] ?? null;
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const out = {};
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
@@ -44,6 +52,28 @@ try {
       out.tools = await page.$$eval("#tools tbody tr", (rows) =>
         rows.map((r) => Array.from(r.cells, (c) => c.textContent)));
       await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+      if (createKey) {
+        await page.getByLabel("Name", { exact: true }).fill(createKey[0]);
+        await page.getByLabel("Role", { exact: true }).fill(createKey[1]);
+        await page.getByRole("button", { name: "Create key" }).click();
+        await page.locator("#created:not([hidden]), #new-key-error:not(:empty)").first()
+          .waitFor({ timeout: 15000 });
+        out.createdKey = (await page.locator("#created-key").textContent()) || null;
+        out.createError = (await page.locator("#new-key-error").textContent()) || null;
+      }
+      if (revoke) {
+        await page.getByRole("button", { name: `Revoke key ${revoke}` }).click();
+        await page.locator(`#key-list tr[data-key="${revoke}"] td:nth-child(4)`)
+          .filter({ hasText: "revoked" }).waitFor({ timeout: 15000 });
+      }
+      out.keys = await page.$$eval("#key-list tbody tr", (rows) =>
+        rows.map((r) => ({
+          name: r.cells[0].textContent,
+          status: r.cells[3].textContent,
+          revocable: r.querySelector("button") !== null,
+        })));
+      out.mayCreate = await page.locator("#new-key").isVisible();
+      await page.screenshot({ path: `${shots}/keys.png`, fullPage: true });
     } else {
       await page.screenshot({ path: `${shots}/refused.png` });
     }

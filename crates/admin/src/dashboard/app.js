@@ -7,11 +7,17 @@ let timer = null;
 
 function credential() { return sessionStorage.getItem("switchboard-admin-key"); }
 
-async function call(path) {
-  const r = await fetch(new URL(path, api), { headers: { "X-API-Key": credential() } });
-  const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
-  if (!r.ok) throw Object.assign(new Error(body.error || `HTTP ${r.status}`), { status: r.status });
-  return body;
+let mayAct = false;
+
+async function call(path, method = "GET", body = undefined) {
+  const headers = { "X-API-Key": credential() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(new URL(path, api), {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+  if (!r.ok) throw Object.assign(new Error(answer.error || `HTTP ${r.status}`), { status: r.status });
+  return answer;
 }
 
 function cell(row, text, cls) {
@@ -57,13 +63,54 @@ async function refresh() {
   }
 }
 
+async function loadKeys() {
+  let list;
+  try {
+    list = await call("keys");
+  } catch (e) {
+    $("keys-note").textContent = e.message;
+    return;
+  }
+  $("keys-note").textContent = mayAct ? "" : "Read-only access: keys can be seen, not changed.";
+  const tbody = $("key-list").tBodies[0];
+  tbody.replaceChildren();
+  for (const k of list.keys) {
+    const row = tbody.insertRow();
+    row.dataset.key = k.name;
+    cell(row, k.name);
+    cell(row, k.role);
+    cell(row, k.created);
+    cell(row, k.revoked ? `revoked ${k.revoked}` : "active");
+    const action = row.insertCell();
+    if (mayAct && !k.revoked) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "Revoke";
+      b.setAttribute("aria-label", `Revoke key ${k.name}`);
+      b.addEventListener("click", async () => {
+        try {
+          await call(`keys/${encodeURIComponent(k.id)}`, "DELETE");
+        } catch (e) {
+          $("keys-note").textContent = e.message;
+        }
+        await loadKeys();
+      });
+      action.append(b);
+    }
+  }
+}
+
 async function signIn(key) {
   sessionStorage.setItem("switchboard-admin-key", key);
   try {
     const me = await call("whoami");
-    $("who").textContent = `${me.subject} (${me.role ?? "no role"}, ${me.access === "full" ? "may act" : "read only"})`;
+    mayAct = me.access === "full";
+    $("who").textContent = `${me.subject} (${me.role ?? "no role"}, ${mayAct ? "may act" : "read only"})`;
     $("sign-in").hidden = true;
     $("overview").hidden = false;
+    $("keys").hidden = false;
+    $("new-key").hidden = !mayAct;
+    await loadKeys();
     $("sign-out").hidden = false;
     await refresh();
     timer = setInterval(refresh, 5000);
@@ -77,6 +124,7 @@ function signOut(why) {
   clearInterval(timer);
   $("who").textContent = "";
   $("overview").hidden = true;
+  $("keys").hidden = true;
   $("sign-out").hidden = true;
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = why || "";
@@ -88,4 +136,18 @@ $("sign-in-form").addEventListener("submit", (ev) => {
   signIn($("key").value.trim());
 });
 $("sign-out").addEventListener("click", () => signOut(""));
+$("new-key").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("new-key-error").textContent = "";
+  try {
+    const made = await call("keys", "POST", {
+      name: $("new-key-name").value.trim(), role: $("new-key-role").value.trim(),
+    });
+    $("created-key").textContent = made.key;
+    $("created").hidden = false;
+  } catch (e) {
+    $("new-key-error").textContent = e.message;
+  }
+  await loadKeys();
+});
 if (credential()) signIn(credential());
