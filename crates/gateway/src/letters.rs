@@ -177,19 +177,28 @@ impl Gateway {
     /// Send `msg` to the standalone stream of session `id`, which this replica does not hold,
     /// through the replica that does (with `cluster:`).
     pub(crate) fn tell_session_id(&self, id: &str, msg: &Message) {
-        let Some(c) = self.cluster.clone() else {
-            return;
-        };
-        let (id, message) = (
-            id.to_owned(),
-            String::from_utf8_lossy(&msg.to_vec()).into_owned(),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = c.notify_stream(&id, message).await {
-                tracing::warn!(session = %id, error = %e, "a message for a session's stream on another replica not passed on");
-            }
-        });
+        if let Some(c) = self.cluster.clone() {
+            tell_stream_elsewhere(c, id, msg);
+        }
     }
+}
+
+/// Send `msg` to the standalone stream of session `id` held by another replica of `cluster`,
+/// in the background (a failure is logged: the message is lost).
+pub(crate) fn tell_stream_elsewhere(
+    cluster: switchboard_cluster::Cluster,
+    id: &str,
+    msg: &Message,
+) {
+    let (id, message) = (
+        id.to_owned(),
+        String::from_utf8_lossy(&msg.to_vec()).into_owned(),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = cluster.notify_stream(&id, message).await {
+            tracing::warn!(session = %id, error = %e, "a message for a session's stream on another replica not passed on");
+        }
+    });
 }
 
 /// Tell every replica of `cluster` that results of `servers` and `tools` were dropped from the

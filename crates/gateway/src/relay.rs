@@ -46,15 +46,7 @@ impl Relay for CallRelay {
             // The session's stream may be open on another replica (`cluster:`).
             None => {
                 if let Some(c) = self.session.cluster().cloned() {
-                    let (id, message) = (
-                        self.session.id.clone(),
-                        String::from_utf8_lossy(&msg.to_vec()).into_owned(),
-                    );
-                    tokio::spawn(async move {
-                        if let Err(e) = c.notify_stream(&id, message).await {
-                            tracing::debug!(session = %id, error = %e, "a notification for a stream on another replica not passed on");
-                        }
-                    });
+                    crate::letters::tell_stream_elsewhere(c, &self.session.id, &msg);
                 }
             }
         }
