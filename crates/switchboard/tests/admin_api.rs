@@ -322,26 +322,6 @@ async fn without_auth_nobody_administers_and_the_config_says_so() {
     );
 }
 
-/// Call `up__echo` with API key `key` until the answer's status is `want` (the key file is
-/// watched: a change takes effect within a second); panics with `why` after 5 s.
-async fn echo_answers(url: &str, key: &str, want: u16, why: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let r = tool_call(
-            url,
-            &[("x-api-key", key)],
-            "up__echo",
-            json!({"text": "hi"}),
-        )
-        .await;
-        if r.status == want {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{why}: {}", r.body);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn keys_are_listed_created_and_revoked_through_the_admin_api() {
     let dir = scratch_dir("admin-api-keys");

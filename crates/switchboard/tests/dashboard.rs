@@ -102,27 +102,7 @@ async fn an_admin_signs_in_and_sees_servers_and_live_figures() {
         .as_str()
         .unwrap_or_else(|| panic!("{made}"))
         .to_owned();
-    let answers = |want: u16| {
-        let (url, temp) = (gw.url.clone(), temp.clone());
-        async move {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            loop {
-                let r = tool_call(
-                    &url,
-                    &[("x-api-key", &temp)],
-                    "up__echo",
-                    json!({"text": "x"}),
-                )
-                .await;
-                if r.status == want {
-                    return;
-                }
-                assert!(std::time::Instant::now() < deadline, "{want}: {}", r.body);
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    };
-    answers(200).await;
+    echo_answers(&gw.url, &temp, 200, "a key made in the page is refused").await;
     let revoked = {
         let (admin, ops, dir) = (admin.clone(), ops.clone(), dir.clone());
         tokio::task::spawn_blocking(move || {
@@ -141,7 +121,7 @@ async fn an_admin_signs_in_and_sees_servers_and_live_figures() {
         row["status"].as_str().unwrap().starts_with("revoked"),
         "{revoked}"
     );
-    answers(401).await;
+    echo_answers(&gw.url, &temp, 401, "a key revoked in the page still works").await;
 
     // A read-only admin sees the keys and is offered no action.
     let auditor = keys_cli(

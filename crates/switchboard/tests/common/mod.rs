@@ -511,3 +511,23 @@ pub async fn readyz_check(gw: &Gateway, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no check {name}: {ready}"))
         .clone()
 }
+
+/// Call `up__echo` with API key `key` until the answer's status is `want` (the key file is
+/// watched: a change takes effect within a second); panics with `why` after 5 s.
+pub async fn echo_answers(url: &str, key: &str, want: u16, why: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = tool_call(
+            url,
+            &[("x-api-key", key)],
+            "up__echo",
+            serde_json::json!({"text": "hi"}),
+        )
+        .await;
+        if r.status == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{why}: {}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -35,34 +35,36 @@ impl Session {
             .await
             .unwrap();
         let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
-        let r = http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &sid)
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        Session { sid, http, next: 1 }
+        let session = Session { sid, http, next: 1 };
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(session.send(url, initialized).await, 202);
+        session
     }
 
-    pub async fn rpc(&mut self, url: &str, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let body = json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params});
-        let text = self
-            .http
+    /// POST `message` to `url` in this session, accepting `accept`.
+    async fn post(&self, url: &str, message: &Value, accept: &str) -> reqwest::Response {
+        self.http
             .post(url)
             .header("content-type", "application/json")
-            .header("accept", "application/json")
+            .header("accept", accept)
             .header("mcp-session-id", &self.sid)
             .header("mcp-protocol-version", "2025-11-25")
-            .body(body.to_string())
+            .body(message.to_string())
             .send()
             .await
             .unwrap()
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params})
+    }
+
+    pub async fn rpc(&mut self, url: &str, method: &str, params: Value) -> Value {
+        let body = self.request(method, params);
+        let text = self
+            .post(url, &body, "application/json")
+            .await
             .text()
             .await
             .unwrap();
@@ -81,18 +83,9 @@ impl Session {
     /// A request answered as an event stream when it makes one (the answer's messages in
     /// order, as text).
     pub async fn rpc_stream(&mut self, url: &str, method: &str, params: Value) -> String {
-        self.next += 1;
-        let body = json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params});
-        self.http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.sid)
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body.to_string())
-            .send()
+        let body = self.request(method, params);
+        self.post(url, &body, "application/json, text/event-stream")
             .await
-            .unwrap()
             .text()
             .await
             .unwrap()
@@ -101,16 +94,8 @@ impl Session {
     /// Send the client's `message` (a response to the gateway's request, a notification) to
     /// `url`; the HTTP status.
     pub async fn send(&self, url: &str, message: Value) -> u16 {
-        self.http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.sid)
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(message.to_string())
-            .send()
+        self.post(url, &message, "application/json, text/event-stream")
             .await
-            .unwrap()
             .status()
             .as_u16()
     }
