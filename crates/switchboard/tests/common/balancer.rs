@@ -28,7 +28,9 @@ pub fn port_of(url: &str) -> u16 {
 }
 
 /// HAProxy in front of `replicas` (their MCP URL and admin URL), in the foreground as this
-/// test's child; its frontend URL.
+/// test's child; its frontend URL. Checks every 100 ms, a replica out after two failures and
+/// each check given 1 s (left at its default, the check's timeout is the 100 ms interval, and a
+/// busy machine's slow `/readyz` could take the last replica out).
 pub fn balancer(replicas: &[&Gateway]) -> (Proc, String) {
     let port = free_port();
     let servers: String = replicas
@@ -50,6 +52,7 @@ defaults
   timeout connect 2s
   timeout client 30s
   timeout server 30s
+  timeout check 1s
 frontend mcp
   bind 127.0.0.1:{port}
   default_backend replicas
@@ -59,7 +62,7 @@ backend replicas
   option redispatch
   option httpchk GET /readyz
   http-check expect status 200
-  default-server inter 100ms fall 1 rise 1
+  default-server inter 100ms fall 2 rise 1
 {servers}"
     );
     let file = tmp_file("haproxy.cfg", &cfg);
