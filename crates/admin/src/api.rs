@@ -11,14 +11,14 @@
 //! cookies, so a browser cannot be made to send them by another site: the API is not open to
 //! cross-site request forgery.
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use serde::Serialize;
-use switchboard_gateway::admin_view::AdminView;
+use switchboard_gateway::admin_view::{AdminView, ServerState};
 use switchboard_policy::roles::AdminAccess;
 use switchboard_upstream::Status;
 
@@ -31,6 +31,8 @@ pub fn routes() -> Router<AdminView> {
         .route("/openapi.json", get(openapi))
         .route("/whoami", get(whoami))
         .route("/servers", get(servers))
+        .route("/events", get(crate::live::events))
+        .route("/call", post(crate::api_call::call))
         .route("/reload", post(reload))
         .route(
             "/keys",
@@ -170,7 +172,7 @@ async fn whoami(State(view): State<AdminView>, headers: HeaderMap) -> Response {
 
 /// A server as the admin API shows it.
 #[derive(Serialize)]
-struct ServerInfo {
+pub(crate) struct ServerInfo {
     name: String,
     /// `starting`, `ready`, `restarting`, `crash_loop`, `failed` (never started) or `stopped`.
     state: &'static str,
@@ -183,9 +185,17 @@ struct ServerInfo {
     era: Option<&'static str>,
     /// Restarts counted in its crash loop, when in one.
     restarts: Option<u32>,
+    /// Its last failure (kept after it is back), since the admin API was first asked.
+    last_error: Option<crate::live::LastError>,
+    /// The exposed names of the tools it lists now.
+    tools: Vec<String>,
 }
 
-fn server_info(name: &str, status: &Status) -> ServerInfo {
+pub(crate) fn server_info(
+    server: &ServerState,
+    last_error: Option<crate::live::LastError>,
+) -> ServerInfo {
+    let status = &server.status;
     let (state, protocol_version, era, restarts) = match status {
         Status::Starting => ("starting", None, None, None),
         Status::Ready(i) => {
@@ -202,26 +212,27 @@ fn server_info(name: &str, status: &Status) -> ServerInfo {
         Status::Stopped => ("stopped", None, None, None),
     };
     ServerInfo {
-        name: name.to_owned(),
+        name: server.name.to_string(),
         state,
         ready: status.is_ready(),
         detail: status.describe(),
         protocol_version,
         era,
         restarts,
+        last_error,
+        tools: server.tools.clone(),
     }
 }
 
-async fn servers(State(view): State<AdminView>, headers: HeaderMap) -> Response {
+async fn servers(
+    State(view): State<AdminView>,
+    Extension(live): Extension<std::sync::Arc<crate::live::Live>>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/servers").await {
         return r;
     }
-    let servers: Vec<ServerInfo> = view
-        .servers()
-        .iter()
-        .map(|s| server_info(&s.name, &s.status))
-        .collect();
-    super::json(StatusCode::OK, &serde_json::json!({"servers": servers}))
+    super::json(StatusCode::OK, &crate::live::servers_json(&view, &live))
 }
 
 /// Load the config file again and apply it (`admin:*`).

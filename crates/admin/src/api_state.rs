@@ -172,19 +172,30 @@ pub(crate) async fn workflows(State(view): State<AdminView>, headers: HeaderMap)
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/workflows").await {
         return r;
     }
-    let config = redacted(&view.policies().config);
-    let workflows: Vec<Value> = config["workflows"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(name, w)| {
-                    let mut w = w.clone();
-                    w["name"] = json!(name);
-                    w
-                })
-                .collect()
+    let policies = view.policies();
+    let config = redacted(&policies.config);
+    let separator = &policies.config.federation.separator;
+    let workflows: Vec<Value> = policies
+        .config
+        .workflows
+        .iter()
+        .map(|(name, wf)| {
+            let mut w = config["workflows"][name].clone();
+            w["name"] = json!(name);
+            w["tool"] = json!(format!(
+                "{}{separator}{name}",
+                switchboard_config::WORKFLOWS_SERVER
+            ));
+            // What each step waits for (named in `needs` or referenced): the graph's edges.
+            for (i, deps) in wf.dependencies().into_iter().enumerate() {
+                let needs: Vec<&str> = deps.iter().map(|&d| wf.steps[d].id.as_str()).collect();
+                if let Some(step) = w["steps"].get_mut(i) {
+                    step["needs"] = json!(needs);
+                }
+            }
+            w
         })
-        .unwrap_or_default();
+        .collect();
     json(StatusCode::OK, &json!({ "workflows": workflows }))
 }
 

@@ -1,5 +1,5 @@
-//! The admin API's tasks (`tasks:`, the tasks the gateway runs itself): an owner's tasks
-//! (`/admin/api/tasks?owner=SUBJECT`), any task by id (`/admin/api/tasks/{id}`), and
+//! The admin API's tasks (`tasks:`, the tasks the gateway runs itself): every owner's tasks
+//! or one owner's (`/admin/api/tasks[?owner=SUBJECT]`), any task by id (`/admin/api/tasks/{id}`), and
 //! cancelling one (`POST /admin/api/tasks/{id}/cancel`, `admin:*`; its run stops and its owner
 //! sees it cancelled).
 
@@ -28,8 +28,8 @@ fn unknown(id: &str) -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
-    /// Whose tasks (the identity's subject, as the audit trail shows it).
-    owner: String,
+    /// Whose tasks (the identity's subject, as the audit trail shows it); absent: everyone's.
+    owner: Option<String>,
     /// The last task id of the page before (from `next`).
     after: Option<String>,
     /// At most this many (default 50, at most 200).
@@ -49,7 +49,7 @@ pub(crate) async fn list(
         Err(e) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                format!("name whose tasks: ?owner=SUBJECT ({})", e.body_text()),
+                format!("?owner=SUBJECT&after=ID&limit=N ({})", e.body_text()),
             );
         }
     };
@@ -57,7 +57,11 @@ pub(crate) async fn list(
     if limit == 0 || limit > 200 {
         return refuse(StatusCode::BAD_REQUEST, "`limit` must be 1 to 200");
     }
-    match view.tasks_of(&q.owner, q.after.as_deref(), limit + 1).await {
+    let tasks = match &q.owner {
+        Some(owner) => view.tasks_of(owner, q.after.as_deref(), limit + 1).await,
+        None => view.tasks_recent(q.after.as_deref(), limit + 1).await,
+    };
+    match tasks {
         Ok(mut tasks) => {
             let more = tasks.len() > limit;
             tasks.truncate(limit);

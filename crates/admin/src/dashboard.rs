@@ -4,15 +4,39 @@
 //! `dashboard/app.js`). Served with a content security policy that allows only its own files.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use switchboard_gateway::admin_view::AdminView;
 
 const INDEX: &str = include_str!("dashboard/index.html");
-const APP_JS: &str = include_str!("dashboard/app.js");
-const APP_CSS: &str = include_str!("dashboard/app.css");
-const ICON: &str = include_str!("dashboard/icon.svg");
+
+/// The page's files, by name under `/admin/assets/`: (name, content, media type).
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", include_str!("dashboard/app.js"), JS),
+    ("core.js", include_str!("dashboard/core.js"), JS),
+    ("overview.js", include_str!("dashboard/overview.js"), JS),
+    ("servers.js", include_str!("dashboard/servers.js"), JS),
+    ("playground.js", include_str!("dashboard/playground.js"), JS),
+    ("audit.js", include_str!("dashboard/audit.js"), JS),
+    ("tasks.js", include_str!("dashboard/tasks.js"), JS),
+    ("workflows.js", include_str!("dashboard/workflows.js"), JS),
+    ("graph.js", include_str!("dashboard/graph.js"), JS),
+    ("routes.js", include_str!("dashboard/routes.js"), JS),
+    ("keys.js", include_str!("dashboard/keys.js"), JS),
+    (
+        "app.css",
+        include_str!("dashboard/app.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "icon.svg",
+        include_str!("dashboard/icon.svg"),
+        "image/svg+xml",
+    ),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// The dashboard's routes (on the admin listener).
 pub fn routes() -> Router<AdminView> {
@@ -22,18 +46,14 @@ pub fn routes() -> Router<AdminView> {
             "/admin/",
             get(|| async { page(INDEX, "text/html; charset=utf-8") }),
         )
-        .route(
-            "/admin/assets/app.js",
-            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/admin/assets/app.css",
-            get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
-        )
-        .route(
-            "/admin/assets/icon.svg",
-            get(|| async { page(ICON, "image/svg+xml") }),
-        )
+        .route("/admin/assets/{name}", get(asset))
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, body, media)) => page(body, media),
+        None => (StatusCode::NOT_FOUND, "no such dashboard file").into_response(),
+    }
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {

@@ -8,12 +8,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+mod api_call;
 mod api_keys;
 mod api_state;
 mod api_tasks;
 pub mod dashboard;
 pub mod exposition;
 pub mod health;
+pub mod live;
 pub mod stats;
 
 use axum::Router;
@@ -35,6 +37,7 @@ pub fn router(view: AdminView) -> Router {
         .nest("/admin/api", api::routes())
         .merge(dashboard::routes())
         .merge(probes())
+        .layer(axum::Extension(std::sync::Arc::new(live::Live::default())))
         .with_state(view)
 }
 

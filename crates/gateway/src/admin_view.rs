@@ -35,6 +35,10 @@ pub struct AdminView {
     pub(crate) audit: switchboard_audit::Audit,
     /// The tasks the gateway runs itself (`tasks:`), when configured.
     pub(crate) durable: Option<Arc<crate::durable::Durable>>,
+    /// The gateway, for the one data-plane action an operator takes from the admin API: a
+    /// tool call as the signed-in identity, through the whole pipeline (the dashboard's
+    /// playground). Weak: the admin listener never keeps a stopped gateway alive.
+    pub(crate) gateway: std::sync::Weak<crate::gateway::Gateway>,
 }
 
 /// Why the admin view cannot answer about tasks.
@@ -50,6 +54,19 @@ pub enum TasksError {
 pub struct ServerState {
     pub name: Arc<str>,
     pub status: Status,
+    /// Its status as it changes (to follow servers going down and up without polling).
+    pub watch: tokio::sync::watch::Receiver<Status>,
+    /// The exposed names of the tools it lists now.
+    pub tools: Vec<String>,
+}
+
+/// Why a tool call from the admin API did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the gateway is shutting down")]
+    Stopped,
+    #[error("no answer within {0:?} (the call was cancelled)")]
+    TimedOut(std::time::Duration),
 }
 
 impl AdminView {
@@ -95,8 +112,25 @@ impl AdminView {
         let mut v = Self::task_view(d, &t);
         // A workflow's durable run keeps its steps' states as the task's checkpoint.
         if let Ok(Some(state)) = d.store().checkpoint(id).await
-            && let Ok(run) = serde_json::from_str::<serde_json::Value>(&state)
+            && let Ok(mut run) = serde_json::from_str::<serde_json::Value>(&state)
         {
+            // An ended task keeps no later checkpoint: a step its last one shows running was
+            // cut by the end (a cancel, a failure elsewhere, the task's deadline).
+            if t.status.is_terminal()
+                && let Some(steps) = run["steps"].as_object_mut()
+            {
+                let cut = if t.status == switchboard_tasks::Status::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
+                for step in steps.values_mut() {
+                    if step["status"] == "running" {
+                        step["status"] = serde_json::json!(cut);
+                        step["cut"] = serde_json::json!(true);
+                    }
+                }
+            }
             v["run"] = run;
         }
         Ok(Some(v))
@@ -113,6 +147,21 @@ impl AdminView {
         let tasks = d
             .store()
             .list(owner, after, limit)
+            .await
+            .map_err(|e| TasksError::Store(e.to_string()))?;
+        Ok(tasks.iter().map(|t| Self::task_view(d, t)).collect())
+    }
+
+    /// Every owner's tasks, newest first, after task `after`, at most `limit`.
+    pub async fn tasks_recent(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, TasksError> {
+        let d = self.durable()?;
+        let tasks = d
+            .store()
+            .list_recent(after, limit)
             .await
             .map_err(|e| TasksError::Store(e.to_string()))?;
         Ok(tasks.iter().map(|t| Self::task_view(d, t)).collect())
@@ -162,16 +211,73 @@ impl AdminView {
         self.draining.is_cancelled() || self.shutting_down.is_cancelled()
     }
 
-    /// The servers in the catalogue now (not those a reload retired), with their status.
+    /// The servers in the catalogue now (not those a reload retired), with their status and
+    /// tools.
     pub fn servers(&self) -> Vec<ServerState> {
-        self.catalog
-            .servers()
+        let servers = self.catalog.servers();
+        let mut tools: Vec<Vec<String>> = vec![Vec::new(); servers.iter().count()];
+        let index: std::collections::HashMap<usize, usize> = servers
+            .indexed()
+            .enumerate()
+            .map(|(pos, (idx, _))| (idx, pos))
+            .collect();
+        for (exposed, route) in self.catalog.tools() {
+            if let Some(&pos) = index.get(&route.server) {
+                tools[pos].push(exposed);
+            }
+        }
+        servers
             .iter()
-            .map(|s| ServerState {
-                name: s.name.clone(),
-                status: s.upstream.status(),
+            .zip(tools)
+            .map(|(s, mut tools)| {
+                tools.sort_unstable();
+                ServerState {
+                    name: s.name.clone(),
+                    status: s.upstream.status(),
+                    watch: s.upstream.watch_status(),
+                    tools,
+                }
             })
             .collect()
+    }
+
+    /// Call tool `name` with `arguments` as `identity` would from a client — authorized,
+    /// rate limited, validated, cached, routed and audited like any call (the audit record's
+    /// transport is `admin`) — waiting at most `within`: the JSON-RPC result or error.
+    pub async fn call_tool(
+        &self,
+        identity: Arc<switchboard_policy::auth::Identity>,
+        name: &str,
+        arguments: serde_json::Value,
+        within: std::time::Duration,
+    ) -> Result<
+        Result<Box<serde_json::value::RawValue>, switchboard_protocol::ErrorObject>,
+        CallError,
+    > {
+        use crate::dispatch::{Caller, Dispatch};
+        let gateway = self.gateway.upgrade().ok_or(CallError::Stopped)?;
+        let caller = Caller {
+            identity,
+            policies: self.policies(),
+            transport: crate::request::Transport::Http,
+            client_ip: None,
+            trace: None,
+            relay: None,
+            via: Some(Arc::from("admin")),
+            task: None,
+        };
+        let cancel = CancellationToken::new();
+        let call = gateway.call_tool(&caller, name, arguments, cancel.clone());
+        tokio::pin!(call);
+        tokio::select! {
+            answer = &mut call => Ok(answer),
+            _ = tokio::time::sleep(within) => {
+                // Cancelled, the pipeline answers it (and records it) at once.
+                cancel.cancel();
+                let _ = call.await;
+                Err(CallError::TimedOut(within))
+            }
+        }
     }
 
     /// Whether the catalogue lists tool `name` now and its server is ready.

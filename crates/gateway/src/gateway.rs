@@ -102,6 +102,7 @@ impl Gateway {
             draining: self.draining.clone(),
             audit: self.audit.clone(),
             durable: self.durable.clone(),
+            gateway: Arc::downgrade(self),
             reload: Arc::new(move || {
                 let gw = gw.upgrade();
                 Box::pin(async move {

@@ -202,6 +202,35 @@ impl TaskStore for PgTasks {
         })
     }
 
+    fn list_recent<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Task>>> {
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let c = self.client().await?;
+            let rows = match after {
+                None => c
+                    .query(
+                        &format!("SELECT {COLUMNS} FROM switchboard_tasks ORDER BY created_ms DESC, id DESC LIMIT $1"),
+                        &[&limit],
+                    )
+                    .await,
+                Some(a) => c
+                    .query(
+                        &format!(
+                            "SELECT {COLUMNS} FROM switchboard_tasks t WHERE EXISTS (SELECT 1 FROM switchboard_tasks c WHERE c.id = $1 AND (t.created_ms, t.id) < (c.created_ms, c.id)) ORDER BY created_ms DESC, id DESC LIMIT $2"
+                        ),
+                        &[&a, &limit],
+                    )
+                    .await,
+            }
+            .map_err(err)?;
+            Ok(rows.iter().map(task).collect())
+        })
+    }
+
     fn set_status<'a>(
         &'a self,
         id: &'a str,

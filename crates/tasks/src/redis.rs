@@ -184,6 +184,10 @@ impl RedisTasks {
     fn checkpoint_key(&self, id: &str) -> String {
         format!("{}checkpoint:{id}", self.prefix)
     }
+    /// Every task's id by creation time (the admin's view across owners).
+    fn all_key(&self) -> String {
+        format!("{}all", self.prefix)
+    }
     fn runnable(&self) -> String {
         format!("{}runnable", self.prefix)
     }
@@ -220,6 +224,48 @@ impl RedisTasks {
             .map_err(err)?;
         Ok(n == 1)
     }
+
+    /// A page of the index `key` (a sorted set of task ids by creation time), newest first,
+    /// after task `after`; ids whose task has expired are dropped from the index as met.
+    async fn page(&self, key: String, after: Option<&str>, limit: usize) -> Result<Vec<Task>> {
+        let mut conn = self.conn.manager();
+        // Newest first; the cursor is the last task of the previous page.
+        let start = match after {
+            Some(a) => match conn
+                .zrevrank::<_, _, Option<isize>>(&key, a)
+                .await
+                .map_err(err)?
+            {
+                Some(rank) => rank + 1,
+                None => return Ok(Vec::new()),
+            },
+            None => 0,
+        };
+        let mut out = Vec::new();
+        let mut at = start;
+        while out.len() < limit {
+            let ids: Vec<String> = conn
+                .zrevrange(&key, at, at + isize::try_from(limit).unwrap_or(100) - 1)
+                .await
+                .map_err(err)?;
+            if ids.is_empty() {
+                break;
+            }
+            at += isize::try_from(ids.len()).unwrap_or(0);
+            for id in ids {
+                match self.get(&id).await? {
+                    Some(t) if out.len() < limit => out.push(t),
+                    Some(_) => break,
+                    // Expired: forget it in the index too.
+                    None => {
+                        let _: () = conn.zrem(&key, &id).await.map_err(err)?;
+                        at -= 1;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// How long a checkpoint outlives the run's last step (ms).
@@ -234,6 +280,7 @@ impl TaskStore for RedisTasks {
                 .atomic()
                 .set(self.key(&task.id), json)
                 .zadd(self.owner_key(&task.owner), &task.id, task.created_ms)
+                .zadd(self.all_key(), &task.id, task.created_ms)
                 .zadd(self.runnable(), &task.id, task.next_run_ms)
                 .query_async::<()>(&mut conn)
                 .await
@@ -256,46 +303,15 @@ impl TaskStore for RedisTasks {
         after: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Task>>> {
-        Box::pin(async move {
-            let mut conn = self.conn.manager();
-            let key = self.owner_key(owner);
-            // Newest first; the cursor is the last task of the previous page.
-            let start = match after {
-                Some(a) => match conn
-                    .zrevrank::<_, _, Option<isize>>(&key, a)
-                    .await
-                    .map_err(err)?
-                {
-                    Some(rank) => rank + 1,
-                    None => return Ok(Vec::new()),
-                },
-                None => 0,
-            };
-            let mut out = Vec::new();
-            let mut at = start;
-            while out.len() < limit {
-                let ids: Vec<String> = conn
-                    .zrevrange(&key, at, at + isize::try_from(limit).unwrap_or(100) - 1)
-                    .await
-                    .map_err(err)?;
-                if ids.is_empty() {
-                    break;
-                }
-                at += isize::try_from(ids.len()).unwrap_or(0);
-                for id in ids {
-                    match self.get(&id).await? {
-                        Some(t) if out.len() < limit => out.push(t),
-                        Some(_) => break,
-                        // Expired: forget it in the index too.
-                        None => {
-                            let _: () = conn.zrem(&key, &id).await.map_err(err)?;
-                            at -= 1;
-                        }
-                    }
-                }
-            }
-            Ok(out)
-        })
+        Box::pin(async move { self.page(self.owner_key(owner), after, limit).await })
+    }
+
+    fn list_recent<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Task>>> {
+        Box::pin(async move { self.page(self.all_key(), after, limit).await })
     }
 
     fn set_status<'a>(

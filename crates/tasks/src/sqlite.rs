@@ -185,6 +185,33 @@ impl TaskStore for SqliteTasks {
         })
     }
 
+    fn list_recent<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Task>>> {
+        let after = after.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let (ms, id) = match &after {
+                Some(a) => c
+                    .query_row("SELECT created_ms, id FROM tasks WHERE id = ?1", [a], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()?
+                    .unwrap_or((i64::MAX, String::new())),
+                None => (i64::MAX, "\u{10FFFF}".to_owned()),
+            };
+            let mut st = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE created_ms < ?1 OR (created_ms = ?1 AND id < ?2) ORDER BY created_ms DESC, id DESC LIMIT ?3"
+            ))?;
+            let tasks = st
+                .query_map(params![ms, id, limit], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(tasks)
+        })
+    }
+
     fn set_status<'a>(
         &'a self,
         id: &'a str,

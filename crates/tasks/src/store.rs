@@ -39,6 +39,14 @@ pub trait TaskStore: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Task>>>;
 
+    /// Every owner's tasks, newest first, after the task `after`, at most `limit` (an
+    /// operator's view: the admin API).
+    fn list_recent<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Task>>>;
+
     /// Move a task that is not ended to `to` (with a message); `false` when it has ended or
     /// the move is not allowed. Ending statuses go through [`TaskStore::finish`].
     fn set_status<'a>(

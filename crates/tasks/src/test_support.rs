@@ -172,3 +172,27 @@ pub async fn checkpoint_round_trip(store: &dyn crate::TaskStore, other: &dyn cra
     );
     assert_eq!(store.checkpoint("nonesuch").await.unwrap(), None);
 }
+
+/// Every owner's tasks, the same in every store: newest first across owners, paged with the
+/// last id of the page before, an unknown cursor giving an empty page or the newest (never
+/// an error).
+pub async fn recent_across_owners(store: &dyn crate::TaskStore) {
+    use crate::model::{Task, now_ms};
+    let now = now_ms();
+    let mut made = Vec::new();
+    for (i, owner) in ["alice", "bob", "alice", "carol"].iter().enumerate() {
+        let t = Task::new(owner, "tool", "{}".into(), 60_000, now + i as i64);
+        store.create(&t).await.unwrap();
+        made.push(t);
+    }
+    let ids = |v: &[Task]| v.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    let newest_first: Vec<String> = made.iter().rev().map(|t| t.id.clone()).collect();
+    let all = store.list_recent(None, 10).await.unwrap();
+    assert_eq!(ids(&all), newest_first, "every owner's tasks, newest first");
+    let first = store.list_recent(None, 3).await.unwrap();
+    assert_eq!(ids(&first), newest_first[..3]);
+    let rest = store.list_recent(Some(&first[2].id), 3).await.unwrap();
+    assert_eq!(ids(&rest), newest_first[3..]);
+    // An owner's own listing is unchanged by the global index.
+    assert_eq!(store.list("alice", None, 10).await.unwrap().len(), 2);
+}

@@ -1,153 +1,149 @@
-// The admin dashboard: talks to /admin/api with the credential the person signs in with,
-// kept in this tab's sessionStorage and sent as X-API-Key (never a cookie, so no other site
-// can make the browser act with it). Live: the overview is fetched again every 5 seconds.
-const api = new URL("api/", document.baseURI);
+// The dashboard's shell: sign-in, the page menu (one page per `#/…` address, so the browser's
+// back button and links work), and the live feed — `GET /admin/api/events` read with fetch
+// (EventSource cannot send the credential header): servers at once when one changes state,
+// figures every 5 seconds; the feed ends with `signed-out` when the key stops being accepted.
+import { bus, call, credential, el, forget, keep, session } from "./core.js";
+import { overview } from "./overview.js";
+import { servers, serverPage } from "./servers.js";
+import { playground } from "./playground.js";
+import { audit } from "./audit.js";
+import { tasks, taskPage } from "./tasks.js";
+import { workflows } from "./workflows.js";
+import { routes } from "./routes.js";
+import { keys } from "./keys.js";
+
 const $ = (id) => document.getElementById(id);
-let timer = null;
 
-function credential() { return sessionStorage.getItem("switchboard-admin-key"); }
+// Address → page. A page is `{ title, render(root, arg) → dispose? }`.
+const pages = [
+  ["overview", "Overview", overview],
+  ["servers", "Servers", servers],
+  ["playground", "Playground", playground],
+  ["audit", "Audit", audit],
+  ["tasks", "Tasks", tasks],
+  ["workflows", "Workflows", workflows],
+  ["routes", "Routes", routes],
+  ["keys", "API keys", keys],
+];
+const detail = { servers: serverPage, tasks: taskPage, playground };
 
-let mayAct = false;
+let dispose = null;
+let feed = null;
 
-async function call(path, method = "GET", body = undefined) {
-  const headers = { "X-API-Key": credential() };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(new URL(path, api), {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
-  if (!r.ok) throw Object.assign(new Error(answer.error || `HTTP ${r.status}`), { status: r.status });
-  return answer;
-}
-
-function cell(row, text, cls) {
-  const td = row.insertCell();
-  td.textContent = text ?? "—";
-  if (cls) td.className = cls;
-  return td;
-}
-
-function fixed(n, digits) { return n == null ? "—" : Number(n).toFixed(digits); }
-
-async function refresh() {
-  try {
-    const [servers, stats] = await Promise.all([call("servers"), call("stats?window=5m")]);
-    const tbody = $("servers").tBodies[0];
-    tbody.replaceChildren();
-    for (const s of servers.servers) {
-      const row = tbody.insertRow();
-      row.dataset.server = s.name;
-      cell(row, s.name);
-      cell(row, s.state, s.ready ? "state-ready" : "state-down");
-      cell(row, s.protocol_version ? `${s.protocol_version} (${s.era})` : null);
-      cell(row, s.detail);
-    }
-    const tools = $("tools").tBodies[0];
-    tools.replaceChildren();
-    for (const t of stats.tools) {
-      const row = tools.insertRow();
-      row.dataset.tool = t.tool;
-      cell(row, t.tool);
-      cell(row, String(t.calls), "num");
-      cell(row, fixed(t.rate, 2), "num");
-      cell(row, `${t.errors} (${fixed(t.error_rate * 100, 1)} %)`, "num");
-      cell(row, fixed(t.p50_ms, 1), "num");
-      cell(row, fixed(t.p99_ms, 1), "num");
-    }
-    $("no-calls").hidden = stats.tools.length > 0;
-    const now = new Date();
-    $("updated").dateTime = now.toISOString();
-    $("updated").textContent = now.toLocaleTimeString();
-  } catch (e) {
-    if (e.status === 401 || e.status === 403) signOut(e.message);
+function route() {
+  if (!session.me) return;
+  const [, name = "overview", ...rest] = location.hash.split("/");
+  const arg = rest.length ? decodeURIComponent(rest.join("/")) : undefined;
+  const entry = pages.find(([n]) => n === name) ?? pages[0];
+  const page = arg !== undefined && detail[entry[0]] ? detail[entry[0]] : entry[2];
+  for (const a of $("nav").querySelectorAll("a")) {
+    if (a.dataset.page === entry[0]) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
+  if (typeof dispose === "function") dispose();
+  const root = $("page");
+  root.replaceChildren();
+  document.title = `${entry[1]} — Switchboard admin`;
+  dispose = page(root, arg);
+  $("page").focus({ preventScroll: true });
 }
 
-async function loadKeys() {
-  let list;
-  try {
-    list = await call("keys");
-  } catch (e) {
-    $("keys-note").textContent = e.message;
-    return;
-  }
-  $("keys-note").textContent = mayAct ? "" : "Read-only access: keys can be seen, not changed.";
-  const tbody = $("key-list").tBodies[0];
-  tbody.replaceChildren();
-  for (const k of list.keys) {
-    const row = tbody.insertRow();
-    row.dataset.key = k.name;
-    cell(row, k.name);
-    cell(row, k.role);
-    cell(row, k.created);
-    cell(row, k.revoked ? `revoked ${k.revoked}` : "active");
-    const action = row.insertCell();
-    if (mayAct && !k.revoked) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = "Revoke";
-      b.setAttribute("aria-label", `Revoke key ${k.name}`);
-      b.addEventListener("click", async () => {
-        try {
-          await call(`keys/${encodeURIComponent(k.id)}`, "DELETE");
-        } catch (e) {
-          $("keys-note").textContent = e.message;
-        }
-        await loadKeys();
+async function follow(signal) {
+  while (!signal.aborted) {
+    try {
+      const r = await fetch(new URL("api/events", document.baseURI), {
+        headers: { "X-API-Key": credential() ?? "" }, signal,
       });
-      action.append(b);
+      if (r.status === 401 || r.status === 403) {
+        const a = await r.json().catch(() => ({}));
+        return signOut(a.error || `HTTP ${r.status}`);
+      }
+      $("live").textContent = "Live";
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let at;
+        while ((at = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          if (dispatch(block) === "signed-out") return;
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
     }
+    $("live").textContent = "Reconnecting…";
+    await new Promise((ok) => setTimeout(ok, 2000));
   }
+}
+
+function dispatch(block) {
+  let name = "message";
+  let data = "";
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+  }
+  if (!data) return null;
+  let value;
+  try { value = JSON.parse(data); } catch { return null; }
+  if (name === "signed-out") {
+    signOut(value.error);
+    return name;
+  }
+  bus.emit(name, value);
+  $("updated").dateTime = new Date().toISOString();
+  $("updated").textContent = new Date().toLocaleTimeString();
+  return name;
 }
 
 async function signIn(key) {
-  sessionStorage.setItem("switchboard-admin-key", key);
+  keep(key);
   try {
     const me = await call("whoami");
-    mayAct = me.access === "full";
-    $("who").textContent = `${me.subject} (${me.role ?? "no role"}, ${mayAct ? "may act" : "read only"})`;
+    session.me = me;
+    session.mayAct = me.access === "full";
+    $("who").textContent = `${me.subject} (${me.role ?? "no role"}, ${session.mayAct ? "may act" : "read only"})`;
     $("sign-in").hidden = true;
-    $("overview").hidden = false;
-    $("keys").hidden = false;
-    $("new-key").hidden = !mayAct;
-    await loadKeys();
+    $("shell").hidden = false;
     $("sign-out").hidden = false;
-    await refresh();
-    timer = setInterval(refresh, 5000);
+    feed = new AbortController();
+    follow(feed.signal);
+    route();
   } catch (e) {
     signOut(e.message);
   }
 }
 
 function signOut(why) {
-  sessionStorage.removeItem("switchboard-admin-key");
-  clearInterval(timer);
+  forget();
+  feed?.abort();
+  feed = null;
+  if (typeof dispose === "function") dispose();
+  dispose = null;
+  session.me = null;
+  session.mayAct = false;
+  bus.last = {};
+  $("page").replaceChildren();
   $("who").textContent = "";
-  $("overview").hidden = true;
-  $("keys").hidden = true;
+  $("shell").hidden = true;
   $("sign-out").hidden = true;
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = why || "";
+  $("key").value = "";
   $("key").focus();
 }
 
+$("nav").append(...pages.map(([name, title]) =>
+  el("a", { href: `#/${name}`, dataset: { page: name } }, title)));
 $("sign-in-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   signIn($("key").value.trim());
 });
 $("sign-out").addEventListener("click", () => signOut(""));
-$("new-key").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  $("new-key-error").textContent = "";
-  try {
-    const made = await call("keys", "POST", {
-      name: $("new-key-name").value.trim(), role: $("new-key-role").value.trim(),
-    });
-    $("created-key").textContent = made.key;
-    $("created").hidden = false;
-  } catch (e) {
-    $("new-key-error").textContent = e.message;
-  }
-  await loadKeys();
-});
+bus.on("signed-out", (v) => signOut(v.error));
+window.addEventListener("hashchange", route);
 if (credential()) signIn(credential());

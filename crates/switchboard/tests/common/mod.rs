@@ -2,7 +2,9 @@
 //! upstream servers and real clients, on 127.0.0.1 with ports chosen by the OS.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admin;
 pub mod balancer;
+pub mod browser;
 pub mod raw_http;
 pub mod session_client;
 pub mod tasks;

@@ -190,3 +190,11 @@ async fn a_checkpoint_is_kept_and_read_back() {
     crate::test_support::checkpoint_round_trip(&s, &other).await;
     schema.drop_it().await;
 }
+
+#[tokio::test]
+async fn tasks_are_listed_across_owners() {
+    let schema = Schema::new().await;
+    let s = PgTasks::connect(&schema.url()).await.unwrap();
+    crate::test_support::recent_across_owners(&s).await;
+    schema.drop_it().await;
+}

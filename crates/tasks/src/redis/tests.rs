@@ -161,3 +161,9 @@ async fn a_checkpoint_is_kept_and_read_back() {
     let (_p, s) = stores(2).await;
     crate::test_support::checkpoint_round_trip(&s[0], &s[1]).await;
 }
+
+#[tokio::test]
+async fn tasks_are_listed_across_owners() {
+    let (_p, s) = stores(1).await;
+    crate::test_support::recent_across_owners(&s[0]).await;
+}

@@ -235,3 +235,10 @@ async fn a_checkpoint_is_kept_and_read_back() {
     let other = SqliteTasks::open(&f.0).unwrap();
     crate::test_support::checkpoint_round_trip(&s, &other).await;
 }
+
+#[tokio::test]
+async fn tasks_are_listed_across_owners() {
+    let f = tmp();
+    let s = SqliteTasks::open(&f.0).unwrap();
+    crate::test_support::recent_across_owners(&s).await;
+}
