@@ -3,7 +3,7 @@
 bench-upstream, driven in interleaved rounds by `switchboard load`; gateway CPU per call from
 /proc/PID/stat (utime + stime) around each run, median of the rounds.
 
-  python3 scripts/ab-forwarding.py BEFORE_DIR AFTER_DIR [--rounds 5] [--calls 20000] [--sse]
+  python3 scripts/ab-forwarding.py BEFORE_DIR AFTER_DIR [--rounds 5] [--calls 20000] [--sse] [--admin]
 
 BEFORE_DIR / AFTER_DIR hold release builds of `switchboard` and `bench-upstream` (e.g.
 target/release of two checkouts). The load driver and the upstream come from AFTER_DIR.
@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--sse", action="store_true")
+    ap.add_argument("--admin", action="store_true",
+                    help="also serve the admin listener (API and dashboard), which nobody looks at")
     a = ap.parse_args()
     after_bin = os.path.join(a.after, "switchboard")
     up_cmd = [os.path.join(a.after, "bench-upstream"), "--http", "127.0.0.1:0"]
@@ -41,6 +43,8 @@ def main():
             cfg = os.path.join(tmp, "gw.yaml")
             with open(cfg, "w") as f:
                 f.write(f"cache: {{enabled: false}}\nservers:\n  up:\n    url: {up_url}\n    protocol: legacy\n")
+                if a.admin:
+                    f.write("admin: {listen: 127.0.0.1:0}\n")
             env = dict(os.environ, RUST_LOG="warn")
             gws = {}
             for name, d in (("before", a.before), ("after", a.after)):
