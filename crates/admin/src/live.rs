@@ -39,6 +39,9 @@ pub struct LastError {
 
 /// Servers' last failures, and a counter bumped whenever any server's status changes.
 pub struct Live {
+    /// The last `stats` event's data and when it was made: streams ticking at the same time
+    /// share one computation (the figures change every 5 s anyway).
+    stats: Mutex<Option<(std::time::Instant, Arc<String>)>>,
     last: Mutex<HashMap<Arc<str>, LastError>>,
     watched: Mutex<HashSet<Arc<str>>>,
     changed: watch::Sender<u64>,
@@ -47,6 +50,7 @@ pub struct Live {
 impl Default for Live {
     fn default() -> Self {
         Self {
+            stats: Mutex::default(),
             last: Mutex::default(),
             watched: Mutex::default(),
             changed: watch::Sender::new(0),
@@ -105,6 +109,23 @@ impl Live {
     fn changes(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
+
+    /// The last five minutes' figures as a `stats` event's data, computed at most once a
+    /// second however many streams ask.
+    fn stats_data(&self) -> Arc<String> {
+        let mut memo = lock(&self.stats);
+        if let Some((at, data)) = memo.as_ref()
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return data.clone();
+        }
+        let (span, tools) = crate::stats::Sampler::get().window(Duration::from_secs(300));
+        let data = Arc::new(
+            serde_json::json!({"window_s": span.as_secs_f64(), "tools": tools}).to_string(),
+        );
+        *memo = Some((std::time::Instant::now(), data.clone()));
+        data
+    }
 }
 
 /// The servers as `/admin/api/servers` answers them, following them from now on.
@@ -162,7 +183,9 @@ fn stream(
                 *next = Next::Wait;
                 vec![
                     event("servers", &servers_json(view, live)),
-                    event("stats", &stats_json()),
+                    Event::default()
+                        .event("stats")
+                        .data(live.stats_data().as_str()),
                 ]
             }
             Next::Wait => {
@@ -182,7 +205,7 @@ fn stream(
                             }
                             Ok(_) => vec![
                                 event("servers", &servers_json(view, live)),
-                                event("stats", &stats_json()),
+                                Event::default().event("stats").data(live.stats_data().as_str()),
                             ],
                         }
                     }
@@ -192,11 +215,6 @@ fn stream(
         Some((futures_util::stream::iter(out.into_iter().map(Ok)), st))
     })
     .flatten()
-}
-
-fn stats_json() -> serde_json::Value {
-    let (span, tools) = crate::stats::Sampler::get().window(Duration::from_secs(300));
-    serde_json::json!({"window_s": span.as_secs_f64(), "tools": tools})
 }
 
 /// A refusal's `{error}` body, for the `signed-out` event.

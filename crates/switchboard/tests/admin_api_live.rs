@@ -305,10 +305,7 @@ async fn requests_a_hostile_page_could_make_are_refused() {
     let body: Value = r.json().await.unwrap();
     conforms(&s.doc, "post", "/keys", 401, &body);
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("send an API key"),
+        body["error"].as_str().unwrap().contains("send an API key"),
         "{body}"
     );
 

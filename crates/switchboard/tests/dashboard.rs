@@ -143,6 +143,7 @@ fn an_admin_calls_finds_the_call_in_the_audit_and_sees_an_upstream_go_down_and_b
     // Its figures reach the overview (the next 5-s tick), and the call is in the audit trail,
     // as ops, through the admin API; the chain verifies.
     let figures = b.run(json!({"do": "overview", "waitTool": "everything__echo"}));
+    b.run(json!({"do": "screenshot", "name": "overview"}));
     assert!(
         figures["tools"]
             .as_array()
@@ -365,7 +366,7 @@ fn a_workflow_run_is_drawn_and_cancelled_and_read_only_or_revoked_admins_cannot_
         .find(|t| t["id"] == id.as_str())
         .unwrap();
     assert_eq!(row["status"], "cancelled", "{cancelled}");
-    let after = b.run(json!({"do": "task", "id": id}));
+    let after = b.run(json!({"do": "task", "id": id, "shot": "workflow-cancelled"}));
     assert_eq!(after["status"], "cancelled", "{after}");
     assert_eq!(after["cancellable"], false, "{after}");
     // The step the cancel cut shows cancelled; the one after it never ran.

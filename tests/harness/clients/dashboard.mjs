@@ -126,10 +126,10 @@ const commands = {
     };
   },
   // A task's page; waits until its workflow graph shows `step` in `state`, when given.
-  async task({ id, step, state }) {
+  async task({ id, step, state, shot = "workflow-run" }) {
     await go(`#/tasks/${id}`, "#task-status");
     if (step) await page.locator(`.graph [data-step="${step}"][data-state="${state}"]`).waitFor({ timeout: 30000 });
-    await page.screenshot({ path: `${shots}/workflow-run.png`, fullPage: true });
+    await page.screenshot({ path: `${shots}/${shot}.png`, fullPage: true });
     return {
       status: await page.locator("#task-status").textContent(),
       nodes: Object.fromEntries(await page.$$eval(".graph [data-step]", (ns) => ns.map((n) => [n.dataset.step, n.dataset.state]))),

@@ -4,8 +4,8 @@
 import { el } from "./core.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 170;
-const H = 54;
+const W = 190;
+const H = 66;
 const GAP_X = 60;
 const GAP_Y = 18;
 
@@ -60,7 +60,9 @@ export function stepGraph(name, steps, states = {}) {
     const node = svg("g", { class: `node node-${state}`, "data-step": s.id, "data-state": state });
     node.append(svg("rect", { x: p.x, y: p.y, width: W, height: H, rx: "6" }),
       svg("text", { x: p.x + 10, y: p.y + 20, class: "node-id" }, s.id),
-      svg("text", { x: p.x + 10, y: p.y + 38, class: "node-tool" }, `${s.tool.slice(0, 24)} · ${state}`));
+      svg("text", { x: p.x + 10, y: p.y + 37, class: "node-tool" },
+        s.tool.length > 26 ? `${s.tool.slice(0, 25)}…` : s.tool),
+      svg("text", { x: p.x + 10, y: p.y + 55, class: "node-state" }, state));
     g.append(node);
   }
   const list = el("ul", { class: "sr-only" }, steps.map((s) => el("li", {},
