@@ -122,10 +122,14 @@ def first_events(url, key, n):
 def watcher(url, key, stop):
     """An event stream held open (the dashboard's live feed) until `stop`."""
     req = urllib.request.Request(url, headers={"X-API-Key": key})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        while not stop.is_set():
-            if not r.read1(65536):
-                return
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            while not stop.is_set():
+                if not r.read1(65536):
+                    return
+    except Exception:
+        # The gateway stopping at the end of the run cuts the stream.
+        return
 
 
 def phase(gw, paced, seconds):

@@ -203,35 +203,70 @@ fn percentile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
         .map(|(le, _)| if le.is_finite() { *le } else { largest })
 }
 
-/// The snapshots of this process, taken every [`EVERY`] once started.
+/// The snapshots of this process, taken every [`EVERY`] while somebody looks: the sampler
+/// starts with the first request for figures and stops after [`IDLE`] without one (its
+/// history then starts again with the next look), so a gateway nobody watches pays nothing.
 pub struct Sampler {
     snapshots: Mutex<VecDeque<(Instant, Arc<Snapshot>)>>,
+    /// When figures were last asked for.
+    asked: Mutex<Instant>,
+    /// Whether the sampling task runs.
+    running: std::sync::atomic::AtomicBool,
 }
+
+/// How long the sampler runs on without a request for figures: the longest window.
+pub const IDLE: Duration = Duration::from_secs(15 * 60);
 
 static SAMPLER: OnceLock<Arc<Sampler>> = OnceLock::new();
 
 impl Sampler {
-    /// The process's sampler, started (taking a first snapshot now) on first use.
+    /// The process's sampler, sampling (from a first snapshot now) until nobody has asked
+    /// for [`IDLE`].
     pub fn get() -> Arc<Sampler> {
-        SAMPLER
+        let s = SAMPLER
             .get_or_init(|| {
-                let s = Arc::new(Sampler {
+                Arc::new(Sampler {
                     snapshots: Mutex::new(VecDeque::with_capacity(KEPT)),
-                });
-                s.take();
-                let weak = Arc::downgrade(&s);
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(EVERY);
-                    tick.tick().await;
-                    loop {
-                        tick.tick().await;
-                        let Some(s) = weak.upgrade() else { return };
-                        s.take();
-                    }
-                });
-                s
+                    asked: Mutex::new(Instant::now()),
+                    running: std::sync::atomic::AtomicBool::new(false),
+                })
             })
-            .clone()
+            .clone();
+        *s.asked.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        if !s.running.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            s.snapshots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            s.take();
+            let weak = Arc::downgrade(&s);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(EVERY);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(s) = weak.upgrade() else { return };
+                    let idle = s.asked.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                    if idle > IDLE {
+                        s.running.store(false, std::sync::atomic::Ordering::Release);
+                        // An ask that came meanwhile saw it running: go on for it, unless
+                        // that ask started a sampler of its own.
+                        let asked = s.asked.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                        if asked > IDLE || s.running.swap(true, std::sync::atomic::Ordering::AcqRel)
+                        {
+                            return;
+                        }
+                    }
+                    s.take();
+                }
+            });
+        }
+        s
+    }
+
+    /// Whether the sampling task runs now.
+    pub fn running(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn take(&self) {
