@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("graph.js", include_str!("dashboard/graph.js"), JS),
     ("routes.js", include_str!("dashboard/routes.js"), JS),
     ("keys.js", include_str!("dashboard/keys.js"), JS),
+    ("config.js", include_str!("dashboard/config.js"), JS),
     (
         "app.css",
         include_str!("dashboard/app.css"),

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::admin::{call, call_with, conforms};
+use common::admin::{call, call_with, conforms, key_id};
 use common::*;
 use serde_json::Value;
 
@@ -245,21 +245,7 @@ async fn the_event_stream_follows_the_servers_and_ends_when_its_key_is_revoked()
     conforms(&s.doc, "get", "/stats", 200, &first[1].1);
 
     // Revoked while it is open: `signed-out` saying why, then the end.
-    let (_, _, keys) = call(
-        reqwest::Method::GET,
-        &format!("{}/keys", s.api),
-        Some(("x-api-key", &s.ops)),
-    )
-    .await;
-    let id = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "spare")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = key_id(&s.api, &s.ops, "spare").await;
     let (status, _, _) = call(
         reqwest::Method::DELETE,
         &format!("{}/keys/{id}", s.api),

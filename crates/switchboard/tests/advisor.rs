@@ -557,34 +557,6 @@ async fn builtin_tools_for_a_2026_client() {
     );
 }
 
-/// The children of process `pid` (any of its threads'), with their command lines.
-fn children(pid: u32) -> Vec<(u32, Vec<String>)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; the command name may hold spaces and parentheses.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let args = cmdline
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            out.push((child, args));
-        }
-    }
-    out
-}
-
 /// `builtin.advisor` runs the tools inside the gateway: no `switchboard advisor` child.
 #[tokio::test]
 async fn builtin_tools_run_inside_the_gateway_process() {
@@ -597,7 +569,7 @@ async fn builtin_tools_run_inside_the_gateway_process() {
     approx(&s["break_even_months"], 6_000.0 / 9_000.0);
     assert_eq!(s["verdict"]["decision"], "worth_building", "{}", a.body);
 
-    let kids = children(gw.proc.pid());
+    let kids = children_of(gw.proc.pid());
     assert!(
         !kids
             .iter()
@@ -620,7 +592,7 @@ async fn a_user_server_named_switchboard_is_its_own_process() {
         .as_str()
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {}", a.body));
-    let kids = children(gw.proc.pid());
+    let kids = children_of(gw.proc.pid());
     assert!(
         kids.iter().any(|(k, cmd)| *k == pid
             && cmd.first().is_some_and(|c| c.ends_with("bench-upstream"))),

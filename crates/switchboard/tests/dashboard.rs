@@ -16,7 +16,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, children_of};
+use common::admin::key_id;
+use common::browser::Browser;
 use common::tasks::call_as_task;
 use common::*;
 use serde_json::{Value, json};
@@ -113,7 +114,8 @@ fn an_admin_calls_finds_the_call_in_the_audit_and_sees_an_upstream_go_down_and_b
             "Tasks",
             "Workflows",
             "Routes",
-            "API keys"
+            "API keys",
+            "Config"
         ]),
         "{me}"
     );
@@ -171,10 +173,8 @@ fn an_admin_calls_finds_the_call_in_the_audit_and_sees_an_upstream_go_down_and_b
     // The upstream's process is killed: its page shows it down, then back, with the failure.
     let upstream = children_of(s.gw.proc.pid())
         .into_iter()
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
-                .is_ok_and(|c| c.contains("server-everything"))
-        })
+        .find(|(_, args)| args.iter().any(|a| a.contains("server-everything")))
+        .map(|(pid, _)| pid)
         .expect("server-everything runs under the gateway");
     let before = b.run(json!({"do": "waitServer", "server": "everything", "state": "ready"}));
     assert_eq!(before["lastError"], "none seen", "{before}");
@@ -236,6 +236,17 @@ fn an_admin_calls_finds_the_call_in_the_audit_and_sees_an_upstream_go_down_and_b
         401,
         "a key revoked in the page still works",
     ));
+
+    // The config in force, and a reload from the page with what it changed.
+    let config = b.run(json!({"do": "config", "reload": true}));
+    assert!(
+        config["config"]["servers"]["everything"].is_object(),
+        "{config}"
+    );
+    assert!(
+        config["outcome"].as_str().unwrap().starts_with("Reloaded"),
+        "{config}"
+    );
 
     // Every page, reached from the menu by keyboard: a heading, marked current, every field
     // labelled.
@@ -328,6 +339,8 @@ fn a_workflow_run_is_drawn_and_cancelled_and_read_only_or_revoked_admins_cannot_
             .all(|k| k["revocable"] == false),
         "{keys}"
     );
+    let config = reader.run(json!({"do": "config"}));
+    assert_eq!(config["mayReload"], false, "{config}");
     let tour = reader.run(json!({"do": "tour"}));
     for (name, page) in tour
         .as_object()
@@ -385,25 +398,7 @@ fn a_workflow_run_is_drawn_and_cancelled_and_read_only_or_revoked_admins_cannot_
     let mut doomed = Browser::open(&s.admin, &dir);
     assert_eq!(doomed.sign_in(&spare)["signedIn"], true);
     doomed.run(json!({"do": "overview"}));
-    let listed: Value = rt.block_on(async {
-        http.get(format!("{api}/keys"))
-            .header("x-api-key", &s.ops)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
-    let spare_id = listed["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "spare")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let spare_id = rt.block_on(key_id(&api, &s.ops, "spare"));
     let gone = rt.block_on(async {
         http.delete(format!("{api}/keys/{spare_id}"))
             .header("x-api-key", &s.ops)

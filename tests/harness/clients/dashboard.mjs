@@ -178,12 +178,24 @@ const commands = {
         heading: await page.locator("#page h2").first().textContent(),
         current: await page.locator("nav a[aria-current=page]").textContent(),
         actions: await page.$$eval("#page button", (bs) => bs
-          .filter((b) => /^(Call|Cancel|Revoke|Create key)/.test(b.textContent))
+          .filter((b) => /^(Call|Cancel|Revoke|Create key|Reload)/.test(b.textContent))
           .map((b) => ({ text: b.textContent, enabled: !b.disabled }))),
         unlabelled: await page.$$eval("#page input, #page select, #page textarea", (es) => es
           .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")).map((e) => e.id || e.name)),
       };
     }
+    return out;
+  },
+  // The config page: the config in force; with `reload`, load the file again and report.
+  async config({ reload }) {
+    await go("#/config", "#config-text");
+    const out = { mayReload: await page.getByRole("button", { name: "Reload from file" }).count() > 0 };
+    if (reload) {
+      await page.getByRole("button", { name: "Reload from file" }).click();
+      await page.locator("#reload-report, #reload-outcome .error").first().waitFor({ timeout: 15000 });
+      out.outcome = await page.locator("#reload-outcome").textContent();
+    }
+    out.config = JSON.parse(await page.locator("#config-text").textContent());
     return out;
   },
   async waitSignedOut({ timeoutMs = 20000 }) {

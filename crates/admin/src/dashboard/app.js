@@ -11,6 +11,7 @@ import { tasks, taskPage } from "./tasks.js";
 import { workflows } from "./workflows.js";
 import { routes } from "./routes.js";
 import { keys } from "./keys.js";
+import { config } from "./config.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,6 +25,7 @@ const pages = [
   ["workflows", "Workflows", workflows],
   ["routes", "Routes", routes],
   ["keys", "API keys", keys],
+  ["config", "Config", config],
 ];
 const detail = { servers: serverPage, tasks: taskPage, playground };
 

@@ -60,3 +60,23 @@ pub async fn call_with(
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, headers, body)
 }
+
+/// The id of API key `name`, as `GET {api}/keys` lists it to `admin_key`.
+pub async fn key_id(api: &str, admin_key: &str, name: &str) -> String {
+    let (status, _, keys) = call(
+        reqwest::Method::GET,
+        &format!("{api}/keys"),
+        Some(("x-api-key", admin_key)),
+    )
+    .await;
+    assert_eq!(status, 200, "{keys}");
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .unwrap_or_else(|| panic!("no key {name}: {keys}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
