@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, load, start  # noqa: E402
+from benchlib import cpu_seconds, load, start, switches  # noqa: E402
 
 
 def main():
@@ -57,20 +57,22 @@ def main():
             for i in range(a.rounds):
                 # ABBA: alternate which build goes first, so drift within a round hits both.
                 for name, (p, url) in (order if i % 2 == 0 else order[::-1]):
-                    c0 = cpu_seconds(p.pid)
+                    c0, s0 = cpu_seconds(p.pid), switches(p.pid)
                     r, total = load(after_bin, url, a.concurrency, a.calls)
                     us = (cpu_seconds(p.pid) - c0) * 1e6 / total
-                    results[name].append((us, r["rps"], r["latency_ms"]["p50"]))
+                    sw = (switches(p.pid) - s0) / total
+                    results[name].append((us, r["rps"], r["latency_ms"]["p50"], sw))
             kind = "SSE" if a.sse else "JSON"
             print(f"{kind}, c={a.concurrency}, {a.calls} calls per run, {a.rounds} rounds interleaved (order alternating)")
-            print("| build | gateway CPU µs/call (median) | all rounds | calls/s (median) | p50 ms (median) |")
-            print("|---|---|---|---|---|")
+            print("| build | gateway CPU µs/call (median) | all rounds | calls/s (median) | p50 ms (median) | context switches/call (median) |")
+            print("|---|---|---|---|---|---|")
             for name, runs in results.items():
-                cpu = statistics.median(u for u, _, _ in runs)
-                rps = statistics.median(r for _, r, _ in runs)
-                p50 = statistics.median(p for _, _, p in runs)
-                every = ", ".join(f"{u:.1f}" for u, _, _ in runs)
-                print(f"| {name} | {cpu:.1f} | {every} | {rps:.0f} | {p50:.3f} |")
+                cpu = statistics.median(u for u, _, _, _ in runs)
+                rps = statistics.median(r for _, r, _, _ in runs)
+                p50 = statistics.median(p for _, _, p, _ in runs)
+                sw = statistics.median(w for _, _, _, w in runs)
+                every = ", ".join(f"{u:.1f}" for u, _, _, _ in runs)
+                print(f"| {name} | {cpu:.1f} | {every} | {rps:.0f} | {p50:.3f} | {sw:.2f} |")
     finally:
         for p in procs:
             p.kill()

@@ -21,6 +21,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def switches(pid):
+    """Context switches (voluntary and not) of every thread of process `pid` so far."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    return total
+
+
 def start(cmd, marker, env=None):
     """Start `cmd`; wait for a stderr line containing `marker`; return (process, rest of line)."""
     p = subprocess.Popen(
