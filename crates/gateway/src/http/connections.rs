@@ -1,10 +1,9 @@
 //! The client listener's connections, served with hyper's HTTP/1 connection directly (what
-//! `axum::serve` does, written out) so that each connection's future runs inside
-//! [`SelfWakeAbsorbed`](super::wake::SelfWakeAbsorbed): the wake hyper's request body gives
-//! the connection's own task is answered in place instead of waking a second worker. Each
-//! request carries its client's address (`ConnectInfo<SocketAddr>`, read by the audit
-//! record); on shutdown the listener closes and every connection finishes the request it is
-//! serving, then closes.
+//! `axum::serve` does, written out, measured the same: BENCHMARKS.md, "The hot path at the
+//! floor"), so that how a connection's task runs is the gateway's to shape. Each request
+//! carries its client's address (`ConnectInfo<SocketAddr>`, read by the audit record); on
+//! shutdown the listener closes and every connection finishes the request it is serving,
+//! then closes.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,8 +15,6 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
-
-use super::wake::SelfWakeAbsorbed;
 
 /// Accept and serve connections with `app` until `shutdown` resolves; then stop accepting and
 /// return once every connection has closed.
@@ -52,7 +49,7 @@ pub(crate) async fn serve(
         });
         let conn = graceful.watch(http1.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
-            if let Err(e) = SelfWakeAbsorbed::new(conn).await {
+            if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
