@@ -4,6 +4,7 @@ bench-upstream, driven in interleaved rounds by `switchboard load`; gateway CPU 
 /proc/PID/stat (utime + stime) around each run, median of the rounds.
 
   python3 scripts/ab-forwarding.py BEFORE_DIR AFTER_DIR [--rounds 5] [--calls 20000] [--sse] [--admin]
+                                   [--concurrency 32] [--fail-over PCT]
 
 BEFORE_DIR / AFTER_DIR hold release builds of `switchboard` and `bench-upstream` (e.g.
 target/release of two checkouts). The load driver and the upstream come from AFTER_DIR.
@@ -29,6 +30,8 @@ def main():
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--sse", action="store_true")
+    ap.add_argument("--fail-over", type=float, default=None, metavar="PCT",
+                    help="exit 3 when AFTER's median CPU per call is more than PCT %% above BEFORE's")
     ap.add_argument("--admin", action="store_true",
                     help="also serve the admin listener (API and dashboard), which nobody looks at")
     a = ap.parse_args()
@@ -38,6 +41,7 @@ def main():
         up_cmd.append("--sse")
     up, up_url = start(up_cmd, "listening on ")
     procs = [up]
+    failed = False
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "gw.yaml")
@@ -73,10 +77,19 @@ def main():
                 sw = statistics.median(w for _, _, _, w in runs)
                 every = ", ".join(f"{u:.1f}" for u, _, _, _ in runs)
                 print(f"| {name} | {cpu:.1f} | {every} | {rps:.0f} | {p50:.3f} | {sw:.2f} |")
+            if a.fail_over is not None:
+                before = statistics.median(u for u, _, _, _ in results["before"])
+                after = statistics.median(u for u, _, _, _ in results["after"])
+                change = (after / before - 1) * 100
+                print(f"CPU per call: {change:+.1f} % (limit +{a.fail_over:.0f} %)")
+                if change > a.fail_over:
+                    failed = True
     finally:
         for p in procs:
             p.kill()
             p.wait()
+    if failed:
+        sys.exit(3)
 
 
 if __name__ == "__main__":
