@@ -15,6 +15,7 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -34,6 +35,10 @@ def main():
                     help="exit 3 when AFTER's median CPU per call is more than PCT %% above BEFORE's")
     ap.add_argument("--admin", action="store_true",
                     help="also serve the admin listener (API and dashboard), which nobody looks at")
+    ap.add_argument("--stack", choices=["none", "after", "both"], default="none",
+                    help="the common features on (API key, a role with a rate limit, SQLite audit, "
+                         "a cache rule for another tool) for AFTER or for both: with the same build "
+                         "twice and `after`, what that stack costs")
     a = ap.parse_args()
     after_bin = os.path.join(a.after, "switchboard")
     up_cmd = [os.path.join(a.after, "bench-upstream"), "--http", "127.0.0.1:0"]
@@ -44,14 +49,31 @@ def main():
     failed = False
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = os.path.join(tmp, "gw.yaml")
-            with open(cfg, "w") as f:
-                f.write(f"cache: {{enabled: false}}\nservers:\n  up:\n    url: {up_url}\n    protocol: legacy\n")
-                if a.admin:
-                    f.write("admin: {listen: 127.0.0.1:0}\n")
+            base = f"cache: {{enabled: false}}\nservers:\n  up:\n    url: {up_url}\n    protocol: legacy\n"
+            if a.admin:
+                base += "admin: {listen: 127.0.0.1:0}\n"
             env = dict(os.environ, RUST_LOG="warn")
-            gws = {}
+            gws, keys = {}, {}
             for name, d in (("before", a.before), ("after", a.after)):
+                cfg = os.path.join(tmp, f"{name}.yaml")
+                stacked = a.stack == "both" or (a.stack == "after" and name == "after")
+                with open(cfg, "w") as f:
+                    if stacked:
+                        f.write(base.replace("cache: {enabled: false}\n", "") + f"""auth:
+  api_keys: {{file: {tmp}/{name}-keys.json}}
+roles:
+  bench: {{allow: ["*"], rate_limit: 100000000/min}}
+audit: {{path: {tmp}/{name}-audit.db}}
+cache:
+  tools: {{"up__slow": {{ttl: 1m}}}}
+""")
+                    else:
+                        f.write(base)
+                if stacked:
+                    keys[name] = subprocess.run(
+                        [os.path.join(d, "switchboard"), "keys", "create", "--name", "bench",
+                         "--role", "bench", "--config", cfg],
+                        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
                 p, url = start([os.path.join(d, "switchboard"), "serve", "--listen", "127.0.0.1:0",
                                 "--config", cfg], "switchboard listening on ", env)
                 procs.append(p)
@@ -62,11 +84,14 @@ def main():
                 # ABBA: alternate which build goes first, so drift within a round hits both.
                 for name, (p, url) in (order if i % 2 == 0 else order[::-1]):
                     c0, s0 = cpu_seconds(p.pid), switches(p.pid)
-                    r, total = load(after_bin, url, a.concurrency, a.calls)
+                    headers = [f"X-API-Key: {keys[name]}"] if name in keys else []
+                    r, total = load(after_bin, url, a.concurrency, a.calls, headers=headers)
                     us = (cpu_seconds(p.pid) - c0) * 1e6 / total
                     sw = (switches(p.pid) - s0) / total
                     results[name].append((us, r["rps"], r["latency_ms"]["p50"], sw))
             kind = "SSE" if a.sse else "JSON"
+            if a.stack != "none":
+                kind += f" (common features on: {a.stack})"
             print(f"{kind}, c={a.concurrency}, {a.calls} calls per run, {a.rounds} rounds interleaved (order alternating)")
             print("| build | gateway CPU µs/call (median) | all rounds | calls/s (median) | p50 ms (median) | context switches/call (median) |")
             print("|---|---|---|---|---|---|")

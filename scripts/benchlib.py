@@ -51,14 +51,15 @@ def start(cmd, marker, env=None):
     sys.exit(f"{cmd[0]} exited before saying {marker!r}")
 
 
-def load(driver, url, c, n, tool="up__echo", protocol="legacy", args='{"text":"hello"}'):
+def load(driver, url, c, n, tool="up__echo", protocol="legacy", args='{"text":"hello"}', headers=()):
     """`switchboard load` of `tool` (with `args`) at `url`: c in flight, n calls after a
     warm-up of n/10 (50–2000); (the JSON report, calls made in all). Every call must succeed."""
     warm = max(50, min(2000, n // 10))
     out = subprocess.run(
         [driver, "load", "--url", url, "--protocol", protocol, "--tool", tool,
          "--args", args, "--json", "--no-progress",
-         "-c", str(c), "-n", str(n), "--warmup", str(warm)],
+         "-c", str(c), "-n", str(n), "--warmup", str(warm)]
+        + [arg for h in headers for arg in ("-H", h)],
         capture_output=True, text=True, timeout=300, check=True,
     )
     r = json.loads(out.stdout)
