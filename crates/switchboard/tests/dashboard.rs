@@ -37,6 +37,8 @@ fn setup(dir: &Path) -> Setup {
     let gw = Gateway::start(&format!(
         r#"auth:
   api_keys: {{file: "{keys}"}}
+  jwt:
+    - {{issuer: "https://hs.test", audience: ["switchboard"], algorithm: HS256, secret: "{JWT_SECRET}"}}
 roles:
   ops: {{allow: ["*", "admin:*"]}}
   auditor: {{allow: ["*", "admin:read"]}}
@@ -81,6 +83,23 @@ workflows:
         admin: gw.admin.clone().unwrap(),
         gw,
     }
+}
+
+const JWT_SECRET: &str = "dashboard-test-secret-of-enough-length";
+
+/// An HS256 JWT for `sub` with `role`, valid for ten minutes.
+fn jwt(sub: &str, role: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"iss": "https://hs.test", "aud": "switchboard", "sub": sub, "role": role,
+                "exp": now + 600, "nbf": now - 5}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -313,6 +332,23 @@ fn a_workflow_run_is_drawn_and_cancelled_and_read_only_or_revoked_admins_cannot_
     assert_eq!(run["edges"], 2, "{run}");
     let graphs = b.run(json!({"do": "screenshot", "name": "workflow-run"}));
     assert_eq!(graphs["pageErrors"], json!([]), "{graphs}");
+
+    // Signed in with a JWT instead of a key (sent as a bearer token): the same pages.
+    let mut bearer = Browser::open(&s.admin, &dir);
+    let me = bearer.sign_in(&jwt("alice", "ops"));
+    assert_eq!(me["signedIn"], true, "{me}");
+    assert!(me["who"].as_str().unwrap().contains("alice"), "{me}");
+    let listed = bearer.run(json!({"do": "tasks", "waitTask": id}));
+    assert!(
+        listed["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id.as_str()),
+        "{listed}"
+    );
+    no_page_errors(&mut bearer);
+    drop(bearer);
 
     // A read-only admin sees the running task but is offered no action anywhere, and the API
     // refuses the action anyway.

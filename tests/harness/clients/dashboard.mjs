@@ -33,7 +33,7 @@ const commands = {
     return { title: await page.title() };
   },
   async signIn({ key }) {
-    await page.getByLabel("Admin API key").fill(key);
+    await page.getByLabel("Admin API key or JWT").fill(key);
     await page.getByRole("button", { name: "Sign in" }).click();
     if (!key) {
       return { signedIn: false, error: await page.locator("#key:invalid").count() > 0 ? "the key is required" : null };

@@ -2,7 +2,7 @@
 // back button and links work), and the live feed — `GET /admin/api/events` read with fetch
 // (EventSource cannot send the credential header): servers at once when one changes state,
 // figures every 5 seconds; the feed ends with `signed-out` when the key stops being accepted.
-import { bus, call, credential, el, forget, keep, session } from "./core.js";
+import { authHeaders, bus, call, credential, el, forget, keep, session } from "./core.js";
 import { overview } from "./overview.js";
 import { servers, serverPage } from "./servers.js";
 import { playground } from "./playground.js";
@@ -54,7 +54,7 @@ async function follow(signal) {
   while (!signal.aborted) {
     try {
       const r = await fetch(new URL("api/events", document.baseURI), {
-        headers: { "X-API-Key": credential() ?? "" }, signal,
+        headers: authHeaders(), signal,
       });
       if (r.status === 401 || r.status === 403) {
         const a = await r.json().catch(() => ({}));

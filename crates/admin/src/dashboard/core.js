@@ -1,5 +1,5 @@
 // What every page of the dashboard shares: the credential (this tab's sessionStorage, sent as
-// X-API-Key — never a cookie, so no other site can make the browser act with it), calls to
+// X-API-Key, or as a bearer token when it is a JWT — never a cookie, so no other site can make the browser act with it), calls to
 // the admin API, the live feed's last values, and small DOM helpers.
 export const api = new URL("api/", document.baseURI);
 const KEY = "switchboard-admin-key";
@@ -7,12 +7,19 @@ const KEY = "switchboard-admin-key";
 export const session = { me: null, mayAct: false };
 
 export function credential() { return sessionStorage.getItem(KEY); }
+
+/// The credential as a header: a JWT (three base64url parts, the first `{"…`) as
+/// `Authorization: Bearer`, anything else as `X-API-Key`.
+export function authHeaders() {
+  const c = credential() ?? "";
+  return /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/.test(c) ? { Authorization: `Bearer ${c}` } : { "X-API-Key": c };
+}
 export function keep(key) { sessionStorage.setItem(KEY, key); }
 export function forget() { sessionStorage.removeItem(KEY); }
 
 /// A request to the admin API; throws an Error carrying `status` and the API's own words.
 export async function call(path, method = "GET", body = undefined) {
-  const headers = { "X-API-Key": credential() ?? "" };
+  const headers = authHeaders();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(new URL(path, api), {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
