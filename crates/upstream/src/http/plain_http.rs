@@ -1,5 +1,12 @@
 //! The calls' HTTP client for plain `http://` upstreams: HTTP/1.1 keep-alive connections on
-//! hyper's connection API, kept in a LIFO stack of idle senders.
+//! hyper's connection API, kept in a LIFO stack of idle connections.
+//!
+//! A connection has no task of its own: the call that holds it drives it — polling hyper's
+//! connection future alongside the response it waits for, then inside the response body's
+//! `poll_frame` — so the request is written to the socket in the caller's own poll, and the
+//! answer's arrival wakes the task that waits for it and nothing else (no hand-off to a
+//! connection task, no wake-up of another worker). An idle connection is not polled; it is
+//! polled once when taken off the stack, which notices a close the server made meanwhile.
 //!
 //! A general client (reqwest on hyper-util's pool) does per request what a gateway calling
 //! one fixed URL does not need: a URL parse (with IDNA) and pool key, a pool checkout through
@@ -12,6 +19,7 @@
 //! `https://` upstreams, and every upstream while an HTTP proxy is configured in the
 //! environment (`HTTP_PROXY`, `ALL_PROXY`), use reqwest (TLS, proxies).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,8 +40,49 @@ const MAX_IDLE: usize = 64;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct Idle {
+/// hyper's half of a connection: the future that reads and writes its socket.
+type Conn = hyper::client::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
+
+/// A connection: the sender requests go through, and the future that moves them.
+pub(crate) struct Link {
     tx: SendRequest<Full<Bytes>>,
+    conn: Pin<Box<Conn>>,
+    /// The connection future has ended (closed by either side, or failed).
+    done: bool,
+}
+
+impl Link {
+    /// Poll the connection forward.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        poll_conn(&mut self.conn, &mut self.done, cx);
+    }
+}
+
+/// Poll a connection future forward; `true` when it has ended.
+fn poll_conn(conn: &mut Pin<Box<Conn>>, done: &mut bool, cx: &mut Context<'_>) -> bool {
+    if !*done && conn.as_mut().poll(cx).is_ready() {
+        *done = true;
+    }
+    *done
+}
+
+/// `fut` — which borrows the connection's sender — with the connection future polled
+/// alongside it: the request is written and the answer read in this task's own polls.
+async fn alongside<T>(
+    conn: &mut Pin<Box<Conn>>,
+    done: &mut bool,
+    fut: impl Future<Output = T>,
+) -> T {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        poll_conn(conn, done, cx);
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+struct Idle {
+    link: Link,
     since: Instant,
 }
 
@@ -87,15 +136,20 @@ impl Lean {
         if !req.headers().contains_key(header::HOST) {
             req.headers_mut().insert(header::HOST, self.host.clone());
         }
-        let (mut tx, reused) = self.checkout().await?;
-        let resp = match tx.try_send_request(req).await {
+        let (mut link, reused) = self.checkout().await?;
+        let sent = {
+            let Link { tx, conn, done } = &mut link;
+            alongside(conn, done, tx.try_send_request(req)).await
+        };
+        let resp = match sent {
             Ok(resp) => resp,
             // A kept-alive connection the server had closed: the request never left, so it is
             // sent again on a new connection.
             Err(mut e) if reused => match e.take_message() {
                 Some(req) => {
-                    tx = Box::pin(self.connect()).await?;
-                    tx.send_request(req).await?
+                    link = Box::pin(self.connect()).await?;
+                    let Link { tx, conn, done } = &mut link;
+                    alongside(conn, done, tx.send_request(req)).await?
                 }
                 None => return Err(e.into_error().into()),
             },
@@ -103,29 +157,41 @@ impl Lean {
         };
         Ok(resp.map(|inner| Pooled {
             inner,
-            back: Some((tx, self.clone())),
+            link: Some(link),
+            lean: self.clone(),
         }))
     }
 
     /// An idle connection ready for a request (and whether it was reused), or a new one.
-    async fn checkout(&self) -> Result<(SendRequest<Full<Bytes>>, bool), BoxError> {
+    async fn checkout(&self) -> Result<(Link, bool), BoxError> {
         loop {
-            let Some(mut idle) = self.idle.lock().pop() else {
+            let Some(Idle { mut link, since }) = self.idle.lock().pop() else {
                 break;
             };
-            if idle.since.elapsed() > IDLE_TIMEOUT || idle.tx.is_closed() {
+            if since.elapsed() > IDLE_TIMEOUT || link.tx.is_closed() {
                 continue;
             }
-            // Its last response was read; the connection may need a moment to settle.
-            if idle.tx.ready().await.is_ok() {
-                return Ok((idle.tx, true));
+            // Not polled while idle: this poll notices a close the server made meanwhile, and
+            // lets a connection whose last response was just read settle.
+            let ready = {
+                let Link { tx, conn, done } = &mut link;
+                std::future::poll_fn(|cx| {
+                    if poll_conn(conn, done, cx) {
+                        return Poll::Ready(false);
+                    }
+                    tx.poll_ready(cx).map(|r| r.is_ok())
+                })
+                .await
+            };
+            if ready {
+                return Ok((link, true));
             }
         }
         // Boxed: connecting is rare, and its future would make every call's larger.
         Ok((Box::pin(self.connect()).await?, false))
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {
+    async fn connect(&self) -> Result<Link, BoxError> {
         let stream =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&self.addr))
                 .await
@@ -138,16 +204,15 @@ impl Lean {
                 .map_err(|e| format!("connecting to {}: {e}", self.addr))?;
         stream.set_nodelay(true)?;
         let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(tx)
+        Ok(Link {
+            tx,
+            conn: Box::pin(conn),
+            done: false,
+        })
     }
 
-    fn give_back(&self, tx: SendRequest<Full<Bytes>>) {
-        if tx.is_closed() {
+    fn give_back(&self, link: Link) {
+        if link.done || link.tx.is_closed() {
             return;
         }
         let mut idle = self.idle.lock();
@@ -160,15 +225,17 @@ impl Lean {
             idle.remove(0);
         }
         if idle.len() < MAX_IDLE {
-            idle.push(Idle { tx, since: now });
+            idle.push(Idle { link, since: now });
         }
     }
 }
 
-/// A response body on a pooled connection; the connection goes back to the pool at its end.
+/// A response body on a pooled connection, which it drives while it is read; the connection
+/// goes back to the pool at its end.
 pub(crate) struct Pooled {
     inner: Incoming,
-    back: Option<(SendRequest<Full<Bytes>>, Arc<Lean>)>,
+    link: Option<Link>,
+    lean: Arc<Lean>,
 }
 
 impl HttpBody for Pooled {
@@ -179,15 +246,20 @@ impl HttpBody for Pooled {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(link) = self.link.as_mut() {
+            link.drive(cx);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => {
-                if let Some((tx, lean)) = self.back.take() {
-                    lean.give_back(tx);
+                if let Some(mut link) = self.link.take() {
+                    // The connection reads the end of the message and settles for the next.
+                    link.drive(cx);
+                    self.lean.give_back(link);
                 }
             }
             // A broken body: the connection is not reused.
-            Poll::Ready(Some(Err(_))) => self.back = None,
+            Poll::Ready(Some(Err(_))) => self.link = None,
             _ => {}
         }
         polled
