@@ -8,6 +8,7 @@ mod events;
 mod guard;
 mod modern;
 mod replay;
+pub mod wake;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
