@@ -16,8 +16,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use super::wake::SelfWakeAbsorbed;
-
 /// Accept and serve connections with `app` until `shutdown` resolves; then stop accepting and
 /// return once every connection has closed.
 pub(crate) async fn serve(
@@ -51,7 +49,7 @@ pub(crate) async fn serve(
         });
         let conn = graceful.watch(http1.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
-            if let Err(e) = SelfWakeAbsorbed::new(conn).await {
+            if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

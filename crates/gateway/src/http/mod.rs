@@ -8,7 +8,6 @@ mod events;
 mod guard;
 mod modern;
 mod replay;
-pub mod wake;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
