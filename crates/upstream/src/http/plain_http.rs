@@ -1,12 +1,5 @@
 //! The calls' HTTP client for plain `http://` upstreams: HTTP/1.1 keep-alive connections on
-//! hyper's connection API, kept in a LIFO stack of idle connections.
-//!
-//! A connection has no task of its own: the call that holds it drives it — polling hyper's
-//! connection future alongside the response it waits for, then inside the response body's
-//! `poll_frame` — so the request is written to the socket in the caller's own poll, and the
-//! answer's arrival wakes the task that waits for it and nothing else (no hand-off to a
-//! connection task, no wake-up of another worker). An idle connection is not polled; it is
-//! polled once when taken off the stack, which notices a close the server made meanwhile.
+//! hyper's connection API, kept in a LIFO stack of idle senders.
 //!
 //! A general client (reqwest on hyper-util's pool) does per request what a gateway calling
 //! one fixed URL does not need: a URL parse (with IDNA) and pool key, a pool checkout through
@@ -19,7 +12,6 @@
 //! `https://` upstreams, and every upstream while an HTTP proxy is configured in the
 //! environment (`HTTP_PROXY`, `ALL_PROXY`), use reqwest (TLS, proxies).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -40,49 +32,8 @@ const MAX_IDLE: usize = 64;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// hyper's half of a connection: the future that reads and writes its socket.
-type Conn = hyper::client::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
-
-/// A connection: the sender requests go through, and the future that moves them.
-pub(crate) struct Link {
-    tx: SendRequest<Full<Bytes>>,
-    conn: Pin<Box<Conn>>,
-    /// The connection future has ended (closed by either side, or failed).
-    done: bool,
-}
-
-impl Link {
-    /// Poll the connection forward.
-    fn drive(&mut self, cx: &mut Context<'_>) {
-        poll_conn(&mut self.conn, &mut self.done, cx);
-    }
-}
-
-/// Poll a connection future forward; `true` when it has ended.
-fn poll_conn(conn: &mut Pin<Box<Conn>>, done: &mut bool, cx: &mut Context<'_>) -> bool {
-    if !*done && conn.as_mut().poll(cx).is_ready() {
-        *done = true;
-    }
-    *done
-}
-
-/// `fut` — which borrows the connection's sender — with the connection future polled
-/// alongside it: the request is written and the answer read in this task's own polls.
-async fn alongside<T>(
-    conn: &mut Pin<Box<Conn>>,
-    done: &mut bool,
-    fut: impl Future<Output = T>,
-) -> T {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        poll_conn(conn, done, cx);
-        fut.as_mut().poll(cx)
-    })
-    .await
-}
-
 struct Idle {
-    link: Link,
+    tx: SendRequest<Full<Bytes>>,
     since: Instant,
 }
 
@@ -136,20 +87,15 @@ impl Lean {
         if !req.headers().contains_key(header::HOST) {
             req.headers_mut().insert(header::HOST, self.host.clone());
         }
-        let (mut link, reused) = self.checkout().await?;
-        let sent = {
-            let Link { tx, conn, done } = &mut link;
-            alongside(conn, done, tx.try_send_request(req)).await
-        };
-        let resp = match sent {
+        let (mut tx, reused) = self.checkout().await?;
+        let resp = match tx.try_send_request(req).await {
             Ok(resp) => resp,
             // A kept-alive connection the server had closed: the request never left, so it is
             // sent again on a new connection.
             Err(mut e) if reused => match e.take_message() {
                 Some(req) => {
-                    link = Box::pin(self.connect()).await?;
-                    let Link { tx, conn, done } = &mut link;
-                    alongside(conn, done, tx.send_request(req)).await?
+                    tx = Box::pin(self.connect()).await?;
+                    tx.send_request(req).await?
                 }
                 None => return Err(e.into_error().into()),
             },
@@ -157,41 +103,29 @@ impl Lean {
         };
         Ok(resp.map(|inner| Pooled {
             inner,
-            link: Some(link),
-            lean: self.clone(),
+            back: Some((tx, self.clone())),
         }))
     }
 
     /// An idle connection ready for a request (and whether it was reused), or a new one.
-    async fn checkout(&self) -> Result<(Link, bool), BoxError> {
+    async fn checkout(&self) -> Result<(SendRequest<Full<Bytes>>, bool), BoxError> {
         loop {
-            let Some(Idle { mut link, since }) = self.idle.lock().pop() else {
+            let Some(mut idle) = self.idle.lock().pop() else {
                 break;
             };
-            if since.elapsed() > IDLE_TIMEOUT || link.tx.is_closed() {
+            if idle.since.elapsed() > IDLE_TIMEOUT || idle.tx.is_closed() {
                 continue;
             }
-            // Not polled while idle: this poll notices a close the server made meanwhile, and
-            // lets a connection whose last response was just read settle.
-            let ready = {
-                let Link { tx, conn, done } = &mut link;
-                std::future::poll_fn(|cx| {
-                    if poll_conn(conn, done, cx) {
-                        return Poll::Ready(false);
-                    }
-                    tx.poll_ready(cx).map(|r| r.is_ok())
-                })
-                .await
-            };
-            if ready {
-                return Ok((link, true));
+            // Its last response was read; the connection may need a moment to settle.
+            if idle.tx.ready().await.is_ok() {
+                return Ok((idle.tx, true));
             }
         }
         // Boxed: connecting is rare, and its future would make every call's larger.
         Ok((Box::pin(self.connect()).await?, false))
     }
 
-    async fn connect(&self) -> Result<Link, BoxError> {
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {
         let stream =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&self.addr))
                 .await
@@ -204,15 +138,16 @@ impl Lean {
                 .map_err(|e| format!("connecting to {}: {e}", self.addr))?;
         stream.set_nodelay(true)?;
         let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        Ok(Link {
-            tx,
-            conn: Box::pin(conn),
-            done: false,
-        })
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(tx)
     }
 
-    fn give_back(&self, link: Link) {
-        if link.done || link.tx.is_closed() {
+    fn give_back(&self, tx: SendRequest<Full<Bytes>>) {
+        if tx.is_closed() {
             return;
         }
         let mut idle = self.idle.lock();
@@ -225,17 +160,15 @@ impl Lean {
             idle.remove(0);
         }
         if idle.len() < MAX_IDLE {
-            idle.push(Idle { link, since: now });
+            idle.push(Idle { tx, since: now });
         }
     }
 }
 
-/// A response body on a pooled connection, which it drives while it is read; the connection
-/// goes back to the pool at its end.
+/// A response body on a pooled connection; the connection goes back to the pool at its end.
 pub(crate) struct Pooled {
     inner: Incoming,
-    link: Option<Link>,
-    lean: Arc<Lean>,
+    back: Option<(SendRequest<Full<Bytes>>, Arc<Lean>)>,
 }
 
 impl HttpBody for Pooled {
@@ -246,20 +179,15 @@ impl HttpBody for Pooled {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        if let Some(link) = self.link.as_mut() {
-            link.drive(cx);
-        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => {
-                if let Some(mut link) = self.link.take() {
-                    // The connection reads the end of the message and settles for the next.
-                    link.drive(cx);
-                    self.lean.give_back(link);
+                if let Some((tx, lean)) = self.back.take() {
+                    lean.give_back(tx);
                 }
             }
             // A broken body: the connection is not reused.
-            Poll::Ready(Some(Err(_))) => self.link = None,
+            Poll::Ready(Some(Err(_))) => self.back = None,
             _ => {}
         }
         polled
