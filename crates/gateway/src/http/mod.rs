@@ -2,7 +2,6 @@
 //! answers), GET (the session's standalone stream), DELETE (end a session), with sessions,
 //! version checks, DNS-rebinding protection and a body limit.
 
-mod connections;
 mod detach;
 mod events;
 mod guard;
@@ -150,21 +149,26 @@ pub async fn serve(
     extra: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let local = listener.local_addr()?;
     let app = router(gw.clone(), local.ip().is_loopback(), extra);
     let reaper = tokio::spawn(reap_sessions(gw.clone()));
     let grace = gw.config.http.shutdown_grace.0;
     let gw2 = gw.clone();
-    let server = connections::serve(listener, app, async move {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections; draining calls in flight");
         gw2.shutting_down.cancel();
         gw2.sessions.close_streams();
     });
-    let handle = tokio::spawn(async move {
-        server.await;
-        Ok::<(), std::io::Error>(())
-    });
+    let handle = tokio::spawn(async move { server.await });
     // Wait for the server to stop; once shutdown began, bound the wait by the grace period.
     let mut handle = handle;
     tokio::select! {
