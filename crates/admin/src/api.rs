@@ -74,6 +74,22 @@ pub(crate) fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     r
 }
 
+/// A query string read as `T`, or what was wrong with it (after `hint`, when given: how the
+/// query should look), for a 400.
+pub(crate) fn query<T>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+    hint: &str,
+) -> Result<T, String> {
+    query.map(|q| q.0).map_err(|e| {
+        let why = e.body_text();
+        if hint.is_empty() {
+            why
+        } else {
+            format!("{hint} ({why})")
+        }
+    })
+}
+
 /// The caller, if its credential grants at least `needed`. A refused action (`needed` =
 /// `Full`: `action` names it) is recorded in the audit trail.
 pub(crate) async fn admit(

@@ -30,14 +30,9 @@ pub(crate) async fn catalog(
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/catalog").await {
         return r;
     }
-    let Query(q) = match query {
+    let q = match super::api::query(query, "name the role: ?role=NAME") {
         Ok(q) => q,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("name the role: ?role=NAME ({})", e.body_text()),
-            );
-        }
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     match view.tools_for_role(&q.role) {
         Some(tools) => json(StatusCode::OK, &json!({"role": q.role, "tools": tools})),
@@ -234,9 +229,9 @@ pub(crate) async fn audit(
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/audit").await {
         return r;
     }
-    let Query(q) = match query {
+    let q = match super::api::query(query, "") {
         Ok(q) => q,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {

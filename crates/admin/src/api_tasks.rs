@@ -44,24 +44,18 @@ pub(crate) async fn list(
     if let Err(r) = admit(&view, &headers, AdminAccess::Read, "admin/tasks.list").await {
         return r;
     }
-    let Query(q) = match query {
+    let q = match super::api::query(query, "?owner=SUBJECT&after=ID&limit=N") {
         Ok(q) => q,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("?owner=SUBJECT&after=ID&limit=N ({})", e.body_text()),
-            );
-        }
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 200 {
         return refuse(StatusCode::BAD_REQUEST, "`limit` must be 1 to 200");
     }
-    let tasks = match &q.owner {
-        Some(owner) => view.tasks_of(owner, q.after.as_deref(), limit + 1).await,
-        None => view.tasks_recent(q.after.as_deref(), limit + 1).await,
-    };
-    match tasks {
+    match view
+        .tasks(q.owner.as_deref(), q.after.as_deref(), limit + 1)
+        .await
+    {
         Ok(mut tasks) => {
             let more = tasks.len() > limit;
             tasks.truncate(limit);

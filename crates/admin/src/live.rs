@@ -1,7 +1,7 @@
 //! What the dashboard follows live: each server's last failure (kept after it is back up, so
 //! an operator sees what happened), and `GET /admin/api/events`, a server-sent event stream of
-//! the servers (at once when one changes state) and the per-tool figures (every
-//! [`EVERY`](crate::stats::EVERY)).
+//! the servers (at once when one changes state or the catalogue changes) and the per-tool
+//! figures (every [`EVERY`](crate::stats::EVERY)).
 //!
 //! Nothing here runs before somebody looks: the first admin request for servers starts one
 //! task per server that sleeps on its status channel (a `watch`), waking only when the status
@@ -12,7 +12,7 @@
 //! is open ends the stream with a `signed-out` event saying why.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Extension;
@@ -22,6 +22,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use futures_util::stream::Stream;
+use parking_lot::Mutex;
 use serde::Serialize;
 use switchboard_gateway::admin_view::{AdminView, ServerState};
 use switchboard_policy::roles::AdminAccess;
@@ -58,16 +59,12 @@ impl Default for Live {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Live {
     /// Start following the servers not followed yet (a server a reload replaced is followed
     /// again: its old channel closed).
     pub fn follow(self: &Arc<Self>, servers: &[ServerState]) {
         for s in servers {
-            if !lock(&self.watched).insert(s.name.clone()) {
+            if !self.watched.lock().insert(s.name.clone()) {
                 continue;
             }
             let mut rx = s.watch.clone();
@@ -81,7 +78,7 @@ impl Live {
                     live.changed.send_modify(|n| *n += 1);
                 }
                 if let Some(live) = live.upgrade() {
-                    lock(&live.watched).remove(&name);
+                    live.watched.lock().remove(&name);
                     live.changed.send_modify(|n| *n += 1);
                 }
             });
@@ -91,7 +88,7 @@ impl Live {
     fn record(&self, name: &Arc<str>, status: &switchboard_upstream::Status) {
         use switchboard_upstream::Status;
         if matches!(status, Status::Restarting { .. } | Status::CrashLoop { .. }) {
-            lock(&self.last).insert(
+            self.last.lock().insert(
                 name.clone(),
                 LastError {
                     at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
@@ -103,7 +100,7 @@ impl Live {
 
     /// Server `name`'s last failure seen since the admin API was first asked about servers.
     pub fn last_error(&self, name: &str) -> Option<LastError> {
-        lock(&self.last).get(name).cloned()
+        self.last.lock().get(name).cloned()
     }
 
     fn changes(&self) -> watch::Receiver<u64> {
@@ -113,7 +110,7 @@ impl Live {
     /// The last five minutes' figures as a `stats` event's data, computed at most once a
     /// second however many streams ask.
     fn stats_data(&self) -> Arc<String> {
-        let mut memo = lock(&self.stats);
+        let mut memo = self.stats.lock();
         if let Some((at, data)) = memo.as_ref()
             && at.elapsed() < Duration::from_secs(1)
         {
@@ -170,7 +167,7 @@ fn stream(
     live: Arc<Live>,
     headers: HeaderMap,
 ) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
-    let changes = live.changes();
+    let changes = (live.changes(), view.catalog_changes());
     let mut tick = tokio::time::interval(crate::stats::EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = (view, live, headers, changes, tick, Next::Start);
@@ -189,12 +186,21 @@ fn stream(
                 ]
             }
             Next::Wait => {
+                let (status, catalog) = changes;
                 tokio::select! {
-                    changed = changes.changed() => {
+                    // A server changed state, or its tools changed: the servers again.
+                    changed = status.changed() => {
                         if changed.is_err() {
                             return None;
                         }
-                        changes.borrow_and_update();
+                        status.borrow_and_update();
+                        vec![event("servers", &servers_json(view, live))]
+                    }
+                    changed = catalog.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                        catalog.borrow_and_update();
                         vec![event("servers", &servers_json(view, live))]
                     }
                     _ = tick.tick() => {
@@ -204,7 +210,6 @@ fn stream(
                                 vec![event("signed-out", &refusal(refused).await)]
                             }
                             Ok(_) => vec![
-                                event("servers", &servers_json(view, live)),
                                 Event::default().event("stats").data(live.stats_data().as_str()),
                             ],
                         }

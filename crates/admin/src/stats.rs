@@ -7,7 +7,9 @@
 //! nothing, and the sampler starts with the first request for them (no history before).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -232,12 +234,9 @@ impl Sampler {
                 })
             })
             .clone();
-        *s.asked.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *s.asked.lock() = Instant::now();
         if !s.running.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            s.snapshots
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clear();
+            s.snapshots.lock().clear();
             s.take();
             let weak = Arc::downgrade(&s);
             tokio::spawn(async move {
@@ -246,12 +245,12 @@ impl Sampler {
                 loop {
                     tick.tick().await;
                     let Some(s) = weak.upgrade() else { return };
-                    let idle = s.asked.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                    let idle = s.asked.lock().elapsed();
                     if idle > IDLE {
                         s.running.store(false, std::sync::atomic::Ordering::Release);
                         // An ask that came meanwhile saw it running: go on for it, unless
                         // that ask started a sampler of its own.
-                        let asked = s.asked.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                        let asked = s.asked.lock().elapsed();
                         if asked > IDLE || s.running.swap(true, std::sync::atomic::Ordering::AcqRel)
                         {
                             return;
@@ -274,7 +273,7 @@ impl Sampler {
             return;
         };
         let snap = Arc::new(parse(&handle.render()));
-        let mut snaps = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut snaps = self.snapshots.lock();
         if snaps.len() == KEPT {
             snaps.pop_front();
         }
@@ -289,7 +288,7 @@ impl Sampler {
         };
         let now = parse(&handle.render());
         let at = Instant::now();
-        let snaps = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        let snaps = self.snapshots.lock();
         let from = snaps
             .iter()
             .find(|(t, _)| at.duration_since(*t) <= window)

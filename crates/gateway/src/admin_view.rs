@@ -136,34 +136,21 @@ impl AdminView {
         Ok(Some(v))
     }
 
-    /// `owner`'s tasks, newest first, after task `after`, at most `limit`.
-    pub async fn tasks_of(
+    /// `owner`'s tasks (every owner's with `None`), newest first, after task `after`, at
+    /// most `limit`.
+    pub async fn tasks(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>, TasksError> {
         let d = self.durable()?;
-        let tasks = d
-            .store()
-            .list(owner, after, limit)
-            .await
-            .map_err(|e| TasksError::Store(e.to_string()))?;
-        Ok(tasks.iter().map(|t| Self::task_view(d, t)).collect())
-    }
-
-    /// Every owner's tasks, newest first, after task `after`, at most `limit`.
-    pub async fn tasks_recent(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<serde_json::Value>, TasksError> {
-        let d = self.durable()?;
-        let tasks = d
-            .store()
-            .list_recent(after, limit)
-            .await
-            .map_err(|e| TasksError::Store(e.to_string()))?;
+        let store = d.store();
+        let tasks = match owner {
+            Some(owner) => store.list(owner, after, limit).await,
+            None => store.list_recent(after, limit).await,
+        }
+        .map_err(|e| TasksError::Store(e.to_string()))?;
         Ok(tasks.iter().map(|t| Self::task_view(d, t)).collect())
     }
 
@@ -278,6 +265,11 @@ impl AdminView {
                 Err(CallError::TimedOut(within))
             }
         }
+    }
+
+    /// Changes whenever the catalogue is rebuilt (a server's tools changed, a reload).
+    pub fn catalog_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.catalog.changes()
     }
 
     /// Whether the catalogue lists tool `name` now and its server is ready.
