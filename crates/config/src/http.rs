@@ -37,6 +37,48 @@ pub struct HttpConfig {
     /// How to answer a POSTed request: `auto` answers with plain JSON unless the call produces
     /// notifications or server→client requests first, then switches to an SSE stream.
     pub response_mode: ResponseMode,
+    /// The 2024-11-05 HTTP+SSE transport, for clients that speak only it (off by default).
+    pub legacy_sse: LegacySseConfig,
+}
+
+/// The 2024-11-05 HTTP+SSE client transport: a client opens an event stream with GET at
+/// `path`, is told (in an `endpoint` event) where to POST its messages, and receives every
+/// answer on the stream. Each stream is a session, served through the same pipeline as
+/// Streamable HTTP (authentication, roles, limits, audit).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacySseConfig {
+    /// Serve the transport.
+    pub enabled: bool,
+    /// Where clients open the event stream (GET).
+    pub path: String,
+    /// Where clients POST their messages (`?sessionId=` names the stream).
+    pub messages_path: String,
+}
+
+impl HttpConfig {
+    /// The paths the client endpoint serves, each with the key that sets it.
+    pub fn served_paths(&self) -> Vec<(&'static str, &str)> {
+        let mut paths = vec![("http.path", self.path.as_str())];
+        if self.legacy_sse.enabled {
+            paths.push(("http.legacy_sse.path", &self.legacy_sse.path));
+            paths.push((
+                "http.legacy_sse.messages_path",
+                &self.legacy_sse.messages_path,
+            ));
+        }
+        paths
+    }
+}
+
+impl Default for LegacySseConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: "/sse".into(),
+            messages_path: "/messages".into(),
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -52,6 +94,7 @@ impl Default for HttpConfig {
             shutdown_grace: Dur::secs(30),
             shutdown_delay: Dur::secs(0),
             response_mode: ResponseMode::Auto,
+            legacy_sse: LegacySseConfig::default(),
         }
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn audit_record(
         transport: match (&ctx.via, ctx.transport) {
             (Some(via), _) => via.to_string(),
             (None, Transport::Http) => "http".to_owned(),
+            (None, Transport::LegacySse) => "http+sse".to_owned(),
             (None, Transport::Stdio) => "stdio".to_owned(),
         },
         method: req.method.clone(),

@@ -21,6 +21,8 @@ use switchboard_upstream::Era;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Http,
+    /// The 2024-11-05 HTTP+SSE transport (`http.legacy_sse`).
+    LegacySse,
     Stdio,
 }
 
@@ -219,7 +221,7 @@ pub(crate) fn request_span(ctx: &RequestCtx, req: &Request) -> Span {
             span.set_attribute("mcp.session.id", s.id.to_string());
         }
         match ctx.transport {
-            Transport::Http => {
+            Transport::Http | Transport::LegacySse => {
                 span.set_attribute("network.transport", "tcp");
                 span.set_attribute("network.protocol.name", "http");
             }

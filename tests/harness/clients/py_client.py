@@ -2,7 +2,7 @@
 """Drive a server (the gateway) with the official Python MCP SDK client and print what happened
 as one JSON object, for the Rust integration tests to assert on.
 
-usage: py_client.py (--url URL | --stdio CMD [ARG...] --) [--mode legacy|auto]
+usage: py_client.py (--url URL | --sse URL | --stdio CMD [ARG...] --) [--mode legacy|auto]
                     [--call NAME JSON]... [--read URI]...
 
 Sampling answers "42", elicitation accepts {"name": "Ada"}, roots are [file:///tmp/project-a];
@@ -14,15 +14,18 @@ import json
 import sys
 
 from mcp import Client, StdioServerParameters, types
+from mcp.client.sse import sse_client
 
 
 def parse_args(argv):
-    opts = {"url": None, "stdio": None, "mode": "legacy", "calls": [], "reads": []}
+    opts = {"url": None, "sse": None, "stdio": None, "mode": "legacy", "calls": [], "reads": []}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--url":
             opts["url"] = argv[i + 1]; i += 2
+        elif a == "--sse":  # the 2024-11-05 HTTP+SSE transport; URL is the GET stream's
+            opts["sse"] = argv[i + 1]; i += 2
         elif a == "--stdio":
             j = argv.index("--", i)
             opts["stdio"] = argv[i + 1:j]; i = j + 1
@@ -55,6 +58,8 @@ async def main():
 
     if opts["url"]:
         target = opts["url"]
+    elif opts["sse"]:
+        target = sse_client(opts["sse"])
     else:
         target = StdioServerParameters(command=opts["stdio"][0], args=opts["stdio"][1:])
     out = {"tools": [], "calls": [], "reads": []}

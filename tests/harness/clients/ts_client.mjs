@@ -1,19 +1,22 @@
 // Drive a server (the gateway) with the official TypeScript MCP SDK client and print what
 // happened as one JSON object, for the Rust integration tests to assert on.
 //
-// usage: node ts_client.mjs (--url URL | --stdio CMD [ARG...] --) [--call NAME JSON]...
+// usage: node ts_client.mjs (--url URL | --sse URL | --stdio CMD [ARG...] --) [--call NAME JSON]...
+// (--sse: the 2024-11-05 HTTP+SSE transport, URL the GET stream's)
 // Sampling answers "42", elicitation accepts {"name": "Ada"}, roots are [file:///tmp/project-a];
 // progress is recorded per call.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const argv = process.argv.slice(2);
-let url = null, stdio = null;
+let url = null, sse = null, stdio = null;
 const calls = [];
 for (let i = 0; i < argv.length;) {
   if (argv[i] === "--url") { url = argv[i + 1]; i += 2; }
+  else if (argv[i] === "--sse") { sse = argv[i + 1]; i += 2; }
   else if (argv[i] === "--stdio") { const j = argv.indexOf("--", i); stdio = argv.slice(i + 1, j); i = j + 1; }
   else if (argv[i] === "--call") { calls.push([argv[i + 1], JSON.parse(argv[i + 2])]); i += 3; }
   else { throw new Error(`unknown argument ${argv[i]}`); }
@@ -31,6 +34,7 @@ client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { logs.pu
 
 const transport = url
   ? new StreamableHTTPClientTransport(new URL(url))
+  : sse ? new SSEClientTransport(new URL(sse))
   : new StdioClientTransport({ command: stdio[0], args: stdio.slice(1), stderr: "inherit" });
 await client.connect(transport);
 const out = { protocolVersion: transport.protocolVersion ?? null, tools: [], calls: [] };

@@ -236,6 +236,26 @@ routes:
 }
 
 #[test]
+fn the_legacy_sse_transport_needs_paths_of_its_own() {
+    let p = problems(
+        "http:\n  legacy_sse: {enabled: true, path: /mcp, messages_path: msgs}\nviews:\n  a: {path: /sse, tools: ['x__*']}\n",
+    );
+    has(&p, "http.legacy_sse.path: `/mcp` is also http.path");
+    has(&p, "http.legacy_sse.messages_path: must start with `/`");
+    let p = problems(
+        "http:\n  legacy_sse: {enabled: true}\nviews:\n  a: {path: /sse, tools: ['x__*']}\n",
+    );
+    has(&p, "views.a.path: `/sse` is also http.legacy_sse.path");
+    let p = problems("http:\n  legacy_sse: {enabled: true, path: /s, messages_path: /s}\n");
+    has(
+        &p,
+        "http.legacy_sse.messages_path: is the same as http.legacy_sse.path",
+    );
+    // Off, its paths are not served, so nothing clashes.
+    assert!(parse("views:\n  a: {path: /sse, tools: ['x__*']}\n").is_ok());
+}
+
+#[test]
 fn views_need_a_path_of_their_own_and_tools() {
     let p = problems(
         "views:\n  a: {path: /mcp, tools: ['x__*']}\n  b: {path: support, tools: []}\n  c: {path: /v, tools: ['']}\n  d: {path: /v, tools: ['y']}\n",

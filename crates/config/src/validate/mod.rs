@@ -52,7 +52,7 @@ impl Config {
             self.tasks.is_some(),
             &self.federation,
         ));
-        p.extend(routes::check_views(&self.views, &self.http.path));
+        p.extend(routes::check_views(&self.views, &self.http.served_paths()));
         p.extend(routes::check_tool_search(
             self.tool_search.as_ref(),
             &self.routes,
@@ -85,6 +85,32 @@ fn check_http(http: &HttpConfig) -> Vec<Problem> {
     }
     if !http.path.starts_with('/') {
         p.push(Problem::new("http.path", "must start with `/`").fix("e.g. `/mcp`"));
+    }
+    let sse = &http.legacy_sse;
+    if sse.enabled {
+        for (key, path) in [
+            ("http.legacy_sse.path", &sse.path),
+            ("http.legacy_sse.messages_path", &sse.messages_path),
+        ] {
+            if !path.starts_with('/') {
+                p.push(Problem::new(key, "must start with `/`").fix("e.g. `/sse` and `/messages`"));
+            } else if *path == http.path {
+                p.push(
+                    Problem::new(key, format!("`{path}` is also http.path")).fix(
+                        "give the legacy transport paths of its own, e.g. `/sse` and `/messages`",
+                    ),
+                );
+            }
+        }
+        if sse.path == sse.messages_path {
+            p.push(
+                Problem::new(
+                    "http.legacy_sse.messages_path",
+                    "is the same as http.legacy_sse.path",
+                )
+                .fix("e.g. `/sse` for the stream and `/messages` for the POSTs"),
+            );
+        }
     }
     if http.max_body_bytes < 1024 {
         p.push(

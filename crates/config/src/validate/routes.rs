@@ -129,13 +129,14 @@ pub fn compile_mapping(args: &str) -> Result<Jq, String> {
     Jq::compile(code).map_err(|e| e.message)
 }
 
-/// `views`: names, paths beside `http.path` and each other, and patterns.
+/// `views`: names, paths beside the endpoint's (`served`: `http.path`, the legacy transport's)
+/// and each other, and patterns.
 pub(super) fn check_views(
     views: &IndexMap<String, crate::ViewConfig>,
-    http_path: &str,
+    served: &[(&'static str, &str)],
 ) -> Vec<Problem> {
     let mut p = Vec::new();
-    let mut paths: Vec<(&str, &str)> = vec![("http.path", http_path)];
+    let mut paths: Vec<(&str, &str)> = served.to_vec();
     for (name, v) in views {
         let key = format!("views.{name}");
         if !super::is_plain_name(name) {

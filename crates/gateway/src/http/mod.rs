@@ -5,6 +5,7 @@
 mod detach;
 mod events;
 mod guard;
+mod legacy_sse;
 mod modern;
 mod replay;
 
@@ -90,6 +91,14 @@ pub fn router(gw: Arc<Gateway>, listening_on_loopback: bool, extra: Router) -> R
         view: None,
     };
     let mut router = Router::new().route(&cfg.path, any(mcp));
+    if cfg.legacy_sse.enabled {
+        router = router
+            .route(&cfg.legacy_sse.path, axum::routing::get(legacy_sse::open))
+            .route(
+                &cfg.legacy_sse.messages_path,
+                axum::routing::post(legacy_sse::message),
+            );
+    }
     if let Some(o) = gw.auth().oauth() {
         for path in o.metadata().1 {
             router = router.route(&path, axum::routing::get(resource_metadata));
@@ -210,70 +219,16 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
         extensions,
         ..
     } = parts;
-    if let Err(r) = app.edge.check(&headers) {
-        return r.into_response();
-    }
-    let client_ip = extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    // The request is judged by one generation of the policies, read here once.
-    let policies = app.gw.policies();
-    let identity = match policies.auth.authenticate(&headers).await {
-        Ok(i) => i,
-        Err(e) => {
-            app.gw.audit.log_nowait(switchboard_audit::Record {
-                subject: "-".into(),
-                auth: "-".into(),
-                client_ip: client_ip.map(|ip| ip.to_string()),
-                transport: "http".into(),
-                method: method.to_string(),
-                outcome: "unauthenticated".into(),
-                ..Default::default()
-            });
-            return unauthorized(&policies.auth, &e);
-        }
-    };
-    let identity = match &app.view {
-        Some(view) => Arc::new(switchboard_policy::auth::Identity {
-            policy: identity.policy.within(view),
-            ..(*identity).clone()
-        }),
-        None => identity,
+    let caller = match admit_caller(&app, &headers, &extensions, method.as_str()).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     match method {
-        Method::POST => match axum::body::to_bytes(body, app.max_body).await {
-            Ok(body) => post(
-                app,
-                headers,
-                body,
-                Caller {
-                    identity,
-                    policies,
-                    client_ip,
-                },
-            )
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-            Err(e) => {
-                let e = e.into_inner();
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    Reject::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "request body exceeds {} bytes (http.max_body_bytes)",
-                            app.max_body
-                        ),
-                    )
-                } else {
-                    Reject::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("cannot read request body: {e}"),
-                    )
-                }
-                .into_response()
-            }
+        Method::POST => match read_body(&app, body).await {
+            Ok(body) => post(app, headers, body, caller)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
+            Err(r) => r.into_response(),
         },
         // Without a session, GET and DELETE have nothing to act on (2026-07-28 clients only POST).
         Method::GET | Method::DELETE if !headers.contains_key(HEADER_SESSION_ID) => {
@@ -286,10 +241,10 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             r
         }
-        Method::GET => get(app, headers, &identity)
+        Method::GET => get(app, headers, &caller.identity)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Method::DELETE => delete(app, headers, &identity)
+        Method::DELETE => delete(app, headers, &caller.identity)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         _ => {
@@ -303,6 +258,74 @@ async fn mcp(State(app): State<App>, req: axum::extract::Request) -> Response {
             r
         }
     }
+}
+
+/// The edge of every client request: DNS-rebinding protection, then authentication (a
+/// refusal is audited), the caller's policies read once and seen through the endpoint's view.
+async fn admit_caller(
+    app: &App,
+    headers: &HeaderMap,
+    extensions: &http::Extensions,
+    method: &str,
+) -> Result<Caller, Response> {
+    app.edge
+        .check(headers)
+        .map_err(IntoResponse::into_response)?;
+    let client_ip = extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    // The request is judged by one generation of the policies, read here once.
+    let policies = app.gw.policies();
+    let identity = match policies.auth.authenticate(headers).await {
+        Ok(i) => i,
+        Err(e) => {
+            app.gw.audit.log_nowait(switchboard_audit::Record {
+                subject: "-".into(),
+                auth: "-".into(),
+                client_ip: client_ip.map(|ip| ip.to_string()),
+                transport: "http".into(),
+                method: method.to_owned(),
+                outcome: "unauthenticated".into(),
+                ..Default::default()
+            });
+            return Err(unauthorized(&policies.auth, &e));
+        }
+    };
+    let identity = match &app.view {
+        Some(view) => Arc::new(switchboard_policy::auth::Identity {
+            policy: identity.policy.within(view),
+            ..(*identity).clone()
+        }),
+        None => identity,
+    };
+    Ok(Caller {
+        identity,
+        policies,
+        client_ip,
+    })
+}
+
+/// A POST's body, up to `http.max_body_bytes` (413 beyond).
+async fn read_body(app: &App, body: Body) -> Result<Bytes, Reject> {
+    axum::body::to_bytes(body, app.max_body).await.map_err(|e| {
+        let e = e.into_inner();
+        if e.downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            Reject::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body exceeds {} bytes (http.max_body_bytes)",
+                    app.max_body
+                ),
+            )
+        } else {
+            Reject::new(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+            )
+        }
+    })
 }
 
 /// 401 (or 403 for a missing scope) with a `WWW-Authenticate` challenge that says what was
