@@ -135,7 +135,17 @@ pub fn parse_message(bytes: &[u8]) -> Result<Message, ParseFailure> {
             ),
         });
     }
-    let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| ParseFailure {
+    // JSON text is UTF-8 (RFC 8259). Checked up front over the whole message: parsing from
+    // bytes would not look inside the members it skips, so a message with invalid UTF-8 in
+    // an unknown member would pass here and fail in any full parser.
+    let text = std::str::from_utf8(bytes).map_err(|e| ParseFailure {
+        id: Id::Null,
+        error: ErrorObject::parse_error(format!(
+            "not UTF-8: invalid byte at offset {}",
+            e.valid_up_to()
+        )),
+    })?;
+    let env: Envelope<'_> = serde_json::from_str(text).map_err(|e| ParseFailure {
         id: Id::Null,
         error: if e.is_data() {
             ErrorObject::invalid_request(format!("not a JSON-RPC message object: {e}"))

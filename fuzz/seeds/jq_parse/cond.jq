@@ -1,0 +1,1 @@
+if .status == "ok" then .value else error("failed: \(.status)") end

@@ -1,0 +1,1 @@
+.steps.fetch.result | {total: (.items | length), names: [.items[].name]}
