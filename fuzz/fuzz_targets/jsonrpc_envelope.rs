@@ -1,6 +1,13 @@
 //! The JSON-RPC envelope (`parse_message`, a lazy parse that keeps params raw) against
 //! serde_json's full parse, and the raw-map rewriting of params against the same edit made on
 //! a parsed value.
+//!
+//! Two disagreements are by design, both valid JSON syntax that serde_json's `Value` cannot
+//! represent: an escaped lone surrogate (`\uD800`; RFC 8259 §7 leaves its meaning open, and
+//! Python and JavaScript parsers accept it) and a number beyond f64 (`1E400`; §6 leaves the
+//! range to implementations). The envelope carries params raw, as it should; the gateway
+//! refuses both with -32602 wherever it reads a value (a tool's name, the arguments it
+//! validates, audits and caches). They are allowed here and nothing else is.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,12 +15,22 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use switchboard_protocol::{RawMap, parse_message};
 
+/// serde_json's refusal of valid syntax it cannot represent (the allowed disagreements).
+fn unrepresentable(e: &serde_json::Error) -> bool {
+    let m = e.to_string();
+    m.contains("lone leading surrogate in hex escape")
+        || m.contains("unexpected end of hex escape")
+        || m.contains("number out of range")
+}
+
 fuzz_target!(|data: &[u8]| {
     let lazy = parse_message(data);
     let full = serde_json::from_slice::<Value>(data);
     match (&lazy, &full) {
         // The envelope never accepts what is not JSON.
-        (Ok(_), Err(e)) => panic!("the envelope accepted bytes serde_json refuses: {e}"),
+        (Ok(_), Err(e)) if !unrepresentable(e) => {
+            panic!("the envelope accepted bytes serde_json refuses: {e}")
+        }
         // What it writes back is JSON, and reads back as the same message.
         (Ok(msg), Ok(_)) => {
             let out = msg.to_vec();
@@ -31,8 +48,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut map) = RawMap::parse(&raw) else {
         return;
     };
-    let Ok(Value::Object(mut expect)) = serde_json::from_str::<Value>(raw.get()) else {
-        panic!("a raw map parsed from something that is not an object: {}", raw.get());
+    let mut expect = match serde_json::from_str::<Value>(raw.get()) {
+        Ok(Value::Object(m)) => m,
+        Err(e) if unrepresentable(&e) => return,
+        _ => panic!("a raw map parsed from something that is not an object: {}", raw.get()),
     };
     map.set_str("progressToken", "sb-1");
     map.remove("_meta");
