@@ -281,6 +281,7 @@ servers:
             th.join(timeout=130)
         time.sleep(15)
         self.sample(t0)
+        self.thread_names = self.threads_by_name()
         self.gw.send_signal(signal.SIGTERM)
         try:
             self.gw.wait(timeout=40)
@@ -288,6 +289,16 @@ servers:
             self.gw.kill()
         self.web.kill()
         return self.report(t0)
+
+    def threads_by_name(self):
+        names = {}
+        for tid in os.listdir(f"/proc/{self.gw.pid}/task"):
+            try:
+                n = open(f"/proc/{self.gw.pid}/task/{tid}/comm").read().strip()
+            except OSError:
+                continue
+            names[n] = names.get(n, 0) + 1
+        return ", ".join(f"{n} × {c}" for n, c in sorted(names.items()))
 
     # --- report ----------------------------------------------------------------------------
     def report(self, t0):
@@ -340,6 +351,7 @@ servers:
             d[0] += r[3] + r[4]
             d[1] += r[4]
             d[2] += r[4] if (r[4] and r[2] != "fault" and not explained(r)) else 0
+        lines += ["", f"Threads once quiet: {self.thread_names}."]
         lines += ["", "| calls | made | failed | failed outside a fault's window |", "|---|---|---|---|"]
         for k, (n, f, u) in sorted(by_kind.items()):
             lines.append(f"| {k} | {n} | {f} | {u} |")
