@@ -51,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     let mut expect = match serde_json::from_str::<Value>(raw.get()) {
         Ok(Value::Object(m)) => m,
         Err(e) if unrepresentable(&e) => return,
-        _ => panic!("a raw map parsed from something that is not an object: {}", raw.get()),
+        _ => panic!(
+            "a raw map parsed from something that is not an object: {}",
+            raw.get()
+        ),
     };
     map.set_str("progressToken", "sb-1");
     map.remove("_meta");
@@ -59,5 +62,9 @@ fuzz_target!(|data: &[u8]| {
     let after: Value = serde_json::from_str(written.get()).expect("the raw map wrote invalid JSON");
     expect.insert("progressToken".into(), Value::String("sb-1".into()));
     expect.remove("_meta");
-    assert_eq!(after, Value::Object(expect), "raw-map edit differs from the value edit");
+    assert_eq!(
+        after,
+        Value::Object(expect),
+        "raw-map edit differs from the value edit"
+    );
 });

@@ -37,5 +37,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(keys.open(&again, &binding).is_ok());
     }
     let sealed = keys.seal(&binding, std::str::from_utf8(data).ok().map(str::to_owned));
-    assert!(keys.open(&sealed, &binding).is_ok(), "a fresh seal does not open");
+    assert!(
+        keys.open(&sealed, &binding).is_ok(),
+        "a fresh seal does not open"
+    );
 });

@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
                 .map(|e| (e.event.clone(), e.data.clone(), e.id.clone()))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(show(&a), show(&b), "events depend on how the bytes were cut");
+        assert_eq!(
+            show(&a),
+            show(&b),
+            "events depend on how the bytes were cut"
+        );
         assert_eq!(whole.last_event_id(), pieces.last_event_id());
     }
 });
