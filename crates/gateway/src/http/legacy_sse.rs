@@ -10,25 +10,19 @@
 //! is held by the replica that opened it, so behind a balancer the POSTs must reach the same
 //! replica (sticky routing by `sessionId` or by client address).
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use switchboard_protocol::{Message, parse_message, sse};
+use switchboard_protocol::{Message, parse_message};
 
-use super::{App, Caller, Reject, admit_caller, sse_headers};
+use super::{App, Caller, Reject, admit_caller, open_session, sse_headers, standalone_events};
 use crate::gateway::Gateway;
-use crate::outbound::{Out, Outbound};
+use crate::outbound::Outbound;
 use crate::request::{Admission, Transport};
 use crate::session::Session;
-
-/// A comment on an idle stream this often (keeps proxies from cutting it, and the session
-/// from being reaped as idle while its client listens).
-const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Messages queued for a client that reads slowly before new ones are dropped.
 const QUEUE: usize = 256;
@@ -40,61 +34,26 @@ pub(super) async fn open(State(app): State<App>, req: axum::extract::Request) ->
         Ok(c) => c,
         Err(r) => return r,
     };
-    let gw = &app.gw;
-    if gw.shutting_down.is_cancelled() {
-        return Reject::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "switchboard is shutting down",
-        )
-        .into_response();
-    }
-    if gw.sessions.len() >= gw.config.http.max_sessions {
-        return Reject::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many sessions (http.max_sessions); try again later",
-        )
-        .into_response();
-    }
-    let session = gw.sessions.create();
-    session.set_owner(&caller.identity.subject);
+    let session = match open_session(&app, &caller.identity) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
     let (out, rx) = Outbound::channel(QUEUE);
     session.set_standalone(Some(out));
     tracing::debug!(session = %session.id, subject = %caller.identity.subject, "legacy SSE stream opened");
     let endpoint = format!(
         "event: endpoint\ndata: {}?sessionId={}\n\n",
-        gw.config.http.legacy_sse.messages_path, session.id
+        app.gw.config.http.legacy_sse.messages_path, session.id
     );
-    let state = StreamState {
-        rx,
-        _end: EndSession {
-            gw: gw.clone(),
-            session: session.clone(),
-        },
-        session,
+    let end = EndSession {
+        gw: app.gw.clone(),
+        session: session.clone(),
     };
+    // Touched while idle: the session lives as long as its stream.
+    let events = standalone_events(session, rx, end, true).into_data_stream();
     let first = futures_util::stream::once(async move { Ok(Bytes::from(endpoint)) });
-    let rest = futures_util::stream::unfold(state, |mut s| async move {
-        let item = tokio::select! {
-            m = s.rx.recv() => m,
-            _ = tokio::time::sleep(KEEPALIVE) => {
-                s.session.touch();
-                return Some((Ok::<_, Infallible>(Bytes::from_static(b": keep-alive\n\n")), s));
-            }
-            _ = s.session.closed.cancelled() => None,
-        }?;
-        let (Out::Message(bytes) | Out::Final(bytes)) = item;
-        let mut frame = Vec::with_capacity(bytes.len() + 32);
-        sse::encode_event(&bytes, None, &mut frame);
-        Some((Ok(Bytes::from(frame)), s))
-    });
     use futures_util::StreamExt;
-    sse_headers(Body::from_stream(first.chain(rest)))
-}
-
-struct StreamState {
-    rx: tokio::sync::mpsc::Receiver<Out>,
-    session: Arc<Session>,
-    _end: EndSession,
+    sse_headers(Body::from_stream(first.chain(events)))
 }
 
 /// Ends the session when its stream is dropped (the client went away, or the gateway

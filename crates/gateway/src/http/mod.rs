@@ -407,28 +407,36 @@ async fn post(
     }
 }
 
+/// A new session for `identity`, unless the gateway is at `http.max_sessions` or shutting
+/// down (503 then).
+pub(super) fn open_session(app: &App, identity: &Identity) -> Result<Arc<Session>, Reject> {
+    if app.gw.sessions.len() >= app.gw.config.http.max_sessions {
+        return Err(Reject::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many sessions (http.max_sessions); try again later",
+        ));
+    }
+    if app.gw.shutting_down.is_cancelled() {
+        return Err(Reject::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "switchboard is shutting down",
+        ));
+    }
+    let session = app.gw.sessions.create();
+    session.set_owner(&identity.subject);
+    Ok(session)
+}
+
 async fn initialize(
     app: &App,
     id: Id,
     params: Option<&serde_json::value::RawValue>,
     identity: &Identity,
 ) -> Response {
-    if app.gw.sessions.len() >= app.gw.config.http.max_sessions {
-        return Reject::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many sessions (http.max_sessions); try again later",
-        )
-        .into_response();
-    }
-    if app.gw.shutting_down.is_cancelled() {
-        return Reject::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "switchboard is shutting down",
-        )
-        .into_response();
-    }
-    let session = app.gw.sessions.create();
-    session.set_owner(&identity.subject);
+    let session = match open_session(app, identity) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
     match app.gw.initialize(&session, params) {
         Ok(result) => {
             // Shared before the answer leaves: the client's next request may land on another
@@ -565,7 +573,7 @@ pub(super) fn sse_headers(body: Body) -> Response {
     r
 }
 
-const KEEPALIVE: Duration = Duration::from_secs(15);
+pub(super) const KEEPALIVE: Duration = Duration::from_secs(15);
 
 async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Response, Reject> {
     if !guard::accepts(&headers).sse {
@@ -608,19 +616,38 @@ async fn get(app: App, headers: HeaderMap, identity: &Identity) -> Result<Respon
     app.gw.hold_stream(&session, out.clone());
     session.set_standalone(Some(out));
     session.touch();
-    let closed = session.closed.clone();
-    let stream = futures_util::stream::unfold((rx, closed), |(mut rx, closed)| async move {
-        let item = tokio::select! {
-            m = rx.recv() => m,
-            _ = tokio::time::sleep(KEEPALIVE) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": keep-alive\n\n")), (rx, closed))),
-            _ = closed.cancelled() => None,
-        }?;
-        let (Out::Message(bytes) | Out::Final(bytes)) = item;
-        let mut frame = Vec::with_capacity(bytes.len() + 32);
-        sse::encode_event(&bytes, None, &mut frame);
-        Some((Ok(Bytes::from(frame)), (rx, closed)))
-    });
-    Ok(sse_headers(Body::from_stream(stream)))
+    Ok(sse_headers(standalone_events(session, rx, (), false)))
+}
+
+/// A session's standalone stream as SSE: each message an event, a keep-alive comment when
+/// nothing came for a while (touching the session too if `touch_when_idle`), ended when the
+/// session closes or nothing can send any more. `guard` lives as long as the stream.
+pub(super) fn standalone_events<G: Send + 'static>(
+    session: Arc<Session>,
+    rx: tokio::sync::mpsc::Receiver<Out>,
+    guard: G,
+    touch_when_idle: bool,
+) -> Body {
+    let stream = futures_util::stream::unfold(
+        (rx, session, guard),
+        move |(mut rx, session, guard)| async move {
+            let item = tokio::select! {
+                m = rx.recv() => m,
+                _ = tokio::time::sleep(KEEPALIVE) => {
+                    if touch_when_idle {
+                        session.touch();
+                    }
+                    return Some((Ok::<_, Infallible>(Bytes::from_static(b": keep-alive\n\n")), (rx, session, guard)));
+                }
+                _ = session.closed.cancelled() => None,
+            }?;
+            let (Out::Message(bytes) | Out::Final(bytes)) = item;
+            let mut frame = Vec::with_capacity(bytes.len() + 32);
+            sse::encode_event(&bytes, None, &mut frame);
+            Some((Ok(Bytes::from(frame)), (rx, session, guard)))
+        },
+    );
+    Body::from_stream(stream)
 }
 
 async fn delete(app: App, headers: HeaderMap, identity: &Identity) -> Result<Response, Reject> {
